@@ -1,0 +1,48 @@
+# Envline: `make run` serves the dashboard on a demo repository,
+# `make test` runs every check and test. Both install what is missing first.
+
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# Tests share the release build with the site, so everything compiles once.
+CARGO_TEST := cargo test --release -p app -p envline --features app/ssr
+
+.PHONY: run test setup build fmt-check clippy unit e2e bench demo-clean
+
+## Set up, build and serve the demo on http://127.0.0.1:3000
+run: setup build
+	@echo "envline: open http://127.0.0.1:3000 (Ctrl-C stops it; the demo lives in ./envline-demo)"
+	./target/release/envline demo --dir envline-demo
+
+## Set up, then formatting, lints, unit and HTTP tests, the release site, and Playwright in Chromium
+test: setup-browser fmt-check clippy build unit e2e
+
+setup:
+	@.ci/setup
+
+setup-browser:
+	@.ci/setup --browser
+
+build:
+	cargo leptos build --release
+
+fmt-check:
+	cargo fmt --all --check
+
+clippy:
+	cargo clippy --release -p app -p envline --all-targets --features app/ssr -- -D warnings
+	cargo clippy --release -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+unit:
+	$(CARGO_TEST)
+
+e2e:
+	rm -rf .envline-test/e2e
+	cd end2end && npx playwright test
+
+## Speed figures (see the README)
+bench: build
+	cargo run --release -p app --features ssr --example bench
+	.ci/bench-http
+
+demo-clean:
+	rm -rf envline-demo
