@@ -1,0 +1,187 @@
+//! The audit log's hash chain (I5): each event's hash covers its canonical
+//! content and the hash of the event before, so editing or deleting any row
+//! breaks every hash after it.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
+
+/// The hash the first event chains to.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event to append: everything but its id and hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditDraft {
+    pub actor: String,
+    pub action: String,
+    pub environment: Option<String>,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub reason: String,
+    pub details: serde_json::Value,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub environment: Option<String>,
+    pub old_commit: Option<String>,
+    pub new_commit: Option<String>,
+    pub reason: String,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The result of checking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCheck {
+    pub intact: bool,
+    pub events: i64,
+    /// The first event whose stored hash does not match its content or predecessor.
+    pub first_broken: Option<i64>,
+    pub message: String,
+}
+
+fn event_hash(
+    prev_hash: &str,
+    id: i64,
+    at: &str,
+    draft_fields: (
+        &str,
+        &str,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+        &str,
+        &str,
+    ),
+) -> String {
+    let (actor, action, environment, old, new, reason, details) = draft_fields;
+    // A canonical JSON array: field order and escaping are fixed.
+    let canonical = serde_json::json!([
+        prev_hash,
+        id,
+        at,
+        actor,
+        action,
+        environment,
+        old,
+        new,
+        reason,
+        details
+    ])
+    .to_string();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Appends events in the caller's transaction, chaining each to the last.
+pub async fn append(
+    tx: &mut Transaction<'_, Sqlite>,
+    drafts: &[AuditDraft],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut **tx)
+                .await?;
+        let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
+        let id = prev_id + 1;
+        let at = super::store::now();
+        let details = draft.details.to_string();
+        let hash = event_hash(
+            &prev_hash,
+            id,
+            &at,
+            (
+                &draft.actor,
+                &draft.action,
+                draft.environment.as_deref(),
+                draft.old.as_deref(),
+                draft.new.as_deref(),
+                &draft.reason,
+                &details,
+            ),
+        );
+        sqlx::query(
+            "INSERT INTO audit_events (id, at, actor, action, environment, old_commit, new_commit, reason, details, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&at)
+        .bind(&draft.actor)
+        .bind(&draft.action)
+        .bind(&draft.environment)
+        .bind(&draft.old)
+        .bind(&draft.new)
+        .bind(&draft.reason)
+        .bind(&details)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Recomputes every hash and reports the first event that does not match.
+pub async fn verify(pool: &SqlitePool) -> Result<ChainCheck, sqlx::Error> {
+    let rows: Vec<AuditRow> = sqlx::query_as("SELECT * FROM audit_events ORDER BY id")
+        .fetch_all(pool)
+        .await?;
+    let mut prev = GENESIS.to_string();
+    let mut expected_id = 1;
+    for row in &rows {
+        let recomputed = event_hash(
+            &prev,
+            row.id,
+            &row.at,
+            (
+                &row.actor,
+                &row.action,
+                row.environment.as_deref(),
+                row.old_commit.as_deref(),
+                row.new_commit.as_deref(),
+                &row.reason,
+                &row.details,
+            ),
+        );
+        let problem = if row.id != expected_id {
+            Some(format!(
+                "event {expected_id} is missing (next is {})",
+                row.id
+            ))
+        } else if row.prev_hash != prev {
+            Some(format!(
+                "event {} does not chain to the event before it",
+                row.id
+            ))
+        } else if row.hash != recomputed {
+            Some(format!("event {} was changed after it was written", row.id))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            return Ok(ChainCheck {
+                intact: false,
+                events: rows.len() as i64,
+                first_broken: Some(expected_id.min(row.id)),
+                message,
+            });
+        }
+        prev = row.hash.clone();
+        expected_id += 1;
+    }
+    Ok(ChainCheck {
+        intact: true,
+        events: rows.len() as i64,
+        first_broken: None,
+        message: format!("all {} events are intact", rows.len()),
+    })
+}

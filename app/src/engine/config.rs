@@ -1,0 +1,414 @@
+//! The `envline.toml` file: what it may say, how `ENVLINE_*` variables
+//! override it, and the errors a person sees when it is wrong.
+//!
+//! Parsing keeps the position of every environment key so that a bad
+//! pipeline is refused with the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::pipeline::{EnvironmentSpec, Pipeline};
+
+/// Where the configuration file is looked for when neither `--config` nor
+/// `ENVLINE_CONFIG` names one.
+pub const DEFAULT_CONFIG_FILE: &str = "envline.toml";
+
+/// A configuration that was read, overridden from the environment and validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, for messages.
+    pub file: PathBuf,
+    pub repository: RepositoryConfig,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    /// The validated environment graph.
+    pub pipeline: Pipeline,
+}
+
+/// `[repository]`: the GitOps repository Envline promotes in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    /// A URL or path git can clone from (`git@…`, `https://…`, `file://…`, `/srv/gitops.git`).
+    pub url: String,
+    /// The branch all promotions start from.
+    #[serde(default = "default_root")]
+    pub root: String,
+    /// How often the remote is fetched, in seconds (also on `POST /api/v1/refresh`).
+    #[serde(default = "default_refresh_seconds")]
+    pub refresh_seconds: u64,
+}
+
+/// `[server]`: where Envline listens and keeps its state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Holds the SQLite database and the bare clone; relative paths are
+    /// taken from the configuration file's folder.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The built site (wasm, js, css); relative paths are taken from the
+    /// working directory, as cargo-leptos lays it out.
+    #[serde(default = "default_site_root")]
+    pub site_root: PathBuf,
+}
+
+/// `[auth]`: who may read without logging in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Lets anyone who can reach the server read the pipeline, line and
+    /// audit log without a token. Every change still needs a user.
+    #[serde(default)]
+    pub anonymous_read: bool,
+}
+
+fn default_root() -> String {
+    "main".into()
+}
+fn default_refresh_seconds() -> u64 {
+    30
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 3000))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_site_root() -> PathBuf {
+    PathBuf::from("target/site")
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            site_root: default_site_root(),
+        }
+    }
+}
+
+/// A configuration file that cannot be used, with everything needed to fix it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}{line}: {key}: {message}", file = .file.display(), line = .line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    repository: RepositoryConfig,
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    auth: AuthConfig,
+    #[serde(default, rename = "environment")]
+    environments: Vec<RawEnvironment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    name: Spanned<String>,
+    branch: Option<Spanned<String>>,
+    from: Spanned<String>,
+    requires: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    approvals: Option<Spanned<i64>>,
+    #[serde(default)]
+    protected: bool,
+    #[serde(default)]
+    auto_promote: bool,
+}
+
+impl Config {
+    /// Reads `file`, applies `ENVLINE_*` overrides from `vars`, validates.
+    pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            line: None,
+            key: "(file)".into(),
+            message: format!(
+                "cannot read it: {e}. Pass the right file with --config FILE or ENVLINE_CONFIG, or run `envline demo` to try Envline on a demo repository"
+            ),
+        })?;
+        Self::parse(file, &text, vars)
+    }
+
+    /// Parses configuration text; `file` is only used for messages and to
+    /// resolve a relative `data_dir`.
+    pub fn parse(
+        file: &Path,
+        text: &str,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let err = |line: Option<usize>, key: &str, message: String| ConfigError {
+            file: file.to_owned(),
+            line,
+            key: key.to_owned(),
+            message,
+        };
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(s.start));
+            err(line, "(syntax)", e.message().trim().to_owned())
+        })?;
+
+        apply_overrides(&mut raw, vars).map_err(|(key, message)| err(None, &key, message))?;
+
+        let mut specs = Vec::with_capacity(raw.environments.len());
+        for env in &raw.environments {
+            let approvals = match &env.approvals {
+                None => 0,
+                Some(a) if *a.get_ref() < 0 => {
+                    return Err(err(
+                        Some(line_of(a.span().start)),
+                        &format!("environment.{}.approvals", env.name.get_ref()),
+                        format!("must be 0 or more, not {}", a.get_ref()),
+                    ));
+                }
+                Some(a) => u32::try_from(*a.get_ref()).map_err(|_| {
+                    err(
+                        Some(line_of(a.span().start)),
+                        "environment.approvals",
+                        "is too large".into(),
+                    )
+                })?,
+            };
+            specs.push(EnvironmentSpec {
+                name: env.name.get_ref().clone(),
+                name_line: line_of(env.name.span().start),
+                branch: env.branch.as_ref().map(|b| b.get_ref().clone()),
+                from: env.from.get_ref().clone(),
+                from_line: line_of(env.from.span().start),
+                requires: env.requires.as_ref().map(|r| {
+                    r.get_ref()
+                        .iter()
+                        .map(|n| (n.get_ref().clone(), line_of(n.span().start)))
+                        .collect()
+                }),
+                approvals,
+                protected: env.protected,
+                auto_promote: env.auto_promote,
+            });
+        }
+        let pipeline = Pipeline::new(&raw.repository.root, specs)
+            .map_err(|e| err(e.line, &e.key, e.message))?;
+
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut server = raw.server;
+        if server.data_dir.is_relative() {
+            server.data_dir = base.join(&server.data_dir);
+        }
+        let mut repository = raw.repository;
+        if !repository.url.contains("://")
+            && !repository.url.contains('@')
+            && Path::new(&repository.url).is_relative()
+        {
+            repository.url = base.join(&repository.url).to_string_lossy().into_owned();
+        }
+        if repository.refresh_seconds == 0 {
+            return Err(err(
+                None,
+                "repository.refresh_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(Config {
+            file: file.to_owned(),
+            repository,
+            server,
+            auth: raw.auth,
+            pipeline,
+        })
+    }
+
+    /// The bare clone Envline keeps of the remote.
+    pub fn clone_dir(&self) -> PathBuf {
+        self.server.data_dir.join("repository.git")
+    }
+
+    /// The SQLite database file.
+    pub fn database_file(&self) -> PathBuf {
+        self.server.data_dir.join("envline.sqlite")
+    }
+}
+
+/// The `ENVLINE_*` variables a configuration understands, for `--help`.
+pub const OVERRIDES_HELP: &str = "ENVLINE_REPOSITORY_URL, ENVLINE_REPOSITORY_ROOT, ENVLINE_REPOSITORY_REFRESH_SECONDS, \
+ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_AUTH_ANONYMOUS_READ, and per environment \
+ENVLINE_ENVIRONMENT_<NAME>_<KEY> (NAME upper-cased with '-' as '_'; KEY one of BRANCH, FROM, REQUIRES (comma-separated), \
+APPROVALS, PROTECTED, AUTO_PROMOTE)";
+
+fn apply_overrides(
+    raw: &mut RawConfig,
+    vars: &BTreeMap<String, String>,
+) -> Result<(), (String, String)> {
+    fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, (String, String)>
+    where
+        T::Err: std::fmt::Display,
+    {
+        value
+            .trim()
+            .parse()
+            .map_err(|e| (key.to_owned(), format!("cannot use `{value}`: {e}")))
+    }
+    let spanned = |v: &str| Spanned::new(0..0, v.to_owned());
+    for (key, value) in vars.iter().filter(|(k, _)| k.starts_with("ENVLINE_")) {
+        match key.as_str() {
+            "ENVLINE_CONFIG" | "ENVLINE_PASSWORD" | "ENVLINE_LOG" | "ENVLINE_CRASH_AT" => {}
+            "ENVLINE_REPOSITORY_URL" => raw.repository.url = value.clone(),
+            "ENVLINE_REPOSITORY_ROOT" => raw.repository.root = value.clone(),
+            "ENVLINE_REPOSITORY_REFRESH_SECONDS" => {
+                raw.repository.refresh_seconds = parse(key, value)?
+            }
+            "ENVLINE_SERVER_LISTEN" => raw.server.listen = parse(key, value)?,
+            "ENVLINE_SERVER_DATA_DIR" => raw.server.data_dir = PathBuf::from(value),
+            "ENVLINE_SERVER_SITE_ROOT" => raw.server.site_root = PathBuf::from(value),
+            "ENVLINE_AUTH_ANONYMOUS_READ" => raw.auth.anonymous_read = parse(key, value)?,
+            other => {
+                let Some(rest) = other.strip_prefix("ENVLINE_ENVIRONMENT_") else {
+                    return Err((
+                        other.to_owned(),
+                        format!("unknown setting; the known ones are {OVERRIDES_HELP}"),
+                    ));
+                };
+                let env = raw.environments.iter_mut().find(|e| {
+                    let prefix = e.name.get_ref().to_uppercase().replace('-', "_") + "_";
+                    rest.starts_with(&prefix)
+                        && matches!(
+                            &rest[prefix.len()..],
+                            "BRANCH"
+                                | "FROM"
+                                | "REQUIRES"
+                                | "APPROVALS"
+                                | "PROTECTED"
+                                | "AUTO_PROMOTE"
+                        )
+                });
+                let Some(env) = env else {
+                    return Err((
+                        other.to_owned(),
+                        "names no configured environment and key; use ENVLINE_ENVIRONMENT_<NAME>_<KEY> with KEY one of BRANCH, FROM, REQUIRES, APPROVALS, PROTECTED, AUTO_PROMOTE".into(),
+                    ));
+                };
+                let field = &rest[env.name.get_ref().len() + 1..];
+                match field {
+                    "BRANCH" => env.branch = Some(spanned(value)),
+                    "FROM" => env.from = spanned(value),
+                    "REQUIRES" => {
+                        let list = value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(spanned)
+                            .collect();
+                        env.requires = Some(Spanned::new(0..0, list));
+                    }
+                    "APPROVALS" => env.approvals = Some(Spanned::new(0..0, parse(key, value)?)),
+                    "PROTECTED" => env.protected = parse(key, value)?,
+                    _ => env.auto_promote = parse(key, value)?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/envline.toml"), text, &BTreeMap::new())
+    }
+
+    const GOOD: &str = r#"
+[repository]
+url = "/srv/gitops.git"
+
+[[environment]]
+name = "qa"
+from = "main"
+auto_promote = true
+
+[[environment]]
+name = "prod"
+from = "qa"
+approvals = 2
+protected = true
+"#;
+
+    #[test]
+    fn a_good_file_gives_a_pipeline_with_defaults() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.repository.root, "main");
+        assert_eq!(config.repository.refresh_seconds, 30);
+        assert_eq!(config.server.data_dir, PathBuf::from("/etc/data"));
+        let prod = config.pipeline.environment("prod").unwrap();
+        assert_eq!(prod.requires, vec!["qa".to_string()]);
+        assert_eq!(prod.approvals, 2);
+    }
+
+    #[test]
+    fn unknown_from_is_refused_with_its_line() {
+        let e = parse(&GOOD.replace("from = \"qa\"", "from = \"qaa\"")).unwrap_err();
+        assert_eq!(e.line, Some(12));
+        assert!(e.to_string().contains("envline.toml:12"), "{e}");
+        assert!(e.message.contains("qaa"), "{e}");
+    }
+
+    #[test]
+    fn negative_approvals_are_refused() {
+        let e = parse(&GOOD.replace("approvals = 2", "approvals = -1")).unwrap_err();
+        assert!(e.key.ends_with("approvals"), "{e}");
+        assert!(e.message.contains("0 or more"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = parse(&GOOD.replace("protected = true", "protectd = true")).unwrap_err();
+        assert!(e.message.contains("protectd"), "{e}");
+        assert!(e.line.is_some());
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let vars = BTreeMap::from([
+            (
+                "ENVLINE_REPOSITORY_URL".to_string(),
+                "/other.git".to_string(),
+            ),
+            (
+                "ENVLINE_SERVER_LISTEN".to_string(),
+                "127.0.0.1:4000".to_string(),
+            ),
+            (
+                "ENVLINE_ENVIRONMENT_PROD_APPROVALS".to_string(),
+                "1".to_string(),
+            ),
+        ]);
+        let config = Config::parse(Path::new("envline.toml"), GOOD, &vars).unwrap();
+        assert_eq!(config.repository.url, "/other.git");
+        assert_eq!(config.server.listen.port(), 4000);
+        assert_eq!(config.pipeline.environment("prod").unwrap().approvals, 1);
+    }
+
+    #[test]
+    fn unknown_variables_are_refused() {
+        let vars = BTreeMap::from([("ENVLINE_SERVR_LISTEN".to_string(), "x".to_string())]);
+        let e = Config::parse(Path::new("envline.toml"), GOOD, &vars).unwrap_err();
+        assert_eq!(e.key, "ENVLINE_SERVR_LISTEN");
+    }
+}

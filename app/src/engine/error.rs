@@ -1,0 +1,110 @@
+//! The one error type operations return, with the HTTP status and code the
+//! API answers with.
+
+use super::auth::Forbidden;
+use super::git::GitError;
+use super::rules::{Refusal, UnmetGate};
+
+/// Why an operation did not happen. Nothing moved when any of these is returned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Forbidden(#[from] Forbidden),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("gates not met: {}", .0.iter().map(|g| g.message.as_str()).collect::<Vec<_>>().join("; "))]
+    GatesUnmet(Vec<UnmetGate>),
+    #[error("{message}")]
+    Remote { code: &'static str, message: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// The HTTP status that fits.
+    pub fn status(&self) -> u16 {
+        match self {
+            EngineError::BadInput(_) => 400,
+            EngineError::Forbidden(_) => 403,
+            EngineError::NotFound(_) => 404,
+            EngineError::Conflict { .. } => 409,
+            EngineError::GatesUnmet(_) => 422,
+            EngineError::Remote { .. } => 503,
+            EngineError::Internal(_) => 500,
+        }
+    }
+
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::BadInput(_) => "bad_input",
+            EngineError::Forbidden(_) => "forbidden",
+            EngineError::NotFound(_) => "not_found",
+            EngineError::Conflict { code, .. } => code,
+            EngineError::GatesUnmet(_) => "gates_not_met",
+            EngineError::Remote { code, .. } => code,
+            EngineError::Internal(_) => "internal",
+        }
+    }
+
+    /// Structured details (the unmet gates).
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            EngineError::GatesUnmet(gates) => serde_json::to_value(gates).unwrap_or_default(),
+            EngineError::Forbidden(f) => serde_json::json!({
+                "permission": f.permission.name(),
+                "environment": f.environment,
+                "roles": f.permission.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            }),
+            _ => serde_json::Value::Null,
+        }
+    }
+}
+
+impl From<GitError> for EngineError {
+    fn from(e: GitError) -> Self {
+        match e {
+            GitError::UnknownCommit(_) => EngineError::NotFound(e.to_string()),
+            GitError::Conflict { .. } => EngineError::Conflict {
+                code: "ref_moved",
+                message: e.to_string(),
+            },
+            GitError::RemoteMoved(_) => EngineError::Conflict {
+                code: "remote_moved",
+                message: format!("{e}; refresh and try again"),
+            },
+            GitError::MergeConflict(_) => EngineError::Conflict {
+                code: "merge_conflict",
+                message: e.to_string(),
+            },
+            GitError::RemoteUnreachable(_) => EngineError::Remote {
+                code: "remote_unreachable",
+                message: format!("{e}; nothing was changed"),
+            },
+            GitError::RemoteRejected(_) => EngineError::Remote {
+                code: "remote_rejected",
+                message: format!("{e}; nothing was changed"),
+            },
+            GitError::Repository(_) => EngineError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for EngineError {
+    fn from(e: sqlx::Error) -> Self {
+        EngineError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<Refusal> for EngineError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Conflict { code, message } => EngineError::Conflict { code, message },
+            Refusal::Gates(g) => EngineError::GatesUnmet(g),
+        }
+    }
+}

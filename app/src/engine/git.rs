@@ -1,0 +1,610 @@
+//! The only module that touches git: reading the line with `gix`, moving
+//! refs with compare-and-swap, merging trees, and calling the `git` command
+//! line for the network (clone, fetch, push), which keeps the user's ssh and
+//! https credential set-up working.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gix::ObjectId;
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+
+/// What went wrong talking to git, with what a person needs to act on it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GitError {
+    #[error("git repository error: {0}")]
+    Repository(String),
+    #[error(
+        "`{0}` is not a commit in the repository; give a full or abbreviated (7+ hex digits) commit id that has been pushed"
+    )]
+    UnknownCommit(String),
+    #[error(
+        "branch `{branch}` moved meanwhile: expected {expected}, found {actual}; refresh and try again"
+    )]
+    Conflict {
+        branch: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("the remote cannot be reached: {0}")]
+    RemoteUnreachable(String),
+    #[error("the remote moved meanwhile (someone pushed): {0}")]
+    RemoteMoved(String),
+    #[error("the remote refused the update: {0}")]
+    RemoteRejected(String),
+    #[error("the change does not apply cleanly; conflicting paths: {}", .0.join(", "))]
+    MergeConflict(Vec<String>),
+}
+
+fn repo_err(e: impl std::fmt::Display) -> GitError {
+    GitError::Repository(e.to_string())
+}
+
+/// One compare-and-swap ref change: `branch` moves from `old` (None: must not exist) to `new`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RefChange {
+    pub branch: String,
+    pub old: Option<ObjectId>,
+    pub new: ObjectId,
+}
+
+/// What the pipeline page and the API show about a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub id: ObjectId,
+    pub subject: String,
+    pub author: String,
+    pub author_email: String,
+    /// Seconds since the Unix epoch (author time).
+    pub time: i64,
+    pub parent_count: usize,
+}
+
+/// Who a commit or reflog entry is attributed to.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+    /// Seconds since the epoch; `None` means now.
+    pub time: Option<i64>,
+}
+
+impl Person {
+    pub fn envline(actor: &str) -> Person {
+        Person {
+            name: format!("{actor} via Envline"),
+            email: "envline@localhost".into(),
+            time: None,
+        }
+    }
+
+    fn signature(&self) -> gix::actor::Signature {
+        let seconds = self.time.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        gix::actor::Signature {
+            name: self.name.as_str().into(),
+            email: self.email.as_str().into(),
+            time: gix::date::Time::new(seconds, 0),
+        }
+    }
+}
+
+/// The bare repository Envline reads and changes: its own clone of the remote
+/// (or, in tests and the demo, any bare repository).
+pub struct GitRepo {
+    repo: gix::ThreadSafeRepository,
+    dir: PathBuf,
+}
+
+impl GitRepo {
+    /// Opens an existing bare repository.
+    pub fn open(dir: &Path) -> Result<GitRepo, GitError> {
+        let repo = gix::ThreadSafeRepository::open(dir).map_err(repo_err)?;
+        Ok(GitRepo {
+            repo,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Creates an empty bare repository (the demo's remote, tests).
+    pub fn init_bare(dir: &Path) -> Result<GitRepo, GitError> {
+        gix::init_bare(dir).map_err(repo_err)?;
+        let repo = Self::open(dir)?;
+        repo.set_config("core.logAllRefUpdates", "always")?;
+        Ok(repo)
+    }
+
+    /// Opens the clone at `dir`, or makes it from `url` with the git command
+    /// line. The clone mirrors the remote's branches: every fetch makes
+    /// `refs/heads/*` equal to the remote's.
+    pub fn clone_or_open(url: &str, dir: &Path) -> Result<GitRepo, GitError> {
+        if dir.join("HEAD").exists() {
+            let repo = Self::open(dir)?;
+            repo.set_config("remote.origin.url", url)?;
+            return Ok(repo);
+        }
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(repo_err)?;
+        let tmp = parent.join(format!(
+            ".{}.cloning",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let out = Command::new("git")
+            .args(["clone", "--bare", "--quiet", "--", url])
+            .arg(&tmp)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(classify_network_error(&String::from_utf8_lossy(
+                &out.stderr,
+            )));
+        }
+        std::fs::rename(&tmp, dir).map_err(repo_err)?;
+        let repo = Self::open(dir)?;
+        repo.set_config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")?;
+        repo.set_config("core.logAllRefUpdates", "always")?;
+        repo.set_config("fetch.writeCommitGraph", "true")?;
+        repo.set_config("gc.auto", "0")?;
+        repo.fetch()?;
+        // Later fetches keep it current (fetch.writeCommitGraph); walks of the line read it.
+        let _ = Command::new("git")
+            .arg("--git-dir")
+            .arg(dir)
+            .args(["commit-graph", "write", "--reachable"])
+            .output();
+        Ok(repo)
+    }
+
+    fn set_config(&self, key: &str, value: &str) -> Result<(), GitError> {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.dir)
+            .args(["config", key, value])
+            .output()
+            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(GitError::Repository(
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ))
+        }
+    }
+
+    /// The folder of the bare repository.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn local(&self) -> gix::Repository {
+        let mut repo = self.repo.to_thread_local();
+        repo.object_cache_size_if_unset(4 * 1024 * 1024);
+        repo
+    }
+
+    /// Makes the clone's branches equal to the remote's (`git fetch --prune`).
+    pub fn fetch(&self) -> Result<(), GitError> {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.dir)
+            .args(["fetch", "--prune", "--quiet", "origin"])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(classify_network_error(&String::from_utf8_lossy(
+                &out.stderr,
+            )))
+        }
+    }
+
+    /// The tip of each local branch.
+    pub fn branch_tips(&self) -> Result<HashMap<String, ObjectId>, GitError> {
+        let repo = self.local();
+        let refs = repo.references().map_err(repo_err)?;
+        let mut tips = HashMap::new();
+        for reference in refs.local_branches().map_err(repo_err)? {
+            let reference = reference.map_err(repo_err)?;
+            if let Some(id) = reference.target().try_id() {
+                tips.insert(reference.name().shorten().to_string(), id.to_owned());
+            }
+        }
+        Ok(tips)
+    }
+
+    /// The tip of one branch, if it exists.
+    pub fn branch_tip(&self, branch: &str) -> Result<Option<ObjectId>, GitError> {
+        let repo = self.local();
+        let found = repo
+            .try_find_reference(format!("refs/heads/{branch}").as_str())
+            .map_err(repo_err)?;
+        Ok(found.and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
+    }
+
+    /// Resolves a commit id given by a person or a script: 7 to 40 hex digits,
+    /// nothing else (no `main~1`, no ref names), and it must name a commit.
+    pub fn resolve_commit(&self, spec: &str) -> Result<ObjectId, GitError> {
+        let spec = spec.trim();
+        if spec.len() < 7 || spec.len() > 40 || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(GitError::UnknownCommit(spec.to_owned()));
+        }
+        let repo = self.local();
+        let id = repo
+            .rev_parse_single(spec.to_ascii_lowercase().as_str())
+            .map_err(|_| GitError::UnknownCommit(spec.to_owned()))?;
+        let object = id
+            .object()
+            .map_err(|_| GitError::UnknownCommit(spec.to_owned()))?;
+        if object.kind != gix::object::Kind::Commit {
+            return Err(GitError::UnknownCommit(spec.to_owned()));
+        }
+        Ok(id.detach())
+    }
+
+    /// Subject, author and time of a commit.
+    pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo, GitError> {
+        let repo = self.local();
+        let commit = repo.find_commit(id).map_err(repo_err)?;
+        let message = commit.message().map_err(repo_err)?;
+        let subject = message.summary().to_string();
+        let author = commit.author().map_err(repo_err)?;
+        let time = author.time().map(|t| t.seconds).unwrap_or(0);
+        Ok(CommitInfo {
+            id,
+            subject,
+            author: author.name.to_string(),
+            author_email: author.email.to_string(),
+            time,
+            parent_count: commit.parent_ids().count(),
+        })
+    }
+
+    /// The first-parent history from `tip`, newest first, with each
+    /// commit's parent count; stops before the first commit `stop` accepts.
+    pub fn first_parent_history(
+        &self,
+        tip: ObjectId,
+        mut stop: impl FnMut(&ObjectId) -> bool,
+    ) -> Result<Vec<(ObjectId, usize)>, GitError> {
+        let repo = self.local();
+        // The commit-graph (written on fetch) answers parents without decoding
+        // commits; commits newer than it are decoded.
+        let graph = repo.commit_graph_if_enabled().ok().flatten();
+        let mut out = Vec::new();
+        let mut next = Some(tip);
+        while let Some(id) = next {
+            if stop(&id) {
+                break;
+            }
+            let in_graph = graph
+                .as_ref()
+                .and_then(|g| g.commit_by_id(id).map(|c| (g, c)));
+            let (first, count) = match in_graph {
+                Some((g, c)) => {
+                    let mut first = None;
+                    let mut count = 0;
+                    for parent in c.iter_parents() {
+                        let parent = parent.map_err(repo_err)?;
+                        if first.is_none() {
+                            first = Some(g.id_at(parent).to_owned());
+                        }
+                        count += 1;
+                    }
+                    (first, count)
+                }
+                None => {
+                    let commit = repo.find_commit(id).map_err(repo_err)?;
+                    let mut parents = commit.parent_ids();
+                    let first = parents.next().map(|p| p.detach());
+                    (first, usize::from(first.is_some()) + parents.count())
+                }
+            };
+            out.push((id, count));
+            next = first;
+        }
+        Ok(out)
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> Result<bool, GitError> {
+        if ancestor == descendant {
+            return Ok(true);
+        }
+        let repo = self.local();
+        match repo.merge_base(ancestor, descendant) {
+            Ok(Some(base)) => Ok(base.detach() == ancestor),
+            Ok(None) => Ok(false),
+            Err(e) => Err(repo_err(e)),
+        }
+    }
+
+    /// The best common ancestor of two commits, if any.
+    pub fn merge_base(&self, one: ObjectId, two: ObjectId) -> Result<Option<ObjectId>, GitError> {
+        let repo = self.local();
+        repo.merge_base(one, two)
+            .map(|base| base.map(|b| b.detach()))
+            .map_err(repo_err)
+    }
+
+    /// How many commits `tip` has that `base` has not (`git rev-list --count base..tip`).
+    pub fn count_commits_between(&self, base: ObjectId, tip: ObjectId) -> Result<usize, GitError> {
+        let repo = self.local();
+        let walk = repo
+            .rev_walk([tip])
+            .with_hidden([base])
+            .all()
+            .map_err(repo_err)?;
+        let mut count = 0;
+        for info in walk {
+            info.map_err(repo_err)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Moves refs with compare-and-swap, all or none (I6). Each change names
+    /// the value it replaces; when any ref moved meanwhile nothing changes
+    /// and the answer is `Conflict`. The reflog records `actor` and `message`.
+    pub fn update_refs(
+        &self,
+        changes: &[RefChange],
+        actor: &str,
+        message: &str,
+    ) -> Result<(), GitError> {
+        let repo = self.local();
+        let mut edits = Vec::with_capacity(changes.len());
+        for change in changes {
+            edits.push(RefEdit {
+                change: Change::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: true,
+                        message: message.into(),
+                    },
+                    expected: match change.old {
+                        Some(old) => PreviousValue::MustExistAndMatch(Target::Object(old)),
+                        None => PreviousValue::MustNotExist,
+                    },
+                    new: Target::Object(change.new),
+                },
+                name: format!("refs/heads/{}", change.branch)
+                    .try_into()
+                    .map_err(repo_err)?,
+                deref: false,
+            });
+        }
+        let signature = Person::envline(actor).signature();
+        let mut time_buf = gix::date::parse::TimeBuf::default();
+        match repo.edit_references_as(edits, Some(signature.to_ref(&mut time_buf))) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                for change in changes {
+                    let actual = self.branch_tip(&change.branch)?;
+                    if actual != change.old {
+                        return Err(GitError::Conflict {
+                            branch: change.branch.clone(),
+                            expected: change
+                                .old
+                                .map(|o| o.to_string())
+                                .unwrap_or_else(|| "no branch".into()),
+                            actual: actual
+                                .map(|o| o.to_string())
+                                .unwrap_or_else(|| "no branch".into()),
+                        });
+                    }
+                }
+                Err(repo_err(e))
+            }
+        }
+    }
+
+    /// Pushes ref changes to the remote atomically, each guarded by
+    /// `--force-with-lease=<ref>:<old>` so a concurrent push is never
+    /// overwritten (I6 on the remote).
+    pub fn push(&self, changes: &[RefChange]) -> Result<(), GitError> {
+        let mut cmd = Command::new("git");
+        cmd.arg("--git-dir")
+            .arg(&self.dir)
+            .args(["push", "--atomic", "--porcelain", "--quiet"])
+            .env("GIT_TERMINAL_PROMPT", "0");
+        for change in changes {
+            let old = change.old.map(|o| o.to_string()).unwrap_or_default();
+            cmd.arg(format!(
+                "--force-with-lease=refs/heads/{}:{old}",
+                change.branch
+            ));
+        }
+        cmd.arg("origin");
+        for change in changes {
+            cmd.arg(format!("+{}:refs/heads/{}", change.new, change.branch));
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let text = format!("{stdout}\n{stderr}");
+        if text.contains("stale info") || text.contains("fetch first") {
+            Err(GitError::RemoteMoved(summarize(&text)))
+        } else if text.contains("[remote rejected]") || text.contains("hook declined") {
+            Err(GitError::RemoteRejected(summarize(&text)))
+        } else {
+            Err(classify_network_error(&text))
+        }
+    }
+
+    /// Applies the change `pick` made (relative to its first parent) on top
+    /// of `onto` as a new commit, like `git cherry-pick -x`. Nothing is moved.
+    pub fn cherry_pick(
+        &self,
+        pick: ObjectId,
+        onto: ObjectId,
+        committer: &Person,
+    ) -> Result<ObjectId, GitError> {
+        let repo = self.local();
+        let picked = repo.find_commit(pick).map_err(repo_err)?;
+        let parent = picked
+            .parent_ids()
+            .next()
+            .ok_or_else(|| GitError::Repository(format!("{pick} has no parent to compare with")))?
+            .detach();
+        let base_tree = repo
+            .find_commit(parent)
+            .map_err(repo_err)?
+            .tree_id()
+            .map_err(repo_err)?
+            .detach();
+        let their_tree = picked.tree_id().map_err(repo_err)?.detach();
+        let onto_commit = repo.find_commit(onto).map_err(repo_err)?;
+        let our_tree = onto_commit.tree_id().map_err(repo_err)?.detach();
+        let options = repo.tree_merge_options().map_err(repo_err)?;
+        let labels = gix::merge::blob::builtin_driver::text::Labels {
+            ancestor: Some("base".into()),
+            current: Some("environment".into()),
+            other: Some("picked".into()),
+        };
+        let mut outcome = repo
+            .merge_trees(base_tree, our_tree, their_tree, labels, options)
+            .map_err(repo_err)?;
+        let how = gix::merge::tree::TreatAsUnresolved::default();
+        if outcome.has_unresolved_conflicts(how) {
+            let mut paths: Vec<String> = outcome
+                .conflicts
+                .iter()
+                .map(|c| c.ours.location().to_string())
+                .collect();
+            paths.sort();
+            paths.dedup();
+            return Err(GitError::MergeConflict(paths));
+        }
+        let tree = outcome.tree.write().map_err(repo_err)?.detach();
+        let message = picked.message_raw().map_err(repo_err)?.to_string();
+        let message = format!(
+            "{}\n\n(cherry picked from commit {pick})\n",
+            message.trim_end()
+        );
+        let author: gix::actor::Signature = picked.author().map_err(repo_err)?.into();
+        self.write_commit(
+            &repo,
+            tree,
+            &[onto],
+            &message,
+            &author,
+            &committer.signature(),
+        )
+    }
+
+    fn write_commit(
+        &self,
+        repo: &gix::Repository,
+        tree: ObjectId,
+        parents: &[ObjectId],
+        message: &str,
+        author: &gix::actor::Signature,
+        committer: &gix::actor::Signature,
+    ) -> Result<ObjectId, GitError> {
+        let commit = gix::objs::Commit {
+            tree,
+            parents: parents.iter().copied().collect(),
+            author: author.clone(),
+            committer: committer.clone(),
+            encoding: None,
+            message: message.into(),
+            extra_headers: Vec::new(),
+        };
+        Ok(repo.write_object(&commit).map_err(repo_err)?.detach())
+    }
+
+    /// Writes a commit whose tree is `parent`'s with `files` replaced (path,
+    /// content), without moving any ref. For the demo and tests, which build
+    /// histories without a work tree.
+    pub fn commit_files(
+        &self,
+        parent: Option<ObjectId>,
+        files: &[(&str, &str)],
+        message: &str,
+        author: &Person,
+    ) -> Result<ObjectId, GitError> {
+        let repo = self.local();
+        let base_tree = match parent {
+            Some(p) => repo
+                .find_commit(p)
+                .map_err(repo_err)?
+                .tree_id()
+                .map_err(repo_err)?
+                .detach(),
+            None => ObjectId::empty_tree(repo.object_hash()),
+        };
+        let mut editor = repo.edit_tree(base_tree).map_err(repo_err)?;
+        for (path, content) in files {
+            let blob = repo
+                .write_blob(content.as_bytes())
+                .map_err(repo_err)?
+                .detach();
+            editor
+                .upsert(*path, gix::object::tree::EntryKind::Blob, blob)
+                .map_err(repo_err)?;
+        }
+        let tree = editor.write().map_err(repo_err)?.detach();
+        let signature = author.signature();
+        let parents: Vec<ObjectId> = parent.into_iter().collect();
+        self.write_commit(&repo, tree, &parents, message, &signature, &signature)
+    }
+
+    /// The paths a commit changed compared to its first parent.
+    pub fn changed_paths(&self, id: ObjectId) -> Result<Vec<String>, GitError> {
+        let repo = self.local();
+        let commit = repo.find_commit(id).map_err(repo_err)?;
+        let new_tree = commit.tree().map_err(repo_err)?;
+        let old_tree = match commit.parent_ids().next() {
+            Some(p) => repo
+                .find_commit(p.detach())
+                .map_err(repo_err)?
+                .tree()
+                .map_err(repo_err)?,
+            None => repo.empty_tree(),
+        };
+        let changes = repo
+            .diff_tree_to_tree(&old_tree, &new_tree, None)
+            .map_err(repo_err)?;
+        let mut paths: Vec<String> = changes.iter().map(|c| c.location().to_string()).collect();
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// Reads a file at a commit, for the demo's and the line's affected-environment analysis.
+    pub fn read_file(&self, id: ObjectId, path: &str) -> Result<Option<String>, GitError> {
+        let repo = self.local();
+        let tree = repo
+            .find_commit(id)
+            .map_err(repo_err)?
+            .tree()
+            .map_err(repo_err)?;
+        let Some(entry) = tree.lookup_entry_by_path(path).map_err(repo_err)? else {
+            return Ok(None);
+        };
+        let object = entry.object().map_err(repo_err)?;
+        Ok(Some(String::from_utf8_lossy(&object.data).into_owned()))
+    }
+}
+
+fn summarize(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Done")
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn classify_network_error(stderr: &str) -> GitError {
+    GitError::RemoteUnreachable(summarize(stderr))
+}

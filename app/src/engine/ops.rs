@@ -1,0 +1,1293 @@
+//! The operations of DESIGN.md §3: promote, approve, verify, roll back,
+//! realign, cherry-pick, hold. Each checks its gates, writes an intent,
+//! moves refs with compare-and-swap in the clone and on the remote, and
+//! records the outcome and its audit events together: all or nothing.
+
+use gix::ObjectId;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::audit::{self, AuditDraft};
+use super::auth::{Permission, Principal};
+use super::git::RefChange;
+use super::pipeline::Environment;
+use super::rules::{self, PromotionFacts};
+use super::store::{self, NewRequest};
+use super::{Engine, EngineError};
+use crate::model::{HoldView, PromotionView, VerificationView};
+
+/// What an intent carries so that it can be finished after a crash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IntentPayload {
+    changes: Vec<RefChange>,
+    events: Vec<AuditDraft>,
+    /// An existing request to mark done.
+    request_id: Option<i64>,
+    /// A request to record as done (direct promotions).
+    new_request: Option<OwnedRequest>,
+    /// Auto-promotion holds to place (rollbacks).
+    holds: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OwnedRequest {
+    kind: String,
+    environment: String,
+    source: String,
+    from_commit: Option<String>,
+    to_commit: String,
+    requested_by: String,
+    reason: String,
+    required_approvals: u32,
+}
+
+/// `POST /api/v1/promotions`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteInput {
+    pub environment: String,
+    pub commit: Option<String>,
+    pub from: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/rollbacks`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackInput {
+    pub environments: Vec<String>,
+    pub to: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/holds`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldInput {
+    pub environments: Vec<String>,
+    pub reason: String,
+    /// `promotion` (default) or `auto_promotion`.
+    pub kind: Option<String>,
+    pub starts_at: Option<String>,
+    pub ends_at: Option<String>,
+}
+
+fn environment<'a>(engine: &'a Engine, name: &str) -> Result<&'a Environment, EngineError> {
+    engine.config.pipeline.environment(name).ok_or_else(|| {
+        EngineError::NotFound(format!(
+            "unknown environment `{name}`; the environments are {}",
+            engine
+                .config
+                .pipeline
+                .environments()
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Expands names and globs (`prod-*`) into environments, refusing unknown names.
+fn environments<'a>(
+    engine: &'a Engine,
+    names: &[String],
+) -> Result<Vec<&'a Environment>, EngineError> {
+    if names.is_empty() {
+        return Err(EngineError::BadInput(
+            "name at least one environment (or a glob like `prod-*`)".into(),
+        ));
+    }
+    let mut out: Vec<&Environment> = Vec::new();
+    for name in names {
+        let found = if name.contains(['*', '?', '[']) {
+            let m = engine.config.pipeline.matching(name);
+            if m.is_empty() {
+                return Err(EngineError::NotFound(format!(
+                    "no environment matches `{name}`"
+                )));
+            }
+            m
+        } else {
+            vec![environment(engine, name)?]
+        };
+        for env in found {
+            if !out.iter().any(|e| e.name == env.name) {
+                out.push(env);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn reason_of(reason: Option<&str>) -> Result<String, EngineError> {
+    let reason = reason.unwrap_or("").trim();
+    if reason.len() > 2000 {
+        return Err(EngineError::BadInput(
+            "`reason` is longer than 2000 characters".into(),
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(10)]
+}
+
+/// The facts the gates need, read from the clone and the database.
+async fn facts_for(
+    engine: &Engine,
+    env: &Environment,
+    source: &str,
+    head: ObjectId,
+    candidate: ObjectId,
+    is_reset: bool,
+    automatic: bool,
+) -> Result<(PromotionFacts, Option<ObjectId>), EngineError> {
+    let source_branch = engine
+        .config
+        .pipeline
+        .branch_of(source)
+        .ok_or_else(|| EngineError::NotFound(format!("unknown source `{source}`")))?
+        .to_owned();
+    let root_branch = engine.config.pipeline.root().to_owned();
+    let (source_tip, root_tip, ff, head_on_line, on_source, on_line) = engine
+        .git(move |git| {
+            let source_tip = git.branch_tip(&source_branch)?;
+            let root_tip = git.branch_tip(&root_branch)?;
+            let ff = git.is_ancestor(head, candidate)?;
+            let head_on_line = match root_tip {
+                Some(r) => git.is_ancestor(head, r)?,
+                None => false,
+            };
+            let on_source = match source_tip {
+                Some(s) => git.is_ancestor(candidate, s)?,
+                None => false,
+            };
+            let on_line = match root_tip {
+                Some(r) => git.is_ancestor(candidate, r)?,
+                None => false,
+            };
+            Ok((source_tip, root_tip, ff, head_on_line, on_source, on_line))
+        })
+        .await?;
+    let _ = (source_tip, root_tip);
+    let candidate_hex = candidate.to_string();
+    let mut verifications = Vec::new();
+    for required in &env.requires {
+        let v = store::latest_verification(&engine.pool, required, &candidate_hex).await?;
+        verifications.push((required.clone(), v.map(|v| v.status)));
+    }
+    let holds = store::active_holds(&engine.pool)
+        .await?
+        .into_iter()
+        .filter(|h| h.environment == env.name)
+        .map(|h| (h.kind, h.created_by, h.reason))
+        .collect();
+    let facts = PromotionFacts {
+        environment: env.name.clone(),
+        source: source.to_owned(),
+        head: head.to_string(),
+        candidate: candidate_hex,
+        is_reset,
+        fast_forward: ff,
+        head_on_line,
+        candidate_on_source: on_source,
+        candidate_on_line: on_line,
+        verifications,
+        holds,
+        automatic,
+    };
+    Ok((facts, source_tip))
+}
+
+async fn head_of(engine: &Engine, env: &Environment) -> Result<ObjectId, EngineError> {
+    let branch = env.branch.clone();
+    engine.git(move |git| git.branch_tip(&branch)).await?.ok_or_else(|| EngineError::Conflict {
+        code: "branch_missing",
+        message: format!(
+            "branch `{}` of environment `{}` does not exist on the remote; push it once (e.g. at the root's first commit) and refresh",
+            env.branch, env.name
+        ),
+    })
+}
+
+/// S1/S6: promote `environment` to a commit of its `from` (or of `from` given).
+/// Returns the request: `done`, or `awaiting_approval` where approvals are needed (I4).
+pub async fn promote(
+    engine: &Engine,
+    who: &Principal,
+    input: PromoteInput,
+) -> Result<PromotionView, EngineError> {
+    promote_inner(engine, who, input, false).await
+}
+
+async fn promote_inner(
+    engine: &Engine,
+    who: &Principal,
+    input: PromoteInput,
+    automatic: bool,
+) -> Result<PromotionView, EngineError> {
+    let env = environment(engine, &input.environment)?;
+    who.require(Permission::Promote, Some(&env.name))?;
+    let reason = reason_of(input.reason.as_deref())?;
+    let explicit_source = input.from.is_some();
+    let source = input.from.clone().unwrap_or_else(|| env.from.clone());
+    if engine.config.pipeline.branch_of(&source).is_none() {
+        return Err(EngineError::NotFound(format!(
+            "unknown source `{source}`; `from` must be the root branch or an environment"
+        )));
+    }
+    if source == env.name {
+        return Err(EngineError::BadInput(format!(
+            "cannot promote `{source}` into itself"
+        )));
+    }
+    let requested = match &input.commit {
+        Some(c) => Some(engine.resolve(c).await?),
+        None => None,
+    };
+
+    let _guard = engine.write_lock.lock().await;
+    let head = head_of(engine, env).await?;
+    let candidate = match requested {
+        Some(c) => c,
+        None => {
+            let branch = engine
+                .config
+                .pipeline
+                .branch_of(&source)
+                .unwrap_or_default()
+                .to_owned();
+            engine
+                .git(move |git| git.branch_tip(&branch))
+                .await?
+                .ok_or_else(|| EngineError::Conflict {
+                    code: "branch_missing",
+                    message: format!("the source `{source}` has no branch yet"),
+                })?
+        }
+    };
+    // S6: an explicit source behind the target makes this a reset to the source.
+    let behind = explicit_source
+        && candidate != head
+        && engine
+            .git(move |git| git.is_ancestor(candidate, head))
+            .await?;
+    if behind {
+        who.require(
+            Permission::Reset {
+                protected: env.protected,
+            },
+            Some(&env.name),
+        )?;
+    }
+    let (facts, _) = facts_for(engine, env, &source, head, candidate, behind, automatic).await?;
+    rules::check_promotion(&facts)?;
+    let kind = if behind { "reset" } else { "promote" };
+
+    if env.approvals > 0 {
+        return open_request(engine, who, env, kind, &source, head, candidate, &reason).await;
+    }
+    let new_request = OwnedRequest {
+        kind: kind.into(),
+        environment: env.name.clone(),
+        source: source.clone(),
+        from_commit: Some(head.to_string()),
+        to_commit: candidate.to_string(),
+        requested_by: who.user.clone(),
+        reason: reason.clone(),
+        required_approvals: 0,
+    };
+    let event = AuditDraft {
+        actor: who.user.clone(),
+        action: if behind {
+            "reset".into()
+        } else {
+            "promote".into()
+        },
+        environment: Some(env.name.clone()),
+        old: Some(head.to_string()),
+        new: Some(candidate.to_string()),
+        reason,
+        details: json!({ "source": source, "automatic": automatic, "approvals": [] }),
+    };
+    let payload = IntentPayload {
+        changes: vec![RefChange {
+            branch: env.branch.clone(),
+            old: Some(head),
+            new: candidate,
+        }],
+        events: vec![event],
+        request_id: None,
+        new_request: Some(new_request),
+        holds: Vec::new(),
+    };
+    let request_id = apply(engine, &who.user, kind, payload).await?;
+    let request_id =
+        request_id.ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
+    store::request(&engine.pool, request_id)
+        .await?
+        .ok_or_else(|| EngineError::Internal("request vanished".into()))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open_request(
+    engine: &Engine,
+    who: &Principal,
+    env: &Environment,
+    kind: &str,
+    source: &str,
+    head: ObjectId,
+    candidate: ObjectId,
+    reason: &str,
+) -> Result<PromotionView, EngineError> {
+    if let Some(open) = store::open_request_for(&engine.pool, &env.name).await? {
+        if open.to_commit == candidate.to_string()
+            && open.kind == kind
+            && open.from_commit == Some(head.to_string())
+        {
+            return Ok(open);
+        }
+    }
+    let mut tx = engine.pool.begin().await?;
+    let superseded: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM promotion_requests WHERE state = 'awaiting_approval' AND environment = ?",
+    )
+    .bind(&env.name)
+    .fetch_all(&mut *tx)
+    .await?;
+    let candidate_hex = candidate.to_string();
+    let head_hex = head.to_string();
+    let id = store::insert_request(
+        &mut tx,
+        &NewRequest {
+            kind,
+            environment: &env.name,
+            source,
+            from_commit: Some(&head_hex),
+            to_commit: &candidate_hex,
+            requested_by: &who.user,
+            reason,
+            required_approvals: env.approvals,
+            state: "awaiting_approval",
+        },
+    )
+    .await?;
+    for (old,) in &superseded {
+        store::set_request_state(
+            &mut tx,
+            *old,
+            "cancelled",
+            Some(&format!("superseded by request {id}")),
+            None,
+        )
+        .await?;
+    }
+    audit::append(
+        &mut tx,
+        &[AuditDraft {
+            actor: who.user.clone(),
+            action: "request".into(),
+            environment: Some(env.name.clone()),
+            old: None,
+            new: None,
+            reason: reason.to_owned(),
+            details: json!({ "request": id, "kind": kind, "from": head_hex, "to": candidate_hex, "source": source, "required_approvals": env.approvals }),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    engine.changed();
+    store::request(&engine.pool, id)
+        .await?
+        .ok_or_else(|| EngineError::Internal("request vanished".into()))
+}
+
+/// I4: an approver's decision on a request. The last needed approval executes it.
+pub async fn decide(
+    engine: &Engine,
+    who: &Principal,
+    request_id: i64,
+    decision: &str,
+    comment: Option<&str>,
+) -> Result<PromotionView, EngineError> {
+    if decision != "approve" && decision != "reject" {
+        return Err(EngineError::BadInput(format!(
+            "`decision` must be `approve` or `reject`, not `{decision}`"
+        )));
+    }
+    let comment = reason_of(comment)?;
+    let _guard = engine.write_lock.lock().await;
+    let request = store::request(&engine.pool, request_id)
+        .await?
+        .ok_or_else(|| EngineError::NotFound(format!("no promotion request {request_id}")))?;
+    who.require(Permission::Approve, Some(&request.environment))?;
+    if request.state != "awaiting_approval" {
+        return Err(EngineError::Conflict {
+            code: "request_closed",
+            message: format!(
+                "request {request_id} is {}; it takes no more decisions",
+                request.state
+            ),
+        });
+    }
+    if request.requested_by == who.user {
+        return Err(EngineError::Forbidden(super::auth::Forbidden {
+            user: who.user.clone(),
+            permission: Permission::Approve,
+            environment: Some(format!(
+                "{} (separation of duties: {} requested this promotion and cannot approve it)",
+                request.environment, who.user
+            )),
+            grants: who.grants.iter().map(|g| g.to_string()).collect(),
+        }));
+    }
+    let mut tx = engine.pool.begin().await?;
+    store::upsert_approval(&mut tx, request_id, &who.user, decision, &comment).await?;
+    audit::append(
+        &mut tx,
+        &[AuditDraft {
+            actor: who.user.clone(),
+            action: if decision == "approve" {
+                "approve".into()
+            } else {
+                "reject".into()
+            },
+            environment: Some(request.environment.clone()),
+            old: None,
+            new: None,
+            reason: comment.clone(),
+            details: json!({ "request": request_id, "to": request.to_commit }),
+        }],
+    )
+    .await?;
+    if decision == "reject" {
+        store::set_request_state(
+            &mut tx,
+            request_id,
+            "rejected",
+            Some(&format!("rejected by {}: {comment}", who.user)),
+            None,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    engine.changed();
+    let request = store::request(&engine.pool, request_id)
+        .await?
+        .expect("exists");
+    let approvers: Vec<String> = request
+        .approvals
+        .iter()
+        .filter(|a| a.decision == "approve" && a.approver != request.requested_by)
+        .map(|a| a.approver.clone())
+        .collect();
+    if request.state == "awaiting_approval" && approvers.len() as u32 >= request.required_approvals
+    {
+        execute_request(engine, &request, &approvers).await?;
+    }
+    Ok(store::request(&engine.pool, request_id)
+        .await?
+        .expect("exists"))
+}
+
+/// Runs an approved request, or fails it with the reason when the world changed.
+async fn execute_request(
+    engine: &Engine,
+    request: &PromotionView,
+    approvers: &[String],
+) -> Result<(), EngineError> {
+    let env = environment(engine, &request.environment)?;
+    let fail = |reason: String| async move {
+        let mut tx = engine.pool.begin().await?;
+        store::set_request_state(&mut tx, request.id, "failed", Some(&reason), None).await?;
+        tx.commit().await?;
+        engine.changed();
+        Ok::<(), EngineError>(())
+    };
+    let head = head_of(engine, env).await?;
+    let expected = request.from_commit.clone().unwrap_or_default();
+    if head.to_string() != expected {
+        return fail(format!(
+            "`{}` moved from {} to {} since the request; nothing was changed; request again",
+            env.name,
+            short(&expected),
+            short(&head.to_string())
+        ))
+        .await;
+    }
+    let candidate = engine.resolve(&request.to_commit).await?;
+    let is_reset = request.kind == "reset";
+    let (mut facts, _) = facts_for(
+        engine,
+        env,
+        &request.source,
+        head,
+        candidate,
+        is_reset,
+        false,
+    )
+    .await?;
+    if request.kind == "cherry_pick" {
+        facts.is_reset = true;
+        facts.candidate_on_source = true;
+    }
+    if let Err(refusal) = rules::check_promotion(&facts) {
+        let e = EngineError::from(refusal);
+        return fail(format!("gates no longer met: {e}; nothing was changed")).await;
+    }
+    let new = if request.kind == "cherry_pick" {
+        let person = super::git::Person::envline(&request.requested_by);
+        match engine
+            .git(move |git| git.cherry_pick(candidate, head, &person))
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => return fail(e.to_string()).await,
+        }
+    } else {
+        candidate
+    };
+    let event = AuditDraft {
+        actor: request.requested_by.clone(),
+        action: match request.kind.as_str() {
+            "cherry_pick" => "cherry_pick".into(),
+            "reset" => "reset".into(),
+            _ => "promote".into(),
+        },
+        environment: Some(env.name.clone()),
+        old: Some(head.to_string()),
+        new: Some(new.to_string()),
+        reason: request.reason.clone(),
+        details: json!({ "source": request.source, "request": request.id, "approvals": approvers, "picked": if request.kind == "cherry_pick" { Some(&request.to_commit) } else { None } }),
+    };
+    let payload = IntentPayload {
+        changes: vec![RefChange {
+            branch: env.branch.clone(),
+            old: Some(head),
+            new,
+        }],
+        events: vec![event],
+        request_id: Some(request.id),
+        new_request: None,
+        holds: Vec::new(),
+    };
+    if let Err(e) = apply(engine, &request.requested_by, &request.kind, payload).await {
+        fail(format!("{e}")).await?;
+    }
+    Ok(())
+}
+
+/// Records a verification of exactly `commit` in `environment` (I3).
+pub async fn verify(
+    engine: &Engine,
+    who: &Principal,
+    environment_name: &str,
+    commit: &str,
+    status: &str,
+    url: Option<&str>,
+    summary: Option<&str>,
+) -> Result<VerificationView, EngineError> {
+    let env = environment(engine, environment_name)?;
+    who.require(Permission::Verify, Some(&env.name))?;
+    if !matches!(status, "passed" | "failed" | "pending") {
+        return Err(EngineError::BadInput(format!(
+            "`status` must be passed, failed or pending, not `{status}`"
+        )));
+    }
+    if url.is_some_and(|u| u.len() > 2000) || summary.is_some_and(|s| s.len() > 2000) {
+        return Err(EngineError::BadInput(
+            "`url` and `summary` may be at most 2000 characters".into(),
+        ));
+    }
+    let id = engine.resolve(commit).await?.to_string();
+    let row = store::record_verification(
+        &engine.pool,
+        &env.name,
+        &id,
+        status,
+        url,
+        summary,
+        &who.user,
+    )
+    .await?;
+    let mut tx = engine.pool.begin().await?;
+    audit::append(
+        &mut tx,
+        &[AuditDraft {
+            actor: who.user.clone(),
+            action: "verify".into(),
+            environment: Some(env.name.clone()),
+            old: None,
+            new: None,
+            reason: summary.unwrap_or("").to_owned(),
+            details: json!({ "commit": id, "status": status, "url": url, "verification": row.id }),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    engine.changed();
+    Ok(row.into())
+}
+
+/// S3: moves environments back to their previous position (or to `to`, a
+/// commit each held before), all in one atomic push, and holds their
+/// auto-promotion until someone releases it.
+pub async fn rollback(
+    engine: &Engine,
+    who: &Principal,
+    input: RollbackInput,
+) -> Result<Vec<crate::model::AuditEventView>, EngineError> {
+    let envs = environments(engine, &input.environments)?;
+    for env in &envs {
+        who.require(
+            Permission::Reset {
+                protected: env.protected,
+            },
+            Some(&env.name),
+        )?;
+    }
+    let reason = reason_of(input.reason.as_deref())?;
+    let to = match &input.to {
+        Some(c) => Some(engine.resolve(c).await?),
+        None => None,
+    };
+    let _guard = engine.write_lock.lock().await;
+    let mut changes = Vec::new();
+    let mut events = Vec::new();
+    let mut holds = Vec::new();
+    for env in &envs {
+        let head = head_of(engine, env).await?;
+        let history = store::ref_changes_of(&engine.pool, &env.name).await?;
+        let held: Vec<String> = history
+            .iter()
+            .flat_map(|(_, old, new)| [old.clone(), new.clone()])
+            .flatten()
+            .collect();
+        let target = match to {
+            Some(t) => {
+                if !held.contains(&t.to_string()) {
+                    return Err(EngineError::Conflict {
+                        code: "never_held",
+                        message: format!(
+                            "`{}` never held {} as far as the audit log knows; roll back to a commit it held, or promote instead",
+                            env.name,
+                            short(&t.to_string())
+                        ),
+                    });
+                }
+                t
+            }
+            None => {
+                let previous = history
+                    .iter()
+                    .find(|(_, _, new)| new.as_deref() == Some(head.to_string().as_str()))
+                    .and_then(|(_, old, _)| old.clone());
+                let Some(previous) = previous else {
+                    return Err(EngineError::Conflict {
+                        code: "no_previous_position",
+                        message: format!(
+                            "the audit log has no earlier position of `{}` at {}; give `to` with a commit it held",
+                            env.name,
+                            short(&head.to_string())
+                        ),
+                    });
+                };
+                engine.resolve(&previous).await?
+            }
+        };
+        if target == head {
+            return Err(EngineError::Conflict {
+                code: "already_there",
+                message: format!("`{}` is already at {}", env.name, short(&head.to_string())),
+            });
+        }
+        changes.push(RefChange {
+            branch: env.branch.clone(),
+            old: Some(head),
+            new: target,
+        });
+        events.push(AuditDraft {
+            actor: who.user.clone(),
+            action: "rollback".into(),
+            environment: Some(env.name.clone()),
+            old: Some(head.to_string()),
+            new: Some(target.to_string()),
+            reason: reason.clone(),
+            details: json!({ "environments": envs.iter().map(|e| e.name.clone()).collect::<Vec<_>>() }),
+        });
+        holds.push((
+            env.name.clone(),
+            format!("rolled back by {}: {reason}", who.user),
+        ));
+    }
+    let first = apply(
+        engine,
+        &who.user,
+        "rollback",
+        IntentPayload {
+            changes,
+            events,
+            request_id: None,
+            new_request: None,
+            holds,
+        },
+    )
+    .await;
+    first?;
+    let filter = store::AuditFilter {
+        limit: Some(envs.len() as i64 * 2),
+        ..Default::default()
+    };
+    Ok(store::audit_events(&engine.pool, &filter)
+        .await?
+        .into_iter()
+        .filter(|e| e.action == "rollback")
+        .take(envs.len())
+        .collect())
+}
+
+/// S5: brings an off-line environment back onto the line by resetting it to
+/// its `from`, which must have passed its gates like any promotion.
+pub async fn realign(
+    engine: &Engine,
+    who: &Principal,
+    name: &str,
+    reason: Option<&str>,
+) -> Result<PromotionView, EngineError> {
+    let env = environment(engine, name)?;
+    who.require(
+        Permission::Reset {
+            protected: env.protected,
+        },
+        Some(&env.name),
+    )?;
+    let reason = reason_of(reason)?;
+    let _guard = engine.write_lock.lock().await;
+    let head = head_of(engine, env).await?;
+    let from_branch = engine
+        .config
+        .pipeline
+        .branch_of(&env.from)
+        .unwrap_or_default()
+        .to_owned();
+    let target = engine
+        .git(move |git| git.branch_tip(&from_branch))
+        .await?
+        .ok_or_else(|| EngineError::Conflict {
+            code: "branch_missing",
+            message: format!("`{}` has no branch", env.from),
+        })?;
+    let (facts, _) = facts_for(engine, env, &env.from, head, target, true, false).await?;
+    if facts.head_on_line {
+        return Err(EngineError::Conflict {
+            code: "on_line",
+            message: format!(
+                "`{}` is on the line; realign is only for environments off it (promote or roll back instead)",
+                env.name
+            ),
+        });
+    }
+    rules::check_promotion(&facts)?;
+    let payload = IntentPayload {
+        changes: vec![RefChange {
+            branch: env.branch.clone(),
+            old: Some(head),
+            new: target,
+        }],
+        events: vec![AuditDraft {
+            actor: who.user.clone(),
+            action: "realign".into(),
+            environment: Some(env.name.clone()),
+            old: Some(head.to_string()),
+            new: Some(target.to_string()),
+            reason: reason.clone(),
+            details: json!({ "source": env.from }),
+        }],
+        request_id: None,
+        new_request: Some(OwnedRequest {
+            kind: "reset".into(),
+            environment: env.name.clone(),
+            source: env.from.clone(),
+            from_commit: Some(head.to_string()),
+            to_commit: target.to_string(),
+            requested_by: who.user.clone(),
+            reason,
+            required_approvals: 0,
+        }),
+        holds: Vec::new(),
+    };
+    let id = apply(engine, &who.user, "realign", payload)
+        .await?
+        .expect("request recorded");
+    Ok(store::request(&engine.pool, id).await?.expect("exists"))
+}
+
+/// S5: cherry-picks one commit onto an environment (out of order). The
+/// environment is then off the line until realigned. Gates as for any
+/// promotion into it, approvals included.
+pub async fn cherry_pick(
+    engine: &Engine,
+    who: &Principal,
+    name: &str,
+    commit: &str,
+    reason: Option<&str>,
+) -> Result<PromotionView, EngineError> {
+    let env = environment(engine, name)?;
+    who.require(Permission::Promote, Some(&env.name))?;
+    let reason = reason_of(reason)?;
+    let pick = engine.resolve(commit).await?;
+    let _guard = engine.write_lock.lock().await;
+    let head = head_of(engine, env).await?;
+    if engine.git(move |git| git.is_ancestor(pick, head)).await? {
+        return Err(EngineError::Conflict {
+            code: "already_there",
+            message: format!(
+                "`{}` already contains {}",
+                env.name,
+                short(&pick.to_string())
+            ),
+        });
+    }
+    let root = engine.config.pipeline.root().to_owned();
+    let (mut facts, _) = facts_for(engine, env, &root, head, pick, true, false).await?;
+    facts.candidate_on_source = facts.candidate_on_line;
+    rules::check_promotion(&facts)?;
+    if env.approvals > 0 {
+        return open_request(engine, who, env, "cherry_pick", &root, head, pick, &reason).await;
+    }
+    let person = super::git::Person::envline(&who.user);
+    let new = engine
+        .git(move |git| git.cherry_pick(pick, head, &person))
+        .await?;
+    let payload = IntentPayload {
+        changes: vec![RefChange {
+            branch: env.branch.clone(),
+            old: Some(head),
+            new,
+        }],
+        events: vec![AuditDraft {
+            actor: who.user.clone(),
+            action: "cherry_pick".into(),
+            environment: Some(env.name.clone()),
+            old: Some(head.to_string()),
+            new: Some(new.to_string()),
+            reason: reason.clone(),
+            details: json!({ "picked": pick.to_string(), "approvals": [] }),
+        }],
+        request_id: None,
+        new_request: Some(OwnedRequest {
+            kind: "cherry_pick".into(),
+            environment: env.name.clone(),
+            source: root,
+            from_commit: Some(head.to_string()),
+            to_commit: pick.to_string(),
+            requested_by: who.user.clone(),
+            reason,
+            required_approvals: 0,
+        }),
+        holds: Vec::new(),
+    };
+    let id = apply(engine, &who.user, "cherry_pick", payload)
+        .await?
+        .expect("request recorded");
+    let mut view = store::request(&engine.pool, id).await?.expect("exists");
+    view.result_commit = Some(new.to_string());
+    Ok(view)
+}
+
+/// Holds (or, with a window, freezes) environments.
+pub async fn hold(
+    engine: &Engine,
+    who: &Principal,
+    input: HoldInput,
+) -> Result<Vec<HoldView>, EngineError> {
+    let envs = environments(engine, &input.environments)?;
+    for env in &envs {
+        who.require(Permission::Hold, Some(&env.name))?;
+    }
+    let kind = input.kind.as_deref().unwrap_or("promotion");
+    if kind != "promotion" && kind != "auto_promotion" {
+        return Err(EngineError::BadInput(format!(
+            "`kind` must be promotion or auto_promotion, not `{kind}`"
+        )));
+    }
+    if input.reason.trim().is_empty() {
+        return Err(EngineError::BadInput(
+            "say why in `reason`: a hold tells others who held it and why".into(),
+        ));
+    }
+    let parse = |name: &str, t: &Option<String>| -> Result<Option<String>, EngineError> {
+        t.as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|d| {
+                        d.with_timezone(&chrono::Utc)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                    })
+                    .map_err(|e| {
+                        EngineError::BadInput(format!(
+                            "`{name}` must be an RFC 3339 time like 2026-12-24T18:00:00Z: {e}"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let starts = parse("starts_at", &input.starts_at)?;
+    let ends = parse("ends_at", &input.ends_at)?;
+    if let (Some(s), Some(e)) = (&starts, &ends) {
+        if e <= s {
+            return Err(EngineError::BadInput(
+                "`ends_at` must be after `starts_at`".into(),
+            ));
+        }
+    }
+    let mut tx = engine.pool.begin().await?;
+    let mut out = Vec::new();
+    for env in envs {
+        let row = store::insert_hold(
+            &mut tx,
+            &env.name,
+            kind,
+            input.reason.trim(),
+            &who.user,
+            starts.as_deref(),
+            ends.as_deref(),
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            &[AuditDraft {
+                actor: who.user.clone(),
+                action: "hold".into(),
+                environment: Some(env.name.clone()),
+                old: None,
+                new: None,
+                reason: input.reason.trim().to_owned(),
+                details: json!({ "hold": row.id, "kind": kind, "starts_at": starts, "ends_at": ends }),
+            }],
+        )
+        .await?;
+        out.push(row.into());
+    }
+    tx.commit().await?;
+    engine.changed();
+    Ok(out)
+}
+
+/// Releases a hold.
+pub async fn release(
+    engine: &Engine,
+    who: &Principal,
+    id: i64,
+    reason: Option<&str>,
+) -> Result<(), EngineError> {
+    let (hold, released) = store::find_hold(&engine.pool, id)
+        .await?
+        .ok_or_else(|| EngineError::NotFound(format!("no hold {id}")))?;
+    who.require(Permission::Hold, Some(&hold.environment))?;
+    if released.is_some() {
+        return Err(EngineError::Conflict {
+            code: "already_released",
+            message: format!("hold {id} was already released"),
+        });
+    }
+    let mut tx = engine.pool.begin().await?;
+    store::release_hold(&mut tx, id, &who.user).await?;
+    audit::append(
+        &mut tx,
+        &[AuditDraft {
+            actor: who.user.clone(),
+            action: "release".into(),
+            environment: Some(hold.environment.clone()),
+            old: None,
+            new: None,
+            reason: reason_of(reason)?,
+            details: json!({ "hold": id }),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    engine.changed();
+    Ok(())
+}
+
+/// Promotes every `auto_promote` environment whose `from` has an eligible
+/// newer commit (opening a request where approvals are needed).
+pub async fn auto_promote(engine: &Engine) -> Result<(), EngineError> {
+    let system = Principal::system();
+    for env in engine
+        .config
+        .pipeline
+        .environments()
+        .iter()
+        .filter(|e| e.auto_promote)
+    {
+        let result = promote_inner(
+            engine,
+            &system,
+            PromoteInput {
+                environment: env.name.clone(),
+                commit: None,
+                from: None,
+                reason: Some("auto-promotion".into()),
+            },
+            true,
+        )
+        .await;
+        match result {
+            Ok(r) => tracing::info!("auto-promotion of {}: {}", env.name, r.state),
+            Err(EngineError::Conflict { .. }) | Err(EngineError::GatesUnmet(_)) => {}
+            Err(e) => tracing::warn!("auto-promotion of {} failed: {e}", env.name),
+        }
+    }
+    Ok(())
+}
+
+/// The all-or-nothing core: intent, CAS in the clone, atomic leased push,
+/// then audit + outcome in one transaction. On a failed push the clone is
+/// restored and the intent marked failed. Returns the request id recorded.
+/// The caller holds the write lock.
+async fn apply(
+    engine: &Engine,
+    actor: &str,
+    action: &str,
+    payload: IntentPayload,
+) -> Result<Option<i64>, EngineError> {
+    let text = serde_json::to_string(&payload).map_err(|e| EngineError::Internal(e.to_string()))?;
+    let intent = store::insert_intent(&engine.pool, actor, action, &text).await?;
+    engine.crash_point("after_intent");
+    let changes = payload.changes.clone();
+    let message = format!("envline {action} by {actor}");
+    let actor_owned = actor.to_owned();
+    let local = engine
+        .git(move |git| git.update_refs(&changes, &actor_owned, &message))
+        .await;
+    if let Err(e) = local {
+        store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
+        engine.changed();
+        return Err(e);
+    }
+    engine.crash_point("after_local");
+    let changes = payload.changes.clone();
+    let pushed = engine.git(move |git| git.push(&changes)).await;
+    if let Err(e) = pushed {
+        let restore: Vec<RefChange> = payload
+            .changes
+            .iter()
+            .filter_map(|c| {
+                c.old.map(|old| RefChange {
+                    branch: c.branch.clone(),
+                    old: Some(c.new),
+                    new: old,
+                })
+            })
+            .collect();
+        let actor_owned = actor.to_owned();
+        let restored = engine
+            .git(move |git| {
+                git.update_refs(&restore, &actor_owned, "envline restore after failed push")
+            })
+            .await;
+        if let Err(r) = restored {
+            tracing::error!(
+                "could not restore the clone after a failed push: {r}; the next refresh fetches the remote's state"
+            );
+        }
+        store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
+        engine.changed();
+        return Err(e);
+    }
+    engine.crash_point("after_push");
+    let id = finish(engine, intent, &payload, false).await?;
+    engine.crash_point("after_record");
+    engine.changed();
+    Ok(id)
+}
+
+/// Records a pushed change: audit events, observed tips, requests, holds, intent done.
+async fn finish(
+    engine: &Engine,
+    intent: i64,
+    payload: &IntentPayload,
+    recovered: bool,
+) -> Result<Option<i64>, EngineError> {
+    let mut tx = engine.pool.begin().await?;
+    let mut request_id = payload.request_id;
+    if let Some(r) = &payload.new_request {
+        let id = store::insert_request(
+            &mut tx,
+            &NewRequest {
+                kind: &r.kind,
+                environment: &r.environment,
+                source: &r.source,
+                from_commit: r.from_commit.as_deref(),
+                to_commit: &r.to_commit,
+                requested_by: &r.requested_by,
+                reason: &r.reason,
+                required_approvals: r.required_approvals,
+                state: "done",
+            },
+        )
+        .await?;
+        request_id = Some(id);
+    }
+    let result = payload.changes.first().map(|c| c.new.to_string());
+    if let Some(id) = request_id {
+        store::set_request_state(&mut tx, id, "done", None, result.as_deref()).await?;
+    }
+    let events: Vec<AuditDraft> = payload
+        .events
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if let serde_json::Value::Object(map) = &mut e.details {
+                map.insert("intent".into(), json!(intent));
+                if let Some(id) = request_id {
+                    map.entry("request").or_insert(json!(id));
+                }
+                if recovered {
+                    map.insert("recovered_after_restart".into(), json!(true));
+                }
+            }
+            e
+        })
+        .collect();
+    audit::append(&mut tx, &events).await?;
+    for change in &payload.changes {
+        store::set_observed_tip(&mut tx, &change.branch, &change.new.to_string()).await?;
+    }
+    for (env, reason) in &payload.holds {
+        let actor = events
+            .first()
+            .map(|e| e.actor.clone())
+            .unwrap_or_else(|| "envline".into());
+        store::insert_hold(&mut tx, env, "auto_promotion", reason, &actor, None, None).await?;
+    }
+    store::finish_intent(&mut *tx, intent, "done", None).await?;
+    tx.commit().await?;
+    Ok(request_id)
+}
+
+/// At start-up and on every refresh (after a fetch, so the clone equals the
+/// remote): an unfinished intent whose changes the remote holds is recorded
+/// as done, attributed to the person who asked; any other is marked failed.
+pub async fn reconcile_intents(engine: &Engine) -> Result<(), EngineError> {
+    for intent in store::pending_intents(&engine.pool).await? {
+        let payload: IntentPayload = serde_json::from_str(&intent.payload).map_err(|e| {
+            EngineError::Internal(format!("intent {} is unreadable: {e}", intent.id))
+        })?;
+        let branches: Vec<String> = payload.changes.iter().map(|c| c.branch.clone()).collect();
+        let tips = engine
+            .git(move |git| {
+                branches
+                    .iter()
+                    .map(|b| git.branch_tip(b))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let landed = payload
+            .changes
+            .iter()
+            .zip(&tips)
+            .all(|(c, tip)| *tip == Some(c.new));
+        if landed {
+            tracing::warn!(
+                "intent {} ({} by {}) reached the remote before a restart; recording it",
+                intent.id,
+                intent.action,
+                intent.actor
+            );
+            finish(engine, intent.id, &payload, true).await?;
+        } else {
+            tracing::warn!(
+                "intent {} ({} by {}) did not reach the remote; marking it failed",
+                intent.id,
+                intent.action,
+                intent.actor
+            );
+            store::finish_intent(
+                &engine.pool,
+                intent.id,
+                "failed",
+                Some("interrupted before the remote was updated"),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// I5: logs every environment branch that moved without Envline.
+pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
+    let tips = engine.git(|git| git.branch_tips()).await?;
+    let observed: std::collections::HashMap<String, String> = store::observed_tips(&engine.pool)
+        .await?
+        .into_iter()
+        .collect();
+    let root = engine.config.pipeline.root().to_owned();
+    let mut tracked: Vec<(String, Option<String>)> = vec![(root.clone(), None)];
+    tracked.extend(
+        engine
+            .config
+            .pipeline
+            .environments()
+            .iter()
+            .map(|e| (e.branch.clone(), Some(e.name.clone()))),
+    );
+    let mut tx = engine.pool.begin().await?;
+    let mut events = Vec::new();
+    for (branch, env) in tracked {
+        let Some(tip) = tips.get(&branch) else {
+            continue;
+        };
+        let tip_hex = tip.to_string();
+        match observed.get(&branch) {
+            Some(old) if *old == tip_hex => continue,
+            Some(old) => {
+                let is_ff = match ObjectId::from_hex(old.as_bytes()) {
+                    Ok(old_id) => {
+                        let tip = *tip;
+                        engine
+                            .git(move |git| git.is_ancestor(old_id, tip))
+                            .await
+                            .unwrap_or(false)
+                    }
+                    Err(_) => false,
+                };
+                if env.is_some() || !is_ff {
+                    events.push(AuditDraft {
+                        actor: "envline".into(),
+                        action: "out_of_band".into(),
+                        environment: Some(env.clone().unwrap_or(root.clone())),
+                        old: Some(old.clone()),
+                        new: Some(tip_hex.clone()),
+                        reason: format!(
+                            "branch `{branch}` moved without Envline (a direct push){}",
+                            if is_ff { "" } else { "; not a fast-forward" }
+                        ),
+                        details: json!({ "branch": branch, "fast_forward": is_ff }),
+                    });
+                }
+            }
+            None => {
+                if env.is_some() {
+                    events.push(AuditDraft {
+                        actor: "envline".into(),
+                        action: "observed".into(),
+                        environment: env.clone(),
+                        old: None,
+                        new: Some(tip_hex.clone()),
+                        reason: format!("first seen: branch `{branch}`"),
+                        details: json!({ "branch": branch }),
+                    });
+                }
+            }
+        }
+        store::set_observed_tip(&mut tx, &branch, &tip_hex).await?;
+    }
+    audit::append(&mut tx, &events).await?;
+    tx.commit().await?;
+    Ok(())
+}
