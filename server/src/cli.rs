@@ -1,0 +1,206 @@
+//! The command line: serve, the demo, people and tokens, the audit check.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use app::engine::auth::{self, Grant};
+use app::engine::config::{self, Config};
+use app::engine::{audit, demo, store};
+use clap::{Parser, Subcommand};
+
+/// Branch-per-environment, fast-forward-only GitOps promotions.
+///
+/// Every environment is a branch of one GitOps repository; promoting is a
+/// fast-forward, and the history stays one straight line. Start with
+/// `envline demo` to see it on a demo repository.
+#[derive(Debug, Parser)]
+#[command(name = "envline", version, after_help = format!("Configuration is read from --config FILE, ENVLINE_CONFIG, or ./envline.toml.\nEvery key can be overridden by an environment variable: {}.", config::OVERRIDES_HELP))]
+pub struct Cli {
+    /// The configuration file (default: ENVLINE_CONFIG, then ./envline.toml).
+    #[arg(long, global = true, env = "ENVLINE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the dashboard and the HTTP API.
+    Serve,
+    /// Create a demo GitOps repository with the seed's pipeline (if it does not exist yet) and serve it.
+    Demo {
+        /// Where the demo lives.
+        #[arg(long, default_value = "envline-demo")]
+        dir: PathBuf,
+        /// Only create the demo; do not serve it.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Check the configuration file and print the pipeline.
+    Check,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user, or add roles to one. The password comes from ENVLINE_PASSWORD when set;
+    /// without it the account can only use API tokens.
+    Add {
+        name: String,
+        /// viewer, promoter, tester, approver, incident-commander or admin; ROLE:GLOB limits it (approver:prod-*).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token; prints it alone on stdout (it is stored hashed and shown once).
+    Create {
+        #[arg(long)]
+        user: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: exit 0 when intact, 1 when broken.
+    Verify,
+}
+
+fn load(path: Option<&Path>) -> Result<Config, String> {
+    let file = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG_FILE));
+    let vars: BTreeMap<String, String> = std::env::vars().collect();
+    Config::load(&file, &vars).map_err(|e| e.to_string())
+}
+
+async fn pool(config: &Config) -> Result<store::Pool, String> {
+    store::open(&config.database_file()).await.map_err(|e| {
+        format!(
+            "cannot open the database {}: {e}",
+            config.database_file().display()
+        )
+    })
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Serve => {
+            let config = load(cli.config.as_deref())?;
+            crate::serve::serve(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir, no_serve } => {
+            let created = !dir.join("envline.toml").exists();
+            let file = demo::create(&dir)
+                .map_err(|e| format!("cannot create the demo in {}: {e}", dir.display()))?;
+            if created {
+                eprintln!(
+                    "envline: created a demo GitOps repository in {}",
+                    dir.display()
+                );
+            } else {
+                eprintln!("envline: using the existing demo in {}", dir.display());
+            }
+            if no_serve {
+                println!("{}", file.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let config = load(Some(&file))?;
+            crate::serve::serve(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let config = load(cli.config.as_deref())?;
+            println!(
+                "{}: ok; root `{}`",
+                config.file.display(),
+                config.pipeline.root()
+            );
+            for env in config.pipeline.environments() {
+                println!(
+                    "  {:<16} from {:<14} requires [{}]{}{}{}",
+                    env.name,
+                    env.from,
+                    env.requires.join(", "),
+                    if env.approvals > 0 {
+                        format!(", {} approvals", env.approvals)
+                    } else {
+                        String::new()
+                    },
+                    if env.protected { ", protected" } else { "" },
+                    if env.auto_promote {
+                        ", auto-promote"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Add { name, roles }) => {
+            let config = load(cli.config.as_deref())?;
+            let grants = roles
+                .iter()
+                .map(|r| Grant::parse(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            let password = std::env::var("ENVLINE_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty());
+            let pool = pool(&config).await?;
+            auth::add_user(&pool, &name, &grants, password.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "envline: user `{name}` has {}{}",
+                grants
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if password.is_some() {
+                    " and a password"
+                } else {
+                    "; no password: create a token with `envline token create --user NAME`"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Create { user, label }) => {
+            let config = load(cli.config.as_deref())?;
+            let pool = pool(&config).await?;
+            let token = auth::create_token(&pool, &user, &label)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let config = load(cli.config.as_deref())?;
+            let pool = pool(&config).await?;
+            let check = audit::verify(&pool).await.map_err(|e| e.to_string())?;
+            if check.intact {
+                println!("intact: {}", check.message);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("broken: {}", check.message);
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}

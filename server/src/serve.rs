@@ -1,0 +1,106 @@
+//! Start-up: the engine, the background refresh and auto-promotion, the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::engine::config::Config;
+use app::engine::{Engine, ops};
+use app::state::AppState;
+use app::{App, shell};
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+
+/// Builds the LeptosOptions from the configuration (and cargo-leptos's
+/// variables when it runs us), so `envline serve` works outside cargo-leptos.
+fn leptos_options(config: &Config) -> LeptosOptions {
+    let site_root = std::env::var("LEPTOS_SITE_ROOT")
+        .unwrap_or_else(|_| config.server.site_root.to_string_lossy().into_owned());
+    LeptosOptions::builder()
+        .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "envline".into()))
+        .site_root(site_root)
+        .site_pkg_dir(std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".into()))
+        .site_addr(config.server.listen)
+        .build()
+}
+
+/// Builds the whole application router for an engine.
+pub fn router(engine: Arc<Engine>) -> Router {
+    let leptos_options = leptos_options(&engine.config);
+    let state = AppState {
+        leptos_options,
+        engine,
+    };
+    let routes = generate_route_list(App);
+    Router::new()
+        .merge(crate::rest::routes())
+        .leptos_routes_with_context(&state, routes, || {}, {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(crate::rest::metrics_middleware))
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let listen = config.server.listen;
+    let site = config.server.site_root.clone();
+    if !site.join("pkg").exists() && std::env::var("LEPTOS_SITE_ROOT").is_err() {
+        tracing::warn!(
+            "no built site in {} (run `make build`); the API works, the pages will lack style and interactivity",
+            site.display()
+        );
+    }
+    crate::rest::install_metrics();
+    let engine = Engine::start(config).await?;
+    spawn_background(engine.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    eprintln!("envline: serving http://{listen}");
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn spawn_background(engine: Arc<Engine>) {
+    let refresher = engine.clone();
+    tokio::spawn(async move {
+        let period = Duration::from_secs(refresher.config.repository.refresh_seconds);
+        loop {
+            tokio::time::sleep(period).await;
+            if let Err(e) = refresher.refresh().await {
+                tracing::warn!("refresh failed: {e}");
+            }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = ops::auto_promote(&engine).await {
+                tracing::warn!("auto-promotion failed: {e}");
+            }
+            engine.auto_promote.notified().await;
+            // Let bursts of changes settle into one pass.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
