@@ -1,0 +1,16 @@
+//! The server's shared state: what REST handlers get through axum's `State`
+//! and server functions through Leptos context.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::engine::Engine;
+
+/// Everything a request handler needs.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub engine: Arc<Engine>,
+}
