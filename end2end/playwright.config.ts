@@ -1,0 +1,42 @@
+import { defineConfig } from "@playwright/test";
+
+// The server runs the release build on a fresh demo in .envline-test/e2e,
+// refreshing from its remote every second.
+export const PORT = 3107;
+export const DEMO = "../.envline-test/e2e";
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 60_000,
+  fullyParallel: false,
+  workers: 1,
+  reporter: [["list"]],
+  use: {
+    baseURL: `http://127.0.0.1:${PORT}`,
+    launchOptions: {
+      executablePath: "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+  },
+  webServer: {
+    command: "./target/release/envline demo --dir .envline-test/e2e",
+    cwd: "..",
+    url: `http://127.0.0.1:${PORT}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    env: {
+      ENVLINE_SERVER_LISTEN: `127.0.0.1:${PORT}`,
+      ENVLINE_REPOSITORY_REFRESH_SECONDS: "1",
+      ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE: "false",
+    },
+  },
+});

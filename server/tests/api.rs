@@ -1,0 +1,804 @@
+//! The HTTP API against a real server on a real temporary repository.
+
+mod common;
+
+use common::{Api, TestServer, git};
+use serde_json::{Value, json};
+
+struct World {
+    server: TestServer,
+    api: Api,
+    pat: String,
+    ann: String,
+    bob: String,
+    vic: String,
+    ida: String,
+}
+
+async fn world() -> World {
+    world_with(&[]).await
+}
+
+async fn world_with(env: &[(&str, &str)]) -> World {
+    let mut server = TestServer::new();
+    server.extra_env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let pat = server.user("pat", &["promoter", "tester"]);
+    let ann = server.user("ann", &["approver:prod-*"]);
+    let bob = server.user("bob", &["approver:prod-*", "tester"]);
+    let vic = server.user("vic", &["viewer"]);
+    let ida = server.user("ida", &["incident-commander"]);
+    server.start();
+    let api = Api::new(&server);
+    World {
+        server,
+        api,
+        pat,
+        ann,
+        bob,
+        vic,
+        ida,
+    }
+}
+
+fn audit_actions(events: &Value) -> Vec<String> {
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environments_report_the_remote_heads_and_distances() {
+    let w = world().await;
+    let (status, body) = w.api.get("/api/v1/environments", Some(&w.vic)).await;
+    assert_eq!(status, 200, "{body}");
+    let envs = body["environments"].as_array().unwrap();
+    assert_eq!(envs.len(), 10, "main and the nine seed environments");
+    for env in envs {
+        let name = env["branch"].as_str().unwrap();
+        assert_eq!(env["head"]["id"], w.server.remote_tip(name), "{name}");
+        for key in [
+            "name",
+            "from",
+            "requires",
+            "on_line",
+            "behind_from",
+            "position",
+            "verification",
+            "holds",
+            "open_request",
+        ] {
+            assert!(env.get(key).is_some(), "{name} lacks {key}");
+        }
+    }
+    let qa = envs.iter().find(|e| e["name"] == "qa").unwrap();
+    assert_eq!(qa["behind_from"], 1);
+    assert_eq!(qa["on_line"], true);
+    let staging = envs.iter().find(|e| e["name"] == "staging-eu").unwrap();
+    assert_eq!(staging["requires"], json!(["integration", "loadtest"]));
+    assert_eq!(staging["behind_from"], 5);
+    let (status, _) = w.api.get("/healthz", None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_roles_are_checked_and_refusals_name_the_permission() {
+    let w = world().await;
+    let (s, b) = w.api.get("/api/v1/environments", None).await;
+    assert_eq!(s, 401, "{b}");
+    assert!(b["error"]["message"].as_str().unwrap().contains("Bearer"));
+    let (s, _) = w.api.get("/api/v1/environments", Some("envl_forged")).await;
+    assert_eq!(s, 401);
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.vic),
+            json!({"environment": "qa"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let msg = b["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("vic may not promote on `qa`") && msg.contains("promoter"),
+        "{msg}"
+    );
+    assert_eq!(b["error"]["code"], "forbidden");
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/rollbacks",
+            Some(&w.pat),
+            json!({"environments": ["prod-eu"]}),
+        )
+        .await;
+    assert_eq!(
+        s, 403,
+        "protected environments need incident-commander: {b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("incident-commander")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_error_and_nothing_moves() {
+    let w = world().await;
+    let before = w.server.all_remote_tips();
+    let qa = w.server.remote_tip("qa");
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("/api/v1/promotions", json!({"environment": "nope"}).to_string(), 404, "unknown environment"),
+        ("/api/v1/promotions", json!({"environment": "../x"}).to_string(), 404, "unknown environment"),
+        ("/api/v1/promotions", json!({"environment": "refs/heads/main"}).to_string(), 404, "unknown environment"),
+        ("/api/v1/promotions", json!({"environment": "integration", "commit": "main~1"}).to_string(), 400, "not a commit id"),
+        ("/api/v1/promotions", json!({"environment": "integration", "commit": "zzzzzzzz"}).to_string(), 400, "not a commit id"),
+        ("/api/v1/promotions", json!({"environment": "integration", "commit": "0123456789abcdef0123456789abcdef01234567"}).to_string(), 404, "not a commit"),
+        ("/api/v1/promotions", "{not json".to_string(), 400, "not the JSON"),
+        ("/api/v1/promotions", json!({"environment": "qa", "bogus": 1}).to_string(), 400, "unknown field"),
+        ("/api/v1/promotions", json!({"environment": "integration", "from": "nowhere"}).to_string(), 404, "unknown source"),
+        ("/api/v1/verifications", json!({"environment": "qa", "commit": qa, "status": "great"}).to_string(), 400, "passed, failed or pending"),
+        ("/api/v1/rollbacks", json!({"environments": []}).to_string(), 400, "at least one"),
+        ("/api/v1/holds", json!({"environments": ["qa"], "reason": " "}).to_string(), 400, "reason"),
+        ("/api/v1/holds", json!({"environments": ["qa"], "reason": "x", "ends_at": "tomorrow"}).to_string(), 400, "RFC 3339"),
+        ("/api/v1/promotions/abc/approvals", json!({"decision": "approve"}).to_string(), 400, "not a request id"),
+        ("/api/v1/promotions/999/approvals", json!({"decision": "approve"}).to_string(), 404, "no promotion request"),
+        ("/api/v1/nothing-here", "{}".to_string(), 404, "no API endpoint"),
+    ];
+    for (path, body, status, text) in cases {
+        let (s, b) = w.api.post_raw(path, Some(&w.pat), body.clone()).await;
+        assert_eq!(s, status, "{path} {body}: {b}");
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(text),
+            "{path} {body}: `{message}` should contain `{text}`"
+        );
+        assert!(b["error"]["code"].is_string());
+    }
+    let big = format!(
+        "{{\"environment\": \"qa\", \"reason\": \"{}\"}}",
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let (s, b) = w
+        .api
+        .post_raw("/api/v1/promotions", Some(&w.pat), big)
+        .await;
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(b["error"]["code"], "body_too_large");
+    assert_eq!(w.server.all_remote_tips(), before, "no ref moved");
+    let (_, audit) = w.api.get("/api/v1/audit", Some(&w.vic)).await;
+    assert!(
+        audit_actions(&audit).iter().all(|a| a == "observed"),
+        "only the first observations: {audit}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_approvers() {
+    let w = world().await;
+    let qa = w.server.remote_tip("qa");
+    // I3: integration requires qa; nothing verified yet.
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "integration", "reason": "weekly"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["error"]["details"][0]["environment"], "qa");
+    // Another commit's verification does not count.
+    let older = w.server.remote_tip("integration");
+    let (s, _) = w
+        .api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "qa", "commit": older, "status": "passed"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "integration"}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (s, _) = w.api.post("/api/v1/verifications", Some(&w.pat), json!({"environment": "qa", "commit": &qa[..12], "status": "passed", "url": "https://ci/1"})).await;
+    assert_eq!(s, 201);
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "integration", "reason": "weekly"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["state"], "done");
+    assert_eq!(b["to_commit"], qa);
+    assert_eq!(w.server.remote_tip("integration"), qa);
+    assert_eq!(w.server.clone_tip("integration"), qa);
+    // A later failed verification revokes it.
+    let (s, _) = w
+        .api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "integration", "commit": qa, "status": "passed"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = w
+        .api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "integration", "commit": qa, "status": "failed"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "staging-eu"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    let gates: Vec<&str> = b["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["environment"].as_str().unwrap())
+        .collect();
+    assert_eq!(gates, vec!["integration", "loadtest"]);
+    // Not a fast-forward: qa to an older commit.
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "integration", "commit": older}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "not_fast_forward");
+
+    // I4 on prod-eu: staging-eu's head verified there, then two approvers other than the requester.
+    let staging = w.server.remote_tip("staging-eu");
+    let prod_before = w.server.remote_tip("prod-eu");
+    let (s, _) = w
+        .api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.bob),
+            json!({"environment": "staging-eu", "commit": staging, "status": "passed"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, req) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "prod-eu", "reason": "release 1.6"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{req}");
+    assert_eq!(req["state"], "awaiting_approval");
+    let id = req["id"].as_i64().unwrap();
+    let path = format!("/api/v1/promotions/{id}/approvals");
+    let (s, b) = w
+        .api
+        .post(&path, Some(&w.pat), json!({"decision": "approve"}))
+        .await;
+    assert_eq!(s, 403, "pat is no approver: {b}");
+    let (s, b) = w
+        .api
+        .post(
+            &path,
+            Some(&w.ann),
+            json!({"decision": "approve", "comment": "looks good"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["state"], "awaiting_approval");
+    let (s, b) = w
+        .api
+        .post(&path, Some(&w.ann), json!({"decision": "approve"}))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        b["state"], "awaiting_approval",
+        "the same approver twice counts once"
+    );
+    assert_eq!(w.server.remote_tip("prod-eu"), prod_before);
+    let (s, b) = w
+        .api
+        .post(&path, Some(&w.bob), json!({"decision": "approve"}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["state"], "done", "{b}");
+    assert_eq!(w.server.remote_tip("prod-eu"), staging);
+    let (_, audit) = w
+        .api
+        .get("/api/v1/audit?environment=prod-eu", Some(&w.vic))
+        .await;
+    let promote = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "promote")
+        .unwrap();
+    assert_eq!(promote["actor"], "pat");
+    assert_eq!(promote["details"]["approvals"], json!(["ann", "bob"]));
+    assert_eq!(promote["old"], prod_before);
+    let (s, b) = w.api.get("/api/v1/audit/verify", Some(&w.vic)).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["intact"], true, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requester_cannot_approve_and_a_rejection_closes_the_request() {
+    let w = world().await;
+    let staging = w.server.remote_tip("staging-us");
+    w.server.user("pat", &["approver"]);
+    let (s, _) = w
+        .api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.bob),
+            json!({"environment": "staging-us", "commit": staging, "status": "passed"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, req) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "prod-us"}),
+        )
+        .await;
+    let path = format!("/api/v1/promotions/{}/approvals", req["id"]);
+    // pat now has the approver role, yet requested it: separation of duties.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let (s, b) = w
+        .api
+        .post(&path, Some(&w.pat), json!({"decision": "approve"}))
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("separation of duties"),
+        "{b}"
+    );
+    let (s, b) = w
+        .api
+        .post(
+            &path,
+            Some(&w.ann),
+            json!({"decision": "reject", "comment": "not on a Friday"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["state"], "rejected");
+    let (s, b) = w
+        .api
+        .post(&path, Some(&w.bob), json!({"decision": "approve"}))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let (_, list) = w
+        .api
+        .get("/api/v1/promotions?state=rejected", Some(&w.vic))
+        .await;
+    assert_eq!(list["promotions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_concurrent_promotions_move_the_environment_once() {
+    let w = world().await;
+    let qa = w.server.remote_tip("qa");
+    let (s, _) = w
+        .api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "qa", "commit": qa, "status": "passed"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let client = w.api.client.clone();
+        let url = format!("{}/api/v1/promotions", w.api.base);
+        let token = w.pat.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"environment": "integration"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    let (_, audit) = w
+        .api
+        .get("/api/v1/audit?environment=integration", Some(&w.vic))
+        .await;
+    assert_eq!(
+        audit_actions(&audit)
+            .iter()
+            .filter(|a| *a == "promote")
+            .count(),
+        1
+    );
+    assert_eq!(w.server.remote_tip("integration"), qa);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_returns_to_the_previous_position_and_holds_auto_promotion() {
+    let w = world_with(&[("ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE", "true")]).await;
+    // The demo leaves qa one commit behind main; the server may already have auto-promoted it.
+    let qa_before = git(&w.server.remote, &["rev-parse", "main~1"]);
+    let main = w.server.remote_tip("main");
+    // qa auto-promotes from main (no gates): the server did it at start.
+    for _ in 0..50 {
+        if w.server.remote_tip("qa") == main {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.server.remote_tip("qa"), main, "qa auto-promoted to main");
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/rollbacks",
+            Some(&w.pat),
+            json!({"environments": ["qa"], "reason": "checkout broken"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, audit) = w
+        .api
+        .get("/api/v1/audit?environment=qa", Some(&w.vic))
+        .await;
+    assert_eq!(w.server.remote_tip("qa"), qa_before, "{audit:#}");
+    let (_, holds) = w.api.get("/api/v1/holds", Some(&w.vic)).await;
+    let hold = &holds["holds"][0];
+    assert_eq!(hold["environment"], "qa");
+    assert_eq!(hold["kind"], "auto_promotion");
+    // Held: auto-promotion does not move qa forward again.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(w.server.remote_tip("qa"), qa_before);
+    // Rolling back to a commit qa never held is refused.
+    let never = w.server.remote_tip("prod-asia");
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/rollbacks",
+            Some(&w.pat),
+            json!({"environments": ["qa"], "to": never}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    // Protected environments: incident commander may.
+    let prod = w.server.remote_tip("prod-eu");
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/rollbacks",
+            Some(&w.ida),
+            json!({"environments": ["prod-*"]}),
+        )
+        .await;
+    assert_eq!(s, 409, "no earlier position known: {b}");
+    assert_eq!(w.server.remote_tip("prod-eu"), prod);
+    // Releasing the hold lets auto-promotion move qa again.
+    let id = hold["id"].as_i64().unwrap();
+    let r = w
+        .api
+        .client
+        .delete(format!("{}/api/v1/holds/{id}", w.api.base))
+        .bearer_auth(&w.pat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    for _ in 0..50 {
+        if w.server.remote_tip("qa") == main {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.server.remote_tip("qa"), main);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejecting_remote_leaves_clone_remote_and_audit_unchanged() {
+    let mut w = world().await;
+    let hook = w.server.remote.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'frozen by policy' >&2\nexit 1\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let qa = w.server.remote_tip("qa");
+    let integration = w.server.remote_tip("integration");
+    w.api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "qa", "commit": qa, "status": "passed"}),
+        )
+        .await;
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "integration"}),
+        )
+        .await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"]["code"], "remote_rejected");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed")
+    );
+    assert_eq!(w.server.remote_tip("integration"), integration);
+    assert_eq!(w.server.clone_tip("integration"), integration);
+    let (_, audit) = w
+        .api
+        .get("/api/v1/audit?environment=integration", Some(&w.vic))
+        .await;
+    assert!(!audit_actions(&audit).contains(&"promote".to_string()));
+    let (_, list) = w
+        .api
+        .get("/api/v1/promotions?state=done", Some(&w.vic))
+        .await;
+    assert!(
+        list["promotions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["environment"] != "integration")
+    );
+    w.server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_pushes_are_logged_out_of_band_and_off_line_environments_realign() {
+    let w = world().await;
+    // Someone pushes straight to staging-eu a commit that is not on main.
+    let staging = w.server.remote_tip("staging-eu");
+    let work = w.server.dir.path().join("work");
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q", "-b", "staging-eu"])
+        .arg(&w.server.remote)
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(
+        work.join("envs/staging-eu/settings.yml"),
+        "hotfixed: true\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(&work)
+            .args(["-c", "user.name=Eve", "-c", "user.email=eve@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["commit", "-qam", "direct fix"]);
+    run(&["push", "-q", "origin", "staging-eu"]);
+    let (s, _) = w.api.post("/api/v1/refresh", Some(&w.pat), json!({})).await;
+    assert_eq!(s, 200);
+    let (_, audit) = w
+        .api
+        .get("/api/v1/audit?environment=staging-eu", Some(&w.vic))
+        .await;
+    let event = &audit["events"][0];
+    assert_eq!(event["action"], "out_of_band");
+    assert_eq!(event["old"], staging);
+    let (_, envs) = w.api.get("/api/v1/environments", Some(&w.vic)).await;
+    let env = envs["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "staging-eu")
+        .unwrap()
+        .clone();
+    assert_eq!(env["on_line"], false);
+    // Promotions into an off-line environment are refused until realigned.
+    let integration = w.server.remote_tip("integration");
+    for required in ["integration", "loadtest"] {
+        w.api
+            .post(
+                "/api/v1/verifications",
+                Some(&w.pat),
+                json!({"environment": required, "commit": integration, "status": "passed"}),
+            )
+            .await;
+    }
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "staging-eu"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "off_line");
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/realignments",
+            Some(&w.pat),
+            json!({"environment": "staging-eu", "reason": "back on the line"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(w.server.remote_tip("staging-eu"), integration);
+    let _ = git(&w.server.remote, &["rev-parse", "HEAD"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_cherry_pick_puts_the_environment_off_the_line() {
+    let w = world().await;
+    let integration_before = w.server.remote_tip("integration");
+    // The newest version bump conflicts with the older bumps integration lacks: refused, nothing moves.
+    let bump = w.server.remote_tip("main");
+    w.api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "qa", "commit": bump, "status": "passed"}),
+        )
+        .await;
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/cherry-picks",
+            Some(&w.pat),
+            json!({"environment": "integration", "commit": bump}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "merge_conflict");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("base/deployment.yml")
+    );
+    assert_eq!(w.server.remote_tip("integration"), integration_before);
+    // An environment-specific change integration lacks applies cleanly.
+    let log = git(
+        &w.server.remote,
+        &[
+            "log",
+            "--format=%H %s",
+            &format!("{integration_before}..main"),
+        ],
+    );
+    let main = log
+        .lines()
+        .find(|l| !l.contains("build-bot"))
+        .expect("a settings change ahead of integration")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (s, _) = w
+        .api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "qa", "commit": main, "status": "passed"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, b) = w.api.post("/api/v1/cherry-picks", Some(&w.pat), json!({"environment": "integration", "commit": main, "reason": "urgent settings change"})).await;
+    assert_eq!(s, 201, "{b}");
+    let new = w.server.remote_tip("integration");
+    assert_ne!(new, integration_before);
+    assert_eq!(
+        git(&w.server.remote, &["rev-parse", &format!("{new}^")]),
+        integration_before
+    );
+    let message = git(&w.server.remote, &["log", "-1", "--format=%B", &new]);
+    assert!(
+        message.contains(&format!("cherry picked from commit {main}")),
+        "{message}"
+    );
+    let (_, envs) = w.api.get("/api/v1/environments", Some(&w.vic)).await;
+    let env = envs["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "integration")
+        .unwrap()
+        .clone();
+    assert_eq!(env["on_line"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_audit_log_is_detected() {
+    let mut w = world().await;
+    let qa = w.server.remote_tip("qa");
+    w.api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "qa", "commit": qa, "status": "passed"}),
+        )
+        .await;
+    w.server.stop();
+    let ok = w.server.cli(&["audit", "verify"], &[]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let pool = app::engine::store::open(&w.server.dir.path().join("data/envline.sqlite"))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER audit_events_append_only_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE id = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let broken = w.server.cli(&["audit", "verify"], &[]);
+    assert_eq!(broken.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&broken.stdout);
+    assert!(text.contains("event 2 was changed"), "{text}");
+}

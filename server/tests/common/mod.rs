@@ -1,0 +1,269 @@
+//! A real Envline server on a temporary demo repository, driven over HTTP.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_envline");
+
+/// A temporary demo repository (the seed's pipeline) and a server on it.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub remote: PathBuf,
+    pub addr: String,
+    pub child: Option<Child>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+impl TestServer {
+    /// Creates the demo repository and configuration; does not start the server.
+    pub fn new() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(BIN)
+            .args(["demo", "--no-serve", "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = dir.path().join("envline.toml");
+        let remote = dir.path().join("remote.git");
+        TestServer {
+            config,
+            remote,
+            addr: format!("127.0.0.1:{}", free_port()),
+            child: None,
+            dir,
+            extra_env: vec![],
+        }
+    }
+
+    /// Runs an `envline` subcommand with this server's configuration.
+    pub fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("ENVLINE_PASSWORD");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Creates a user with roles and returns a new token for it.
+    pub fn user(&self, name: &str, roles: &[&str]) -> String {
+        let mut args = vec!["user", "add", name];
+        for r in roles {
+            args.push("--role");
+            args.push(r);
+        }
+        let out = self.cli(&args, &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = self.cli(&["token", "create", "--user", name], &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    pub fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    pub fn start_with(&mut self, env: &[(&str, &str)]) {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .env("ENVLINE_SERVER_LISTEN", &self.addr)
+            .env("ENVLINE_AUTH_ANONYMOUS_READ", "false")
+            .env("ENVLINE_REPOSITORY_REFRESH_SECONDS", "3600")
+            .env("ENVLINE_LOG", "warn")
+            // Auto-promotion would move qa under the tests' feet; tests that want it turn it on.
+            .env("ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE", "false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::blocking_get(&format!("http://{}/healthz", self.addr)) {
+                if r == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited: {status}");
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for the server to exit (after an injected crash); returns whether it was killed by a signal.
+    pub fn wait_exit(&mut self) -> bool {
+        let mut child = self.child.take().unwrap();
+        let status = child.wait().unwrap();
+        !status.success()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn remote_tip(&self, branch: &str) -> String {
+        git(
+            &self.remote,
+            &["rev-parse", &format!("refs/heads/{branch}")],
+        )
+    }
+
+    pub fn clone_tip(&self, branch: &str) -> String {
+        git(
+            &self.dir.path().join("data/repository.git"),
+            &["rev-parse", &format!("refs/heads/{branch}")],
+        )
+    }
+
+    pub fn all_remote_tips(&self) -> String {
+        git(
+            &self.remote,
+            &[
+                "for-each-ref",
+                "--format=%(refname) %(objectname)",
+                "refs/heads",
+            ],
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A tiny HTTP client over reqwest.
+pub struct Api {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    pub fn new(server: &TestServer) -> Api {
+        Api {
+            client: reqwest::Client::new(),
+            base: format!("http://{}", server.addr),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.post_raw(path, token, body.to_string()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, token: Option<&str>, body: String) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// Minimal blocking GET for start-up polling, without reqwest's blocking feature.
+pub mod reqwest {
+    pub use ::reqwest::*;
+    pub fn blocking_get(url: &str) -> std::io::Result<u16> {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').unwrap();
+        let mut s = std::net::TcpStream::connect(host)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+        write!(
+            s,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        Ok(buf
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+}
