@@ -182,16 +182,15 @@ async fn main() {
             &engine,
             &system,
             PromoteInput {
-                environment: "env00".into(),
+                environment: Some("env00".into()),
                 commit: Some(target),
-                from: None,
-                reason: None,
+                ..Default::default()
             },
         )
         .await
         .unwrap();
         ours.push(t.elapsed());
-        assert_eq!(r.state, "done");
+        assert_eq!(r[0].state, "done");
     }
     // The baseline: a plain clone moving another branch the same way.
     let work = tmp.path().join("baseline.git");

@@ -270,8 +270,20 @@ async fn promote(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let input: PromoteInput = parse_json(body)?;
-    let result = ops::promote(&state.engine, &caller.0, input).await?;
-    Ok((StatusCode::CREATED, Json(result)).into_response())
+    let several = input.environments.is_some();
+    let mut result = ops::promote(&state.engine, &caller.0, input).await?;
+    if several {
+        Ok((StatusCode::CREATED, Json(json!({ "promotions": result }))).into_response())
+    } else {
+        let one = result.pop().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "no promotion recorded",
+            )
+        })?;
+        Ok((StatusCode::CREATED, Json(one)).into_response())
+    }
 }
 
 #[derive(Deserialize)]
@@ -286,8 +298,8 @@ async fn promotions(
     Query(q): Query<StateQuery>,
 ) -> ApiResult<Response> {
     caller.read()?;
-    if let Some(s) = &q.state {
-        if ![
+    if let Some(s) = &q.state
+        && ![
             "awaiting_approval",
             "done",
             "rejected",
@@ -295,15 +307,14 @@ async fn promotions(
             "cancelled",
         ]
         .contains(&s.as_str())
-        {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_input",
-                format!(
-                    "unknown state `{s}`; use awaiting_approval, done, rejected, failed or cancelled"
-                ),
-            ));
-        }
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_input",
+            format!(
+                "unknown state `{s}`; use awaiting_approval, done, rejected, failed or cancelled"
+            ),
+        ));
     }
     let list = store::requests(
         &state.engine.pool,

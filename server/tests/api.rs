@@ -802,3 +802,260 @@ async fn a_tampered_audit_log_is_detected() {
     let text = String::from_utf8_lossy(&broken.stdout);
     assert!(text.contains("event 2 was changed"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_environments_are_promoted_together_or_not_at_all() {
+    let w = world().await;
+    let integration = w.server.remote_tip("integration");
+    let before = w.server.all_remote_tips();
+    // Only integration verified: every staging environment lacks loadtest; nothing moves.
+    w.api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "integration", "commit": integration, "status": "passed"}),
+        )
+        .await;
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environments": ["staging-*"], "reason": "release train"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(
+        b["error"]["details"].as_array().unwrap().len(),
+        3,
+        "one unmet gate per staging environment: {b}"
+    );
+    assert_eq!(w.server.all_remote_tips(), before);
+    w.api
+        .post(
+            "/api/v1/verifications",
+            Some(&w.pat),
+            json!({"environment": "loadtest", "commit": integration, "status": "passed"}),
+        )
+        .await;
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environments": ["staging-*"], "reason": "release train"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let promotions = b["promotions"].as_array().unwrap();
+    assert_eq!(promotions.len(), 3);
+    assert!(
+        promotions
+            .iter()
+            .all(|p| p["state"] == "done" && p["to_commit"] == integration),
+        "{b}"
+    );
+    for env in ["staging-eu", "staging-us", "staging-asia"] {
+        assert_eq!(w.server.remote_tip(env), integration, "{env}");
+    }
+    let (_, audit) = w.api.get("/api/v1/audit", Some(&w.vic)).await;
+    let promotes: Vec<&Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "promote")
+        .collect();
+    assert_eq!(promotes.len(), 3);
+    assert!(
+        promotes
+            .iter()
+            .all(|e| e["details"]["intent"] == promotes[0]["details"]["intent"]),
+        "one atomic operation"
+    );
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "qa", "environments": ["qa"]}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_shows_where_environments_are_and_what_each_commit_affects() {
+    let w = world().await;
+    let (s, b) = w.api.get("/api/v1/timeline?limit=100", Some(&w.vic)).await;
+    assert_eq!(s, 200, "{b}");
+    let commits = b["commits"].as_array().unwrap();
+    assert_eq!(commits[0]["id"], w.server.remote_tip("main"));
+    assert!(
+        commits[0]["environments"].as_array().unwrap().is_empty()
+            || commits[0]["environments"] == json!(["qa"])
+    );
+    let find = |prefix: &str| {
+        commits
+            .iter()
+            .find(|c| c["subject"].as_str().unwrap().starts_with(prefix))
+            .unwrap()
+            .clone()
+    };
+    let all: Vec<Value> = [
+        "qa",
+        "integration",
+        "loadtest",
+        "staging-eu",
+        "staging-us",
+        "staging-asia",
+        "prod-eu",
+        "prod-us",
+        "prod-asia",
+    ]
+    .iter()
+    .map(|n| json!(n))
+    .collect();
+    assert_eq!(
+        find("build-bot")["affects"],
+        Value::Array(all),
+        "a version bump affects everything"
+    );
+    assert_eq!(
+        find("prod: add the PodDisruptionBudget")["affects"],
+        json!(["prod-eu", "prod-us", "prod-asia"])
+    );
+    assert_eq!(
+        find("staging-asia: 3 replicas")["affects"],
+        json!(["staging-asia"])
+    );
+    assert_eq!(
+        find("qa: same replica count as staging-asia")["affects"],
+        json!(["qa"])
+    );
+    let prod_eu = w.server.remote_tip("prod-eu");
+    let at = commits.iter().find(|c| c["id"] == prod_eu).unwrap();
+    assert!(
+        at["environments"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("prod-eu"))
+    );
+    // Paging.
+    let second = commits[1]["id"].as_str().unwrap().to_owned();
+    let (s, b) = w
+        .api
+        .get(
+            &format!(
+                "/api/v1/timeline?limit=1&before={}",
+                commits[0]["id"].as_str().unwrap()
+            ),
+            Some(&w.vic),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["commits"][0]["id"], second);
+    let (s, _) = w.api.get("/api/v1/timeline?limit=0", Some(&w.vic)).await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_exports_as_csv_filters_by_time_and_metrics_are_served() {
+    let w = world().await;
+    let qa = w.server.remote_tip("qa");
+    w.api.post("/api/v1/verifications", Some(&w.pat), json!({"environment": "qa", "commit": qa, "status": "passed", "summary": "smoke, \"quoted\""})).await;
+    let r = w
+        .api
+        .client
+        .get(format!("{}/api/v1/audit?format=csv", w.api.base))
+        .bearer_auth(&w.vic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = r.text().await.unwrap();
+    assert!(
+        csv.starts_with("id,at,actor,action,environment,old,new,reason,details,hash"),
+        "{csv}"
+    );
+    assert!(csv.contains("\"smoke, \"\"quoted\"\"\""), "{csv}");
+    let (s, b) = w
+        .api
+        .get("/api/v1/audit?since=2999-01-01T00:00:00Z", Some(&w.vic))
+        .await;
+    assert_eq!(s, 200);
+    assert!(b["events"].as_array().unwrap().is_empty());
+    let (s, _) = w
+        .api
+        .get("/api/v1/audit?since=yesterday", Some(&w.vic))
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = w.api.get("/api/v1/audit?format=xml", Some(&w.vic)).await;
+    assert_eq!(s, 400);
+    let metrics = w
+        .api
+        .client
+        .get(format!("{}/metrics", w.api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("envline_http_requests_total"), "{metrics}");
+    assert!(
+        metrics.contains("envline_environment_behind_from{environment=\"prod-eu\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_bad_configuration_is_refused_with_file_line_and_key() {
+    let server = TestServer::new();
+    let text = std::fs::read_to_string(&server.config)
+        .unwrap()
+        .replace("from = \"staging-us\"", "from = \"stagin-us\"");
+    std::fs::write(&server.config, text).unwrap();
+    let out = server.cli(&["check"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("envline.toml:")
+            && err.contains("environment.prod-us.from")
+            && err.contains("`stagin-us`"),
+        "{err}"
+    );
+    let out = server.cli(&["user", "add", "x", "--role", "boss"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn users_get_passwords_from_the_environment_and_bad_names_are_refused() {
+    let server = TestServer::new();
+    let out = server.cli(&["check"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server.cli(&["user", "add", "../evil", "--role", "admin"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be a user name"));
+    let out = server.cli(
+        &["user", "add", "alice", "--role", "admin"],
+        &[("ENVLINE_PASSWORD", "correct horse")],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("and a password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server.cli(&["token", "create", "--user", "nobody"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user named `nobody`"));
+}

@@ -95,7 +95,7 @@ pub fn EnvCard(env: EnvironmentView, now: i64) -> impl IntoView {
     );
     view! {
         <article
-            class=format!("w-72 rounded-lg border-2 {border} bg-white p-3 shadow-sm")
+            class=format!("w-full min-w-0 rounded-lg border-2 {border} bg-white p-3 shadow-sm")
             data-env=env.name.clone()
             data-head=head_id
             data-on-line=env.on_line.to_string()

@@ -136,8 +136,7 @@ pub async fn verify(pool: &SqlitePool) -> Result<ChainCheck, sqlx::Error> {
         .fetch_all(pool)
         .await?;
     let mut prev = GENESIS.to_string();
-    let mut expected_id = 1;
-    for row in &rows {
+    for (expected_id, row) in (1_i64..).zip(rows.iter()) {
         let recomputed = event_hash(
             &prev,
             row.id,
@@ -176,7 +175,6 @@ pub async fn verify(pool: &SqlitePool) -> Result<ChainCheck, sqlx::Error> {
             });
         }
         prev = row.hash.clone();
-        expected_id += 1;
     }
     Ok(ChainCheck {
         intact: true,

@@ -167,6 +167,14 @@ pub fn create(dir: &Path) -> Result<PathBuf, GitError> {
     Ok(config)
 }
 
+/// One step of the demo's story: a subject, the files it writes (given the
+/// round and whether the probe exists), and its author (none: the build bot).
+type Step<'a> = (
+    &'a str,
+    Box<dyn Fn(u32, bool) -> Vec<(String, String)>>,
+    Option<(&'a str, &'a str)>,
+);
+
 /// Writes the demo's history of `main`; returns the commits oldest first.
 pub fn write_history(git: &GitRepo, now: i64) -> Result<Vec<ObjectId>, GitError> {
     let dev = |name: &str, email: &str, t: i64| Person {
@@ -196,11 +204,7 @@ pub fn write_history(git: &GitRepo, now: i64) -> Result<Vec<ObjectId>, GitError>
     line.push(parent);
     let mut minor = 0;
     let mut probe = false;
-    let steps: Vec<(
-        &str,
-        Box<dyn Fn(u32, bool) -> Vec<(String, String)>>,
-        Option<(&str, &str)>,
-    )> = vec![
+    let steps: Vec<Step> = vec![
         ("bump", Box::new(|_, _| vec![]), None),
         (
             "qa: debug logging while chasing the checkout timeout",

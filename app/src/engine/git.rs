@@ -576,7 +576,11 @@ impl GitRepo {
         let changes = repo
             .diff_tree_to_tree(&old_tree, &new_tree, None)
             .map_err(repo_err)?;
-        let mut paths: Vec<String> = changes.iter().map(|c| c.location().to_string()).collect();
+        let mut paths: Vec<String> = changes
+            .iter()
+            .filter(|c| !c.entry_mode().is_tree())
+            .map(|c| c.location().to_string())
+            .collect();
         paths.sort();
         Ok(paths)
     }

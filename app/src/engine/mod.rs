@@ -136,10 +136,10 @@ impl Engine {
     /// The user a bearer token belongs to (cached for a few seconds).
     pub async fn principal_for_token(&self, token: &str) -> Result<Option<Principal>, EngineError> {
         let key = auth::digest(token);
-        if let Some((p, at)) = self.tokens.lock().expect("lock").get(&key) {
-            if at.elapsed() < TOKEN_CACHE_TTL {
-                return Ok(Some(p.clone()));
-            }
+        if let Some((p, at)) = self.tokens.lock().expect("lock").get(&key)
+            && at.elapsed() < TOKEN_CACHE_TTL
+        {
+            return Ok(Some(p.clone()));
         }
         let found = auth::principal_for_token(&self.pool, token).await?;
         if let Some(p) = &found {
@@ -177,10 +177,10 @@ impl Engine {
     /// Where every environment stands: cached until something changes.
     pub async fn pipeline(&self) -> Result<Arc<PipelineView>, EngineError> {
         let generation = self.generation.load(Ordering::SeqCst);
-        if let Some((g, view)) = &*self.snapshot.read().expect("lock") {
-            if *g == generation {
-                return Ok(view.clone());
-            }
+        if let Some((g, view)) = &*self.snapshot.read().expect("lock")
+            && *g == generation
+        {
+            return Ok(view.clone());
         }
         let view = Arc::new(self.compute_pipeline().await?);
         *self.snapshot.write().expect("lock") = Some((generation, view.clone()));

@@ -23,8 +23,9 @@ struct IntentPayload {
     events: Vec<AuditDraft>,
     /// An existing request to mark done.
     request_id: Option<i64>,
-    /// A request to record as done (direct promotions).
-    new_request: Option<OwnedRequest>,
+    /// Requests to record as done (direct promotions), one per change.
+    #[serde(default)]
+    new_requests: Vec<OwnedRequest>,
     /// Auto-promotion holds to place (rollbacks).
     holds: Vec<(String, String)>,
 }
@@ -45,7 +46,10 @@ struct OwnedRequest {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromoteInput {
-    pub environment: String,
+    /// One environment…
+    pub environment: Option<String>,
+    /// …or several (names or globs) promoted together.
+    pub environments: Option<Vec<String>>,
     pub commit: Option<String>,
     pub from: Option<String>,
     pub reason: Option<String>,
@@ -212,43 +216,42 @@ async fn head_of(engine: &Engine, env: &Environment) -> Result<ObjectId, EngineE
     })
 }
 
-/// S1/S6: promote `environment` to a commit of its `from` (or of `from` given).
-/// Returns the request: `done`, or `awaiting_approval` where approvals are needed (I4).
+/// S1/S6: promote `environment` (or several `environments` together) to a
+/// commit of its `from` (or of `from` given). Returns one request per
+/// environment: `done`, or `awaiting_approval` where approvals are needed
+/// (I4). When any environment's gates refuse, nothing moves at all.
 pub async fn promote(
     engine: &Engine,
     who: &Principal,
     input: PromoteInput,
-) -> Result<PromotionView, EngineError> {
+) -> Result<Vec<PromotionView>, EngineError> {
     promote_inner(engine, who, input, false).await
 }
 
-async fn promote_inner(
+/// One environment's promotion, checked and ready to run.
+struct Planned<'a> {
+    env: &'a Environment,
+    source: String,
+    head: ObjectId,
+    candidate: ObjectId,
+    /// `promote`, or `reset` for S6 onto an environment that is ahead of the source.
+    kind: &'static str,
+}
+
+async fn plan<'a>(
     engine: &Engine,
     who: &Principal,
-    input: PromoteInput,
+    env: &'a Environment,
+    from: Option<&str>,
+    requested: Option<ObjectId>,
     automatic: bool,
-) -> Result<PromotionView, EngineError> {
-    let env = environment(engine, &input.environment)?;
-    who.require(Permission::Promote, Some(&env.name))?;
-    let reason = reason_of(input.reason.as_deref())?;
-    let explicit_source = input.from.is_some();
-    let source = input.from.clone().unwrap_or_else(|| env.from.clone());
-    if engine.config.pipeline.branch_of(&source).is_none() {
-        return Err(EngineError::NotFound(format!(
-            "unknown source `{source}`; `from` must be the root branch or an environment"
-        )));
-    }
+) -> Result<Planned<'a>, EngineError> {
+    let source = from.map(str::to_owned).unwrap_or_else(|| env.from.clone());
     if source == env.name {
         return Err(EngineError::BadInput(format!(
             "cannot promote `{source}` into itself"
         )));
     }
-    let requested = match &input.commit {
-        Some(c) => Some(engine.resolve(c).await?),
-        None => None,
-    };
-
-    let _guard = engine.write_lock.lock().await;
     let head = head_of(engine, env).await?;
     let candidate = match requested {
         Some(c) => c,
@@ -259,6 +262,7 @@ async fn promote_inner(
                 .branch_of(&source)
                 .unwrap_or_default()
                 .to_owned();
+            let source = source.clone();
             engine
                 .git(move |git| git.branch_tip(&branch))
                 .await?
@@ -269,7 +273,7 @@ async fn promote_inner(
         }
     };
     // S6: an explicit source behind the target makes this a reset to the source.
-    let behind = explicit_source
+    let behind = from.is_some()
         && candidate != head
         && engine
             .git(move |git| git.is_ancestor(candidate, head))
@@ -284,51 +288,167 @@ async fn promote_inner(
     }
     let (facts, _) = facts_for(engine, env, &source, head, candidate, behind, automatic).await?;
     rules::check_promotion(&facts)?;
-    let kind = if behind { "reset" } else { "promote" };
+    Ok(Planned {
+        env,
+        source,
+        head,
+        candidate,
+        kind: if behind { "reset" } else { "promote" },
+    })
+}
 
-    if env.approvals > 0 {
-        return open_request(engine, who, env, kind, &source, head, candidate, &reason).await;
-    }
-    let new_request = OwnedRequest {
-        kind: kind.into(),
-        environment: env.name.clone(),
-        source: source.clone(),
-        from_commit: Some(head.to_string()),
-        to_commit: candidate.to_string(),
-        requested_by: who.user.clone(),
-        reason: reason.clone(),
-        required_approvals: 0,
+async fn promote_inner(
+    engine: &Engine,
+    who: &Principal,
+    input: PromoteInput,
+    automatic: bool,
+) -> Result<Vec<PromotionView>, EngineError> {
+    let names = match (&input.environment, &input.environments) {
+        (Some(one), None) => vec![one.clone()],
+        (None, Some(many)) => many.clone(),
+        _ => {
+            return Err(EngineError::BadInput(
+                "give either `environment` (one name) or `environments` (names or globs like `staging-*`)".into(),
+            ));
+        }
     };
-    let event = AuditDraft {
-        actor: who.user.clone(),
-        action: if behind {
-            "reset".into()
+    let envs = environments(engine, &names)?;
+    for env in &envs {
+        who.require(Permission::Promote, Some(&env.name))?;
+    }
+    let reason = reason_of(input.reason.as_deref())?;
+    if let Some(source) = &input.from
+        && engine.config.pipeline.branch_of(source).is_none()
+    {
+        return Err(EngineError::NotFound(format!(
+            "unknown source `{source}`; `from` must be the root branch or an environment"
+        )));
+    }
+    let requested = match &input.commit {
+        Some(c) => Some(engine.resolve(c).await?),
+        None => None,
+    };
+
+    let _guard = engine.write_lock.lock().await;
+    let mut planned = Vec::with_capacity(envs.len());
+    let mut refusals = Vec::new();
+    for env in &envs {
+        match plan(
+            engine,
+            who,
+            env,
+            input.from.as_deref(),
+            requested,
+            automatic,
+        )
+        .await
+        {
+            Ok(p) => planned.push(p),
+            Err(e) if envs.len() == 1 => return Err(e),
+            Err(e) => refusals.push((env.name.clone(), e)),
+        }
+    }
+    if !refusals.is_empty() {
+        // Several environments: nothing moves unless every one may.
+        if refusals
+            .iter()
+            .all(|(_, e)| matches!(e, EngineError::GatesUnmet(_)))
+        {
+            let gates = refusals
+                .into_iter()
+                .flat_map(|(_, e)| match e {
+                    EngineError::GatesUnmet(g) => g,
+                    _ => Vec::new(),
+                })
+                .collect();
+            return Err(EngineError::GatesUnmet(gates));
+        }
+        let (name, first) = refusals
+            .into_iter()
+            .find(|(_, e)| !matches!(e, EngineError::GatesUnmet(_)))
+            .expect("a refusal that is not a gate");
+        return Err(match first {
+            EngineError::Conflict { code, message } => EngineError::Conflict {
+                code,
+                message: format!("`{name}`: {message}; nothing was promoted"),
+            },
+            other => other,
+        });
+    }
+
+    let mut results = Vec::with_capacity(planned.len());
+    let mut direct = Vec::new();
+    for p in planned {
+        if p.env.approvals > 0 {
+            let view = open_request(
+                engine,
+                who,
+                p.env,
+                p.kind,
+                &p.source,
+                p.head,
+                p.candidate,
+                &reason,
+            )
+            .await?;
+            results.push(view);
         } else {
-            "promote".into()
-        },
-        environment: Some(env.name.clone()),
-        old: Some(head.to_string()),
-        new: Some(candidate.to_string()),
-        reason,
-        details: json!({ "source": source, "automatic": automatic, "approvals": [] }),
+            direct.push(p);
+        }
+    }
+    if direct.is_empty() {
+        return Ok(results);
+    }
+    let kind = if direct.iter().any(|p| p.kind == "reset") {
+        "reset"
+    } else {
+        "promote"
     };
     let payload = IntentPayload {
-        changes: vec![RefChange {
-            branch: env.branch.clone(),
-            old: Some(head),
-            new: candidate,
-        }],
-        events: vec![event],
+        changes: direct
+            .iter()
+            .map(|p| RefChange {
+                branch: p.env.branch.clone(),
+                old: Some(p.head),
+                new: p.candidate,
+            })
+            .collect(),
+        events: direct
+            .iter()
+            .map(|p| AuditDraft {
+                actor: who.user.clone(),
+                action: p.kind.into(),
+                environment: Some(p.env.name.clone()),
+                old: Some(p.head.to_string()),
+                new: Some(p.candidate.to_string()),
+                reason: reason.clone(),
+                details: json!({ "source": p.source, "automatic": automatic, "approvals": [] }),
+            })
+            .collect(),
         request_id: None,
-        new_request: Some(new_request),
+        new_requests: direct
+            .iter()
+            .map(|p| OwnedRequest {
+                kind: p.kind.into(),
+                environment: p.env.name.clone(),
+                source: p.source.clone(),
+                from_commit: Some(p.head.to_string()),
+                to_commit: p.candidate.to_string(),
+                requested_by: who.user.clone(),
+                reason: reason.clone(),
+                required_approvals: 0,
+            })
+            .collect(),
         holds: Vec::new(),
     };
-    let request_id = apply(engine, &who.user, kind, payload).await?;
-    let request_id =
-        request_id.ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
-    store::request(&engine.pool, request_id)
-        .await?
-        .ok_or_else(|| EngineError::Internal("request vanished".into()))
+    for id in apply(engine, &who.user, kind, payload).await? {
+        results.push(
+            store::request(&engine.pool, id)
+                .await?
+                .ok_or_else(|| EngineError::Internal("request vanished".into()))?,
+        );
+    }
+    Ok(results)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -342,13 +462,12 @@ async fn open_request(
     candidate: ObjectId,
     reason: &str,
 ) -> Result<PromotionView, EngineError> {
-    if let Some(open) = store::open_request_for(&engine.pool, &env.name).await? {
-        if open.to_commit == candidate.to_string()
-            && open.kind == kind
-            && open.from_commit == Some(head.to_string())
-        {
-            return Ok(open);
-        }
+    if let Some(open) = store::open_request_for(&engine.pool, &env.name).await?
+        && open.to_commit == candidate
+        && open.kind == kind
+        && open.from_commit == Some(head.to_string())
+    {
+        return Ok(open);
     }
     let mut tx = engine.pool.begin().await?;
     let superseded: Vec<(i64,)> = sqlx::query_as(
@@ -508,7 +627,7 @@ async fn execute_request(
     };
     let head = head_of(engine, env).await?;
     let expected = request.from_commit.clone().unwrap_or_default();
-    if head.to_string() != expected {
+    if head != expected {
         return fail(format!(
             "`{}` moved from {} to {} since the request; nothing was changed; request again",
             env.name,
@@ -570,7 +689,7 @@ async fn execute_request(
         }],
         events: vec![event],
         request_id: Some(request.id),
-        new_request: None,
+        new_requests: Vec::new(),
         holds: Vec::new(),
     };
     if let Err(e) = apply(engine, &request.requested_by, &request.kind, payload).await {
@@ -730,7 +849,7 @@ pub async fn rollback(
             changes,
             events,
             request_id: None,
-            new_request: None,
+            new_requests: Vec::new(),
             holds,
         },
     )
@@ -806,7 +925,7 @@ pub async fn realign(
             details: json!({ "source": env.from }),
         }],
         request_id: None,
-        new_request: Some(OwnedRequest {
+        new_requests: vec![OwnedRequest {
             kind: "reset".into(),
             environment: env.name.clone(),
             source: env.from.clone(),
@@ -815,12 +934,13 @@ pub async fn realign(
             requested_by: who.user.clone(),
             reason,
             required_approvals: 0,
-        }),
+        }],
         holds: Vec::new(),
     };
-    let id = apply(engine, &who.user, "realign", payload)
+    let id = *apply(engine, &who.user, "realign", payload)
         .await?
-        .expect("request recorded");
+        .first()
+        .ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
     Ok(store::request(&engine.pool, id).await?.expect("exists"))
 }
 
@@ -877,7 +997,7 @@ pub async fn cherry_pick(
             details: json!({ "picked": pick.to_string(), "approvals": [] }),
         }],
         request_id: None,
-        new_request: Some(OwnedRequest {
+        new_requests: vec![OwnedRequest {
             kind: "cherry_pick".into(),
             environment: env.name.clone(),
             source: root,
@@ -886,12 +1006,13 @@ pub async fn cherry_pick(
             requested_by: who.user.clone(),
             reason,
             required_approvals: 0,
-        }),
+        }],
         holds: Vec::new(),
     };
-    let id = apply(engine, &who.user, "cherry_pick", payload)
+    let id = *apply(engine, &who.user, "cherry_pick", payload)
         .await?
-        .expect("request recorded");
+        .first()
+        .ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
     let mut view = store::request(&engine.pool, id).await?.expect("exists");
     view.result_commit = Some(new.to_string());
     Ok(view)
@@ -936,12 +1057,12 @@ pub async fn hold(
     };
     let starts = parse("starts_at", &input.starts_at)?;
     let ends = parse("ends_at", &input.ends_at)?;
-    if let (Some(s), Some(e)) = (&starts, &ends) {
-        if e <= s {
-            return Err(EngineError::BadInput(
-                "`ends_at` must be after `starts_at`".into(),
-            ));
-        }
+    if let (Some(s), Some(e)) = (&starts, &ends)
+        && e <= s
+    {
+        return Err(EngineError::BadInput(
+            "`ends_at` must be after `starts_at`".into(),
+        ));
     }
     let mut tx = engine.pool.begin().await?;
     let mut out = Vec::new();
@@ -1028,7 +1149,8 @@ pub async fn auto_promote(engine: &Engine) -> Result<(), EngineError> {
             engine,
             &system,
             PromoteInput {
-                environment: env.name.clone(),
+                environment: Some(env.name.clone()),
+                environments: None,
                 commit: None,
                 from: None,
                 reason: Some("auto-promotion".into()),
@@ -1037,7 +1159,11 @@ pub async fn auto_promote(engine: &Engine) -> Result<(), EngineError> {
         )
         .await;
         match result {
-            Ok(r) => tracing::info!("auto-promotion of {}: {}", env.name, r.state),
+            Ok(r) => {
+                for r in r {
+                    tracing::info!("auto-promotion of {}: {}", env.name, r.state)
+                }
+            }
             Err(EngineError::Conflict { .. }) | Err(EngineError::GatesUnmet(_)) => {}
             Err(e) => tracing::warn!("auto-promotion of {} failed: {e}", env.name),
         }
@@ -1054,7 +1180,7 @@ async fn apply(
     actor: &str,
     action: &str,
     payload: IntentPayload,
-) -> Result<Option<i64>, EngineError> {
+) -> Result<Vec<i64>, EngineError> {
     let text = serde_json::to_string(&payload).map_err(|e| EngineError::Internal(e.to_string()))?;
     let intent = store::insert_intent(&engine.pool, actor, action, &text).await?;
     engine.crash_point("after_intent");
@@ -1112,10 +1238,11 @@ async fn finish(
     intent: i64,
     payload: &IntentPayload,
     recovered: bool,
-) -> Result<Option<i64>, EngineError> {
+) -> Result<Vec<i64>, EngineError> {
     let mut tx = engine.pool.begin().await?;
-    let mut request_id = payload.request_id;
-    if let Some(r) = &payload.new_request {
+    // The request each environment's change belongs to.
+    let mut requests: Vec<(String, i64)> = Vec::new();
+    for r in &payload.new_requests {
         let id = store::insert_request(
             &mut tx,
             &NewRequest {
@@ -1131,20 +1258,25 @@ async fn finish(
             },
         )
         .await?;
-        request_id = Some(id);
+        requests.push((r.environment.clone(), id));
     }
-    let result = payload.changes.first().map(|c| c.new.to_string());
-    if let Some(id) = request_id {
-        store::set_request_state(&mut tx, id, "done", None, result.as_deref()).await?;
+    if let Some(id) = payload.request_id {
+        for e in &payload.events {
+            requests.push((e.environment.clone().unwrap_or_default(), id));
+        }
     }
     let events: Vec<AuditDraft> = payload
         .events
         .iter()
         .cloned()
         .map(|mut e| {
+            let request = requests
+                .iter()
+                .find(|(env, _)| Some(env) == e.environment.as_ref())
+                .map(|(_, id)| *id);
             if let serde_json::Value::Object(map) = &mut e.details {
                 map.insert("intent".into(), json!(intent));
-                if let Some(id) = request_id {
+                if let Some(id) = request {
                     map.entry("request").or_insert(json!(id));
                 }
                 if recovered {
@@ -1154,6 +1286,16 @@ async fn finish(
             e
         })
         .collect();
+    // Each request's result: the new tip of its environment's branch.
+    for (i, event) in events.iter().enumerate() {
+        if let Some((_, id)) = requests
+            .iter()
+            .find(|(env, _)| Some(env) == event.environment.as_ref())
+        {
+            let result = payload.changes.get(i).map(|c| c.new.to_string());
+            store::set_request_state(&mut tx, *id, "done", None, result.as_deref()).await?;
+        }
+    }
     audit::append(&mut tx, &events).await?;
     for change in &payload.changes {
         store::set_observed_tip(&mut tx, &change.branch, &change.new.to_string()).await?;
@@ -1167,7 +1309,9 @@ async fn finish(
     }
     store::finish_intent(&mut *tx, intent, "done", None).await?;
     tx.commit().await?;
-    Ok(request_id)
+    let mut ids: Vec<i64> = requests.into_iter().map(|(_, id)| id).collect();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// At start-up and on every refresh (after a fetch, so the clone equals the

@@ -106,7 +106,12 @@ fn Stages(page: Data) -> impl IntoView {
     let refreshed = view.refreshed_at.clone().unwrap_or_else(|| "never".into());
     view! {
         {warnings}
-        <div class="flex items-start gap-6 overflow-x-auto pb-4">{columns}</div>
+        <div
+            class="grid items-start gap-4 overflow-x-auto pb-4"
+            style=format!("grid-template-columns: repeat({}, minmax(14rem, 1fr))", max_stage + 1)
+        >
+            {columns}
+        </div>
         <p class="mt-4 text-xs text-slate-500">"Remote last fetched: " {refreshed}</p>
     }
     .into_any()

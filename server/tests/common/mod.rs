@@ -131,10 +131,10 @@ impl TestServer {
         self.child = Some(cmd.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::blocking_get(&format!("http://{}/healthz", self.addr)) {
-                if r == 200 {
-                    return;
-                }
+            if let Ok(r) = reqwest::blocking_get(&format!("http://{}/healthz", self.addr))
+                && r == 200
+            {
+                return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server exited: {status}");

@@ -1,0 +1,127 @@
+//! A network remote: `git daemon` on 127.0.0.1. Promotions push over it; when
+//! it is gone, operations answer 503 and nothing moves.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Api, TestServer, free_port};
+use serde_json::json;
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn daemon(base: &std::path::Path, port: u16) -> Daemon {
+    // `git daemon` runs `git-daemon` as a child; start that directly so killing it closes the port.
+    let exec_path = String::from_utf8(
+        Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let child = Command::new(std::path::Path::new(exec_path.trim()).join("git-daemon"))
+        .args([
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing() {
+    let mut server = TestServer::new();
+    let port = free_port();
+    let d = daemon(server.dir.path(), port);
+    server.extra_env = vec![(
+        "ENVLINE_REPOSITORY_URL".into(),
+        format!("git://127.0.0.1:{port}/remote.git"),
+    )];
+    let pat = server.user("pat", &["promoter", "tester"]);
+    server.start();
+    let api = Api::new(&server);
+    let qa = server.remote_tip("qa");
+    api.post(
+        "/api/v1/verifications",
+        Some(&pat),
+        json!({"environment": "qa", "commit": qa, "status": "passed"}),
+    )
+    .await;
+    let (s, b) = api
+        .post(
+            "/api/v1/promotions",
+            Some(&pat),
+            json!({"environment": "integration"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        server.remote_tip("integration"),
+        qa,
+        "pushed through git daemon"
+    );
+
+    drop(d);
+    let loadtest = server.remote_tip("loadtest");
+    let (s, b) = api
+        .post(
+            "/api/v1/promotions",
+            Some(&pat),
+            json!({"environment": "loadtest"}),
+        )
+        .await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"]["code"], "remote_unreachable");
+    assert_eq!(server.remote_tip("loadtest"), loadtest);
+    assert_eq!(
+        server.clone_tip("loadtest"),
+        loadtest,
+        "the clone was restored"
+    );
+    let (s, b) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 503, "{b}");
+    let viewer = server.user("vic", &["viewer"]);
+    let (_, envs) = api.get("/api/v1/environments", Some(&viewer)).await;
+    assert!(
+        envs["refresh_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{envs}"
+    );
+
+    // Back again: the next operation goes through.
+    let _d = daemon(server.dir.path(), port);
+    let (s, b) = api
+        .post(
+            "/api/v1/promotions",
+            Some(&pat),
+            json!({"environment": "loadtest"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(server.remote_tip("loadtest"), qa);
+}
