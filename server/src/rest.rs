@@ -10,14 +10,14 @@ use app::engine::store::{self, AuditFilter};
 use app::engine::{EngineError, audit};
 use app::state::AppState;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use http_body_util::BodyExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -119,23 +119,56 @@ impl Caller {
     }
 }
 
-/// Parses a JSON body, answering 400 for malformed JSON and 413 for a body over the limit.
-fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
+/// How much of an oversized body is read and dropped before answering 413, so
+/// the client, still sending, gets the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// A request body read up to [`BODY_LIMIT`].
+pub struct Body(ApiResult<Bytes>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let mut body = request.into_body();
+        let mut buffer = Vec::new();
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    return Ok(Body(Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_input",
+                        format!("cannot read the request body: {e}"),
+                    ))));
+                }
+            };
+            if let Ok(data) = frame.into_data() {
+                total += data.len();
+                if total <= BODY_LIMIT {
+                    buffer.extend_from_slice(&data);
+                } else if total > DRAIN_LIMIT {
+                    break;
+                }
+            }
+        }
+        if total > BODY_LIMIT {
+            return Ok(Body(Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("the request body is over {BODY_LIMIT} bytes"),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_input",
-                format!("cannot read the request body: {e}"),
-            )
+                format!(
+                    "the request body has {total} bytes or more; the API takes at most {BODY_LIMIT}"
+                ),
+            ))));
         }
-    })?;
+        Ok(Body(Ok(Bytes::from(buffer))))
+    }
+}
+
+/// Parses a JSON body, answering 400 for malformed JSON and 413 for a body over the limit.
+fn parse_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
+    let bytes = body.0?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -165,7 +198,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/{*rest}", axum::routing::any(unknown))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::disable())
 }
 
 async fn unknown(Path(rest): Path<String>) -> ApiError {
@@ -264,11 +297,7 @@ async fn timeline(
     Ok(Json(json!({ "commits": entries })).into_response())
 }
 
-async fn promote(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+async fn promote(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: PromoteInput = parse_json(body)?;
     let several = input.environments.is_some();
     let mut result = ops::promote(&state.engine, &caller.0, input).await?;
@@ -367,7 +396,7 @@ async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
     let input: DecisionInput = parse_json(body)?;
@@ -392,11 +421,7 @@ struct VerificationInput {
     summary: Option<String>,
 }
 
-async fn verify(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+async fn verify(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let v: VerificationInput = parse_json(body)?;
     let result = ops::verify(
         &state.engine,
@@ -414,7 +439,7 @@ async fn verify(
 async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<Response> {
     let input: RollbackInput = parse_json(body)?;
     let events = ops::rollback(&state.engine, &caller.0, input).await?;
@@ -428,11 +453,7 @@ struct RealignInput {
     reason: Option<String>,
 }
 
-async fn realign(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+async fn realign(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: RealignInput = parse_json(body)?;
     let result = ops::realign(
         &state.engine,
@@ -455,7 +476,7 @@ struct CherryPickInput {
 async fn cherry_pick(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<Response> {
     let input: CherryPickInput = parse_json(body)?;
     let result = ops::cherry_pick(
@@ -469,11 +490,7 @@ async fn cherry_pick(
     Ok((StatusCode::CREATED, Json(result)).into_response())
 }
 
-async fn hold(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+async fn hold(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: HoldInput = parse_json(body)?;
     let result = ops::hold(&state.engine, &caller.0, input).await?;
     Ok((StatusCode::CREATED, Json(json!({ "holds": result }))).into_response())
