@@ -155,6 +155,7 @@ async fn main() {
         cli.push(t.elapsed());
     }
     let cli = median(cli);
+    let status_cli = cli;
     println!("status of {ENVS} environments on a {COMMITS}-commit line:");
     println!(
         "  git CLI (rev-list --count x2 + merge-base --is-ancestor per environment): {:>10.2} ms",
@@ -166,8 +167,8 @@ async fn main() {
         cli.as_secs_f64() / cold.as_secs_f64()
     );
     println!(
-        "  envline warm (nothing changed since the last refresh):                 {:>10.4} ms  ({:.0}x faster)",
-        warm.as_secs_f64() * 1e3,
+        "  envline warm (nothing changed since the last refresh):                 {:>10.1} µs  ({:.0}x faster)",
+        warm.as_secs_f64() * 1e6,
         cli.as_secs_f64() / warm.as_secs_f64()
     );
 
@@ -175,6 +176,7 @@ async fn main() {
     let rounds = 20;
     let system = Principal::system();
     let mut ours = Vec::new();
+    let mut after_change = Vec::new();
     for i in 0..rounds {
         let target = git(&remote, &["rev-parse", &format!("{tip}~{}", 700 - 1 - i)]);
         let t = Instant::now();
@@ -191,6 +193,9 @@ async fn main() {
         .unwrap();
         ours.push(t.elapsed());
         assert_eq!(r[0].state, "done");
+        let t = Instant::now();
+        let _ = engine.pipeline().await.unwrap();
+        after_change.push(t.elapsed());
     }
     // The baseline: a plain clone moving another branch the same way.
     let work = tmp.path().join("baseline.git");
@@ -220,7 +225,12 @@ async fn main() {
         );
         theirs.push(t.elapsed());
     }
-    let (ours, theirs) = (median(ours), median(theirs));
+    let (ours, theirs, after_change) = (median(ours), median(theirs), median(after_change));
+    println!(
+        "  envline after a change (an environment moved; median of {rounds}):        {:>10.2} ms  ({:.0}x faster)",
+        after_change.as_secs_f64() * 1e3,
+        status_cli.as_secs_f64() / after_change.as_secs_f64()
+    );
     println!("one promotion (median of {rounds}):");
     println!(
         "  git update-ref + git push:                         {:>8.2} ms",

@@ -260,3 +260,23 @@ fn cherry_pick_applies_one_commit_onto_another_base() {
             .contains("qa debug")
     );
 }
+
+#[test]
+fn the_commit_graph_and_commits_newer_than_it_give_the_same_line() {
+    let (_d, git, ids) = line_of(8);
+    set(&git, "main", ids[5]);
+    let written = Command::new("git")
+        .arg("--git-dir")
+        .arg(git.dir())
+        .args(["commit-graph", "write", "--reachable"])
+        .status()
+        .unwrap();
+    assert!(written.success());
+    // ids[6] and ids[7] are newer than the graph: decoded, then the walk continues inside it.
+    let line = Line::build(&git, ids[7], None).unwrap();
+    assert_eq!(line.len(), 8);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(line.position(id), Some(i));
+    }
+    assert!(line.merges().is_empty());
+}

@@ -282,30 +282,37 @@ impl GitRepo {
             if stop(&id) {
                 break;
             }
-            let in_graph = graph
-                .as_ref()
-                .and_then(|g| g.commit_by_id(id).map(|c| (g, c)));
-            let (first, count) = match in_graph {
-                Some((g, c)) => {
+            // Inside the graph, follow positions: no lookups, no decoding.
+            if let Some(g) = graph.as_ref()
+                && let Some(mut pos) = g.lookup(id)
+            {
+                next = None;
+                loop {
+                    let here = g.id_at(pos).to_owned();
+                    if stop(&here) {
+                        return Ok(out);
+                    }
                     let mut first = None;
                     let mut count = 0;
-                    for parent in c.iter_parents() {
+                    for parent in g.commit_at(pos).iter_parents() {
                         let parent = parent.map_err(repo_err)?;
                         if first.is_none() {
-                            first = Some(g.id_at(parent).to_owned());
+                            first = Some(parent);
                         }
                         count += 1;
                     }
-                    (first, count)
+                    out.push((here, count));
+                    match first {
+                        Some(p) => pos = p,
+                        None => break,
+                    }
                 }
-                None => {
-                    let commit = repo.find_commit(id).map_err(repo_err)?;
-                    let mut parents = commit.parent_ids();
-                    let first = parents.next().map(|p| p.detach());
-                    (first, usize::from(first.is_some()) + parents.count())
-                }
-            };
-            out.push((id, count));
+                continue;
+            }
+            let commit = repo.find_commit(id).map_err(repo_err)?;
+            let mut parents = commit.parent_ids();
+            let first = parents.next().map(|p| p.detach());
+            out.push((id, usize::from(first.is_some()) + parents.count()));
             next = first;
         }
         Ok(out)

@@ -53,7 +53,8 @@ pub struct Engine {
     /// Bumped on every change to refs or to the gates' evidence.
     generation: AtomicU64,
     snapshot: RwLock<Option<(u64, Arc<PipelineView>)>>,
-    line: Mutex<Line>,
+    /// Shared, not copied: rebuilt only when the root moves.
+    line: Mutex<Arc<Line>>,
     commits: Mutex<HashMap<ObjectId, CommitInfo>>,
     refresh_state: RwLock<RefreshState>,
     tokens: Mutex<HashMap<String, (Principal, Instant)>>,
@@ -92,7 +93,7 @@ impl Engine {
             write_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
             snapshot: RwLock::new(None),
-            line: Mutex::new(Line::default()),
+            line: Mutex::new(Arc::new(Line::default())),
             commits: Mutex::new(HashMap::new()),
             refresh_state: RwLock::new(RefreshState::default()),
             tokens: Mutex::new(HashMap::new()),
@@ -194,8 +195,9 @@ impl Engine {
         let (tips, line, standings) = tokio::task::block_in_place(|| -> Result<_, GitError> {
             let tips = engine_git.branch_tips()?;
             let line = match tips.get(pipeline.root()) {
-                Some(root) => Line::build(&engine_git, *root, Some(&previous))?,
-                None => Line::default(),
+                Some(root) if previous.tip() == Some(*root) => previous.clone(),
+                Some(root) => Arc::new(Line::build(&engine_git, *root, Some(&previous))?),
+                None => Arc::new(Line::default()),
             };
             let standings = line::standings(&engine_git, &pipeline, &tips, &line)?;
             Ok((tips, line, standings))
