@@ -3,6 +3,10 @@
 
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# Leptos reads this at compile time (it names the wasm file the page loads);
+# cargo-leptos sets it for its builds, so every other cargo command here sets
+# the same value: the test build then reuses, not replaces, the server binary.
+export LEPTOS_OUTPUT_NAME := envline
 # Tests share the release build with the site, so everything compiles once.
 CARGO_TEST := cargo test --release -p app -p envline --features app/ssr
 

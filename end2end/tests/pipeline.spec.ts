@@ -29,6 +29,7 @@ test("every card shows the head the remote has", async ({ page }) => {
 
 test("the page follows the remote after a direct push (hydrated reload)", async ({ page }) => {
   await page.goto("/");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
   const card = page.locator('article[data-env="loadtest"]');
   const before = git("rev-parse", "refs/heads/loadtest");
   await expect(card).toHaveAttribute("data-head", before);

@@ -197,14 +197,7 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     assert_eq!(b["error"]["details"][0]["environment"], "qa");
     // Another commit's verification does not count.
     let older = w.server.remote_tip("integration");
-    let (s, _) = w
-        .api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "qa", "commit": older, "status": "passed"}),
-        )
-        .await;
+    let (s, _) = w.api.verify(&w.pat, "qa", &older, "passed").await;
     assert_eq!(s, 201);
     let (s, _) = w
         .api
@@ -231,23 +224,9 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     assert_eq!(w.server.remote_tip("integration"), qa);
     assert_eq!(w.server.clone_tip("integration"), qa);
     // A later failed verification revokes it.
-    let (s, _) = w
-        .api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "integration", "commit": qa, "status": "passed"}),
-        )
-        .await;
+    let (s, _) = w.api.verify(&w.pat, "integration", &qa, "passed").await;
     assert_eq!(s, 201);
-    let (s, _) = w
-        .api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "integration", "commit": qa, "status": "failed"}),
-        )
-        .await;
+    let (s, _) = w.api.verify(&w.pat, "integration", &qa, "failed").await;
     assert_eq!(s, 201);
     let (s, b) = w
         .api
@@ -280,14 +259,7 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     // I4 on prod-eu: staging-eu's head verified there, then two approvers other than the requester.
     let staging = w.server.remote_tip("staging-eu");
     let prod_before = w.server.remote_tip("prod-eu");
-    let (s, _) = w
-        .api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.bob),
-            json!({"environment": "staging-eu", "commit": staging, "status": "passed"}),
-        )
-        .await;
+    let (s, _) = w.api.verify(&w.bob, "staging-eu", &staging, "passed").await;
     assert_eq!(s, 201);
     let (s, req) = w
         .api
@@ -356,14 +328,7 @@ async fn requester_cannot_approve_and_a_rejection_closes_the_request() {
     let w = world().await;
     let staging = w.server.remote_tip("staging-us");
     w.server.user("pat", &["approver"]);
-    let (s, _) = w
-        .api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.bob),
-            json!({"environment": "staging-us", "commit": staging, "status": "passed"}),
-        )
-        .await;
+    let (s, _) = w.api.verify(&w.bob, "staging-us", &staging, "passed").await;
     assert_eq!(s, 201);
     let (_, req) = w
         .api
@@ -414,14 +379,7 @@ async fn requester_cannot_approve_and_a_rejection_closes_the_request() {
 async fn sixteen_concurrent_promotions_move_the_environment_once() {
     let w = world().await;
     let qa = w.server.remote_tip("qa");
-    let (s, _) = w
-        .api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "qa", "commit": qa, "status": "passed"}),
-        )
-        .await;
+    let (s, _) = w.api.verify(&w.pat, "qa", &qa, "passed").await;
     assert_eq!(s, 201);
     let mut tasks = Vec::new();
     for _ in 0..16 {
@@ -557,13 +515,7 @@ async fn a_rejecting_remote_leaves_clone_remote_and_audit_unchanged() {
     }
     let qa = w.server.remote_tip("qa");
     let integration = w.server.remote_tip("integration");
-    w.api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "qa", "commit": qa, "status": "passed"}),
-        )
-        .await;
+    w.api.verify(&w.pat, "qa", &qa, "passed").await;
     let (s, b) = w
         .api
         .post(
@@ -655,13 +607,7 @@ async fn direct_pushes_are_logged_out_of_band_and_off_line_environments_realign(
     // Promotions into an off-line environment are refused until realigned.
     let integration = w.server.remote_tip("integration");
     for required in ["integration", "loadtest"] {
-        w.api
-            .post(
-                "/api/v1/verifications",
-                Some(&w.pat),
-                json!({"environment": required, "commit": integration, "status": "passed"}),
-            )
-            .await;
+        w.api.verify(&w.pat, required, &integration, "passed").await;
     }
     let (s, b) = w
         .api
@@ -692,13 +638,7 @@ async fn out_of_order_cherry_pick_puts_the_environment_off_the_line() {
     let integration_before = w.server.remote_tip("integration");
     // The newest version bump conflicts with the older bumps integration lacks: refused, nothing moves.
     let bump = w.server.remote_tip("main");
-    w.api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "qa", "commit": bump, "status": "passed"}),
-        )
-        .await;
+    w.api.verify(&w.pat, "qa", &bump, "passed").await;
     let (s, b) = w
         .api
         .post(
@@ -733,14 +673,7 @@ async fn out_of_order_cherry_pick_puts_the_environment_off_the_line() {
         .next()
         .unwrap()
         .to_owned();
-    let (s, _) = w
-        .api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "qa", "commit": main, "status": "passed"}),
-        )
-        .await;
+    let (s, _) = w.api.verify(&w.pat, "qa", &main, "passed").await;
     assert_eq!(s, 201);
     let (s, b) = w.api.post("/api/v1/cherry-picks", Some(&w.pat), json!({"environment": "integration", "commit": main, "reason": "urgent settings change"})).await;
     assert_eq!(s, 201, "{b}");
@@ -770,13 +703,7 @@ async fn out_of_order_cherry_pick_puts_the_environment_off_the_line() {
 async fn a_tampered_audit_log_is_detected() {
     let mut w = world().await;
     let qa = w.server.remote_tip("qa");
-    w.api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "qa", "commit": qa, "status": "passed"}),
-        )
-        .await;
+    w.api.verify(&w.pat, "qa", &qa, "passed").await;
     w.server.stop();
     let ok = w.server.cli(&["audit", "verify"], &[]);
     assert_eq!(
@@ -810,11 +737,7 @@ async fn several_environments_are_promoted_together_or_not_at_all() {
     let before = w.server.all_remote_tips();
     // Only integration verified: every staging environment lacks loadtest; nothing moves.
     w.api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "integration", "commit": integration, "status": "passed"}),
-        )
+        .verify(&w.pat, "integration", &integration, "passed")
         .await;
     let (s, b) = w
         .api
@@ -832,11 +755,7 @@ async fn several_environments_are_promoted_together_or_not_at_all() {
     );
     assert_eq!(w.server.all_remote_tips(), before);
     w.api
-        .post(
-            "/api/v1/verifications",
-            Some(&w.pat),
-            json!({"environment": "loadtest", "commit": integration, "status": "passed"}),
-        )
+        .verify(&w.pat, "loadtest", &integration, "passed")
         .await;
     let (s, b) = w
         .api
@@ -1058,4 +977,45 @@ fn users_get_passwords_from_the_environment_and_bad_names_are_refused() {
     let out = server.cli(&["token", "create", "--user", "nobody"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user named `nobody`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_request_fails_when_the_environment_moved_meanwhile() {
+    let w = world().await;
+    let staging = w.server.remote_tip("staging-us");
+    let (s, _) = w.api.verify(&w.bob, "staging-us", &staging, "passed").await;
+    assert_eq!(s, 201);
+    let (s, req) = w
+        .api
+        .post(
+            "/api/v1/promotions",
+            Some(&w.pat),
+            json!({"environment": "prod-us"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{req}");
+    // Someone moves prod-us behind Envline's back before the approvals are in.
+    let moved = git(&w.server.remote, &["rev-parse", "prod-us~1"]);
+    git(
+        &w.server.remote,
+        &["update-ref", "refs/heads/prod-us", &moved],
+    );
+    let (s, _) = w.api.post("/api/v1/refresh", Some(&w.pat), json!({})).await;
+    assert_eq!(s, 200);
+    let path = format!("/api/v1/promotions/{}/approvals", req["id"]);
+    w.api
+        .post(&path, Some(&w.ann), json!({"decision": "approve"}))
+        .await;
+    let (s, b) = w
+        .api
+        .post(&path, Some(&w.bob), json!({"decision": "approve"}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["state"], "failed", "{b}");
+    assert!(b["state_reason"].as_str().unwrap().contains("moved"), "{b}");
+    assert_eq!(
+        w.server.remote_tip("prod-us"),
+        moved,
+        "nothing unexpected was moved"
+    );
 }

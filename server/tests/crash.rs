@@ -13,13 +13,7 @@ async fn promote_and_crash(step: &str) -> (TestServer, String, String) {
     let api = Api::new(&server);
     let qa = server.remote_tip("qa");
     let before = server.remote_tip("integration");
-    let (s, _) = api
-        .post(
-            "/api/v1/verifications",
-            Some(&pat),
-            json!({"environment": "qa", "commit": qa, "status": "passed"}),
-        )
-        .await;
+    let (s, _) = api.verify(&pat, "qa", &qa, "passed").await;
     assert_eq!(s, 201);
     let r = api
         .client

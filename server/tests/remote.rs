@@ -64,12 +64,7 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
     server.start();
     let api = Api::new(&server);
     let qa = server.remote_tip("qa");
-    api.post(
-        "/api/v1/verifications",
-        Some(&pat),
-        json!({"environment": "qa", "commit": qa, "status": "passed"}),
-    )
-    .await;
+    api.verify(&pat, "qa", &qa, "passed").await;
     let (s, b) = api
         .post(
             "/api/v1/promotions",

@@ -85,9 +85,9 @@ pub fn EnvCard(env: EnvironmentView, now: i64) -> impl IntoView {
                 <code class="rounded bg-slate-900 px-1.5 py-0.5 font-mono text-xs text-slate-50" data-testid="head" title=h.id.clone()>
                     {h.short.clone()}
                 </code>
-                <span class="truncate text-sm text-slate-900" title=h.subject.clone()>{h.subject.clone()}</span>
+                <span class="truncate text-xs text-slate-500">{h.author.clone()} " · " {age_text(now - h.time)}</span>
             </p>
-            <p class="mt-1 text-xs text-slate-500">{h.author.clone()} " · " {age_text(now - h.time)}</p>
+            <p class="mt-1 line-clamp-2 text-sm text-slate-900" title=h.subject.clone()>{h.subject.clone()}</p>
         }
     });
     let branch_note = (env.branch != env.name).then(

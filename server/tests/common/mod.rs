@@ -209,7 +209,10 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.client.get(format!("{}{}", self.base, path));
+        Self::send(self.client.get(format!("{}{}", self.base, path)), token).await
+    }
+
+    async fn send(mut req: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -220,6 +223,19 @@ impl Api {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// Records a verification of `commit` in `environment`.
+    pub async fn verify(
+        &self,
+        token: &str,
+        environment: &str,
+        commit: &str,
+        status: &str,
+    ) -> (u16, Value) {
+        let body =
+            serde_json::json!({"environment": environment, "commit": commit, "status": status});
+        self.post("/api/v1/verifications", Some(token), body).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
@@ -227,21 +243,12 @@ impl Api {
     }
 
     pub async fn post_raw(&self, path: &str, token: Option<&str>, body: String) -> (u16, Value) {
-        let mut req = self
+        let req = self
             .client
             .post(format!("{}{}", self.base, path))
             .header("content-type", "application/json")
             .body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        Self::send(req, token).await
     }
 }
 
