@@ -94,14 +94,7 @@ async fn tokens_and_roles_are_checked_and_refusals_name_the_permission() {
     assert!(b["error"]["message"].as_str().unwrap().contains("Bearer"));
     let (s, _) = w.api.get("/api/v1/environments", Some("envl_forged")).await;
     assert_eq!(s, 401);
-    let (s, b) = w
-        .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.vic),
-            json!({"environment": "qa"}),
-        )
-        .await;
+    let (s, b) = w.api.promote(&w.vic, json!({"environment": "qa"})).await;
     assert_eq!(s, 403, "{b}");
     let msg = b["error"]["message"].as_str().unwrap();
     assert!(
@@ -187,9 +180,8 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     // I3: integration requires qa; nothing verified yet.
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
+        .promote(
+            &w.pat,
             json!({"environment": "integration", "reason": "weekly"}),
         )
         .await;
@@ -201,20 +193,15 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     assert_eq!(s, 201);
     let (s, _) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
-            json!({"environment": "integration"}),
-        )
+        .promote(&w.pat, json!({"environment": "integration"}))
         .await;
     assert_eq!(s, 422);
     let (s, _) = w.api.post("/api/v1/verifications", Some(&w.pat), json!({"environment": "qa", "commit": &qa[..12], "status": "passed", "url": "https://ci/1"})).await;
     assert_eq!(s, 201);
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
+        .promote(
+            &w.pat,
             json!({"environment": "integration", "reason": "weekly"}),
         )
         .await;
@@ -230,11 +217,7 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     assert_eq!(s, 201);
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
-            json!({"environment": "staging-eu"}),
-        )
+        .promote(&w.pat, json!({"environment": "staging-eu"}))
         .await;
     assert_eq!(s, 422, "{b}");
     let gates: Vec<&str> = b["error"]["details"]
@@ -247,9 +230,8 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     // Not a fast-forward: qa to an older commit.
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
+        .promote(
+            &w.pat,
             json!({"environment": "integration", "commit": older}),
         )
         .await;
@@ -263,9 +245,8 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     assert_eq!(s, 201);
     let (s, req) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
+        .promote(
+            &w.pat,
             json!({"environment": "prod-eu", "reason": "release 1.6"}),
         )
         .await;
@@ -332,11 +313,7 @@ async fn requester_cannot_approve_and_a_rejection_closes_the_request() {
     assert_eq!(s, 201);
     let (_, req) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
-            json!({"environment": "prod-us"}),
-        )
+        .promote(&w.pat, json!({"environment": "prod-us"}))
         .await;
     let path = format!("/api/v1/promotions/{}/approvals", req["id"]);
     // pat now has the approver role, yet requested it: separation of duties.
@@ -518,11 +495,7 @@ async fn a_rejecting_remote_leaves_clone_remote_and_audit_unchanged() {
     w.api.verify(&w.pat, "qa", &qa, "passed").await;
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
-            json!({"environment": "integration"}),
-        )
+        .promote(&w.pat, json!({"environment": "integration"}))
         .await;
     assert_eq!(s, 503, "{b}");
     assert_eq!(b["error"]["code"], "remote_rejected");
@@ -611,11 +584,7 @@ async fn direct_pushes_are_logged_out_of_band_and_off_line_environments_realign(
     }
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
-            json!({"environment": "staging-eu"}),
-        )
+        .promote(&w.pat, json!({"environment": "staging-eu"}))
         .await;
     assert_eq!(s, 409, "{b}");
     assert_eq!(b["error"]["code"], "off_line");
@@ -741,9 +710,8 @@ async fn several_environments_are_promoted_together_or_not_at_all() {
         .await;
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
+        .promote(
+            &w.pat,
             json!({"environments": ["staging-*"], "reason": "release train"}),
         )
         .await;
@@ -759,9 +727,8 @@ async fn several_environments_are_promoted_together_or_not_at_all() {
         .await;
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
+        .promote(
+            &w.pat,
             json!({"environments": ["staging-*"], "reason": "release train"}),
         )
         .await;
@@ -793,11 +760,7 @@ async fn several_environments_are_promoted_together_or_not_at_all() {
     );
     let (s, b) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
-            json!({"environment": "qa", "environments": ["qa"]}),
-        )
+        .promote(&w.pat, json!({"environment": "qa", "environments": ["qa"]}))
         .await;
     assert_eq!(s, 400, "{b}");
 }
@@ -987,11 +950,7 @@ async fn an_approved_request_fails_when_the_environment_moved_meanwhile() {
     assert_eq!(s, 201);
     let (s, req) = w
         .api
-        .post(
-            "/api/v1/promotions",
-            Some(&w.pat),
-            json!({"environment": "prod-us"}),
-        )
+        .promote(&w.pat, json!({"environment": "prod-us"}))
         .await;
     assert_eq!(s, 201, "{req}");
     // Someone moves prod-us behind Envline's back before the approvals are in.

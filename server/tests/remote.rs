@@ -66,11 +66,7 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
     let qa = server.remote_tip("qa");
     api.verify(&pat, "qa", &qa, "passed").await;
     let (s, b) = api
-        .post(
-            "/api/v1/promotions",
-            Some(&pat),
-            json!({"environment": "integration"}),
-        )
+        .promote(&pat, json!({"environment": "integration"}))
         .await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(
@@ -81,13 +77,7 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
 
     drop(d);
     let loadtest = server.remote_tip("loadtest");
-    let (s, b) = api
-        .post(
-            "/api/v1/promotions",
-            Some(&pat),
-            json!({"environment": "loadtest"}),
-        )
-        .await;
+    let (s, b) = api.promote(&pat, json!({"environment": "loadtest"})).await;
     assert_eq!(s, 503, "{b}");
     assert_eq!(b["error"]["code"], "remote_unreachable");
     assert_eq!(server.remote_tip("loadtest"), loadtest);
@@ -110,13 +100,7 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
 
     // Back again: the next operation goes through.
     let _d = daemon(server.dir.path(), port);
-    let (s, b) = api
-        .post(
-            "/api/v1/promotions",
-            Some(&pat),
-            json!({"environment": "loadtest"}),
-        )
-        .await;
+    let (s, b) = api.promote(&pat, json!({"environment": "loadtest"})).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(server.remote_tip("loadtest"), qa);
 }

@@ -225,6 +225,11 @@ impl Api {
         )
     }
 
+    /// `POST /api/v1/promotions`.
+    pub async fn promote(&self, token: &str, body: Value) -> (u16, Value) {
+        self.post("/api/v1/promotions", Some(token), body).await
+    }
+
     /// Records a verification of `commit` in `environment`.
     pub async fn verify(
         &self,
