@@ -167,8 +167,8 @@ async fn main() {
         cli.as_secs_f64() / cold.as_secs_f64()
     );
     println!(
-        "  envline warm (nothing changed since the last refresh):                 {:>10.1} µs  ({:.0}x faster)",
-        warm.as_secs_f64() * 1e6,
+        "  envline warm (nothing changed since the last refresh):                 {:>10} ns  ({:.0}x faster)",
+        warm.as_nanos(),
         cli.as_secs_f64() / warm.as_secs_f64()
     );
 
