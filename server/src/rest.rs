@@ -198,7 +198,19 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/{*rest}", axum::routing::any(unknown))
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::disable())
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {method}; see the README for the methods of each endpoint",
+            uri.path()
+        ),
+    )
 }
 
 async fn unknown(Path(rest): Path<String>) -> ApiError {

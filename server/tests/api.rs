@@ -978,3 +978,79 @@ async fn an_approved_request_fails_when_the_environment_moved_meanwhile() {
         "nothing unexpected was moved"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_between_arbitrary_environments_fast_forwards_or_resets() {
+    let w = world().await;
+    // prod-asia from prod-eu: a fast-forward, with prod-asia's own gates (staging-asia, approvals).
+    let prod_eu = w.server.remote_tip("prod-eu");
+    let (s, _) = w
+        .api
+        .verify(&w.bob, "staging-asia", &prod_eu, "passed")
+        .await;
+    assert_eq!(s, 201);
+    let (s, req) = w
+        .api
+        .promote(
+            &w.pat,
+            json!({"environment": "prod-asia", "from": "prod-eu", "reason": "same as eu"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{req}");
+    assert_eq!(req["state"], "awaiting_approval");
+    assert_eq!(req["source"], "prod-eu");
+    let path = format!("/api/v1/promotions/{}/approvals", req["id"]);
+    w.api
+        .post(&path, Some(&w.ann), json!({"decision": "approve"}))
+        .await;
+    let (_, b) = w
+        .api
+        .post(&path, Some(&w.bob), json!({"decision": "approve"}))
+        .await;
+    assert_eq!(b["state"], "done", "{b}");
+    assert_eq!(w.server.remote_tip("prod-asia"), prod_eu);
+
+    // integration from loadtest, which is behind it: a reset to the source.
+    let loadtest = w.server.remote_tip("loadtest");
+    let integration = w.server.remote_tip("integration");
+    let (s, b) = w
+        .api
+        .promote(
+            &w.pat,
+            json!({"environment": "integration", "from": "loadtest"}),
+        )
+        .await;
+    assert_eq!(
+        s, 422,
+        "integration requires the commit verified in qa: {b}"
+    );
+    w.api.verify(&w.pat, "qa", &loadtest, "passed").await;
+    let (s, b) = w
+        .api
+        .promote(
+            &w.vic,
+            json!({"environment": "integration", "from": "loadtest"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = w
+        .api
+        .promote(
+            &w.pat,
+            json!({"environment": "integration", "from": "loadtest", "reason": "match loadtest"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["kind"], "reset");
+    assert_eq!(w.server.remote_tip("integration"), loadtest);
+    let (_, audit) = w
+        .api
+        .get("/api/v1/audit?environment=integration", Some(&w.vic))
+        .await;
+    assert_eq!(audit["events"][0]["action"], "reset");
+    assert_eq!(audit["events"][0]["old"], integration);
+    // A wrong method gets a JSON answer too.
+    let (s, b) = w.api.get("/api/v1/rollbacks", Some(&w.vic)).await;
+    assert_eq!(s, 405, "{b}");
+    assert_eq!(b["error"]["code"], "method_not_allowed");
+}
