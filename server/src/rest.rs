@@ -10,6 +10,7 @@ use app::engine::store::{self, AuditFilter};
 use app::engine::{EngineError, audit};
 use app::state::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -178,6 +179,21 @@ fn parse_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
     })
 }
 
+/// Runs an operation in a task of its own, so a client that hangs up cannot
+/// cancel it between the push and the record of what was pushed.
+async fn detached<T: Send + 'static>(
+    op: impl Future<Output = Result<T, EngineError>> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::spawn(op)
+        .await
+        .map_err(|e| {
+            ApiError::from(EngineError::Internal(format!(
+                "the operation's task failed: {e}"
+            )))
+        })?
+        .map_err(ApiError::from)
+}
+
 /// The API routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -294,9 +310,10 @@ struct TimelineQuery {
 async fn timeline(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<TimelineQuery>,
+    q: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     caller.read()?;
+    let q = query(q)?;
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > 500 {
         return Err(ApiError::new(
@@ -312,7 +329,8 @@ async fn timeline(
 async fn promote(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: PromoteInput = parse_json(body)?;
     let several = input.environments.is_some();
-    let mut result = ops::promote(&state.engine, &caller.0, input).await?;
+    let (engine, who) = (state.engine.clone(), caller.0);
+    let mut result = detached(async move { ops::promote(&engine, &who, input).await }).await?;
     if several {
         Ok((StatusCode::CREATED, Json(json!({ "promotions": result }))).into_response())
     } else {
@@ -336,9 +354,10 @@ struct StateQuery {
 async fn promotions(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<StateQuery>,
+    q: Result<Query<StateQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     caller.read()?;
+    let q = query(q)?;
     if let Some(s) = &q.state
         && ![
             "awaiting_approval",
@@ -365,6 +384,20 @@ async fn promotions(
     .await
     .map_err(EngineError::from)?;
     Ok(Json(json!({ "promotions": list })).into_response())
+}
+
+/// A query string the endpoint understands, or a JSON 400 saying what is wrong with it.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(q)| q).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_input",
+            format!(
+                "the query string is not what this endpoint takes: {}",
+                e.body_text()
+            ),
+        )
+    })
 }
 
 fn parse_id(text: &str) -> ApiResult<i64> {
@@ -412,13 +445,10 @@ async fn approve(
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
     let input: DecisionInput = parse_json(body)?;
-    let result = ops::decide(
-        &state.engine,
-        &caller.0,
-        id,
-        &input.decision,
-        input.comment.as_deref(),
-    )
+    let (engine, who) = (state.engine.clone(), caller.0);
+    let result = detached(async move {
+        ops::decide(&engine, &who, id, &input.decision, input.comment.as_deref()).await
+    })
     .await?;
     Ok(Json(result).into_response())
 }
@@ -435,15 +465,19 @@ struct VerificationInput {
 
 async fn verify(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let v: VerificationInput = parse_json(body)?;
-    let result = ops::verify(
-        &state.engine,
-        &caller.0,
-        &v.environment,
-        &v.commit,
-        &v.status,
-        v.url.as_deref(),
-        v.summary.as_deref(),
-    )
+    let (engine, who) = (state.engine.clone(), caller.0);
+    let result = detached(async move {
+        ops::verify(
+            &engine,
+            &who,
+            &v.environment,
+            &v.commit,
+            &v.status,
+            v.url.as_deref(),
+            v.summary.as_deref(),
+        )
+        .await
+    })
     .await?;
     Ok((StatusCode::CREATED, Json(result)).into_response())
 }
@@ -454,7 +488,8 @@ async fn rollback(
     body: Body,
 ) -> ApiResult<Response> {
     let input: RollbackInput = parse_json(body)?;
-    let events = ops::rollback(&state.engine, &caller.0, input).await?;
+    let (engine, who) = (state.engine.clone(), caller.0);
+    let events = detached(async move { ops::rollback(&engine, &who, input).await }).await?;
     Ok((StatusCode::CREATED, Json(json!({ "events": events }))).into_response())
 }
 
@@ -467,12 +502,10 @@ struct RealignInput {
 
 async fn realign(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: RealignInput = parse_json(body)?;
-    let result = ops::realign(
-        &state.engine,
-        &caller.0,
-        &input.environment,
-        input.reason.as_deref(),
-    )
+    let (engine, who) = (state.engine.clone(), caller.0);
+    let result = detached(async move {
+        ops::realign(&engine, &who, &input.environment, input.reason.as_deref()).await
+    })
     .await?;
     Ok((StatusCode::CREATED, Json(result)).into_response())
 }
@@ -491,20 +524,25 @@ async fn cherry_pick(
     body: Body,
 ) -> ApiResult<Response> {
     let input: CherryPickInput = parse_json(body)?;
-    let result = ops::cherry_pick(
-        &state.engine,
-        &caller.0,
-        &input.environment,
-        &input.commit,
-        input.reason.as_deref(),
-    )
+    let (engine, who) = (state.engine.clone(), caller.0);
+    let result = detached(async move {
+        ops::cherry_pick(
+            &engine,
+            &who,
+            &input.environment,
+            &input.commit,
+            input.reason.as_deref(),
+        )
+        .await
+    })
     .await?;
     Ok((StatusCode::CREATED, Json(result)).into_response())
 }
 
 async fn hold(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: HoldInput = parse_json(body)?;
-    let result = ops::hold(&state.engine, &caller.0, input).await?;
+    let (engine, who) = (state.engine.clone(), caller.0);
+    let result = detached(async move { ops::hold(&engine, &who, input).await }).await?;
     Ok((StatusCode::CREATED, Json(json!({ "holds": result }))).into_response())
 }
 
@@ -525,7 +563,8 @@ async fn release(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    ops::release(&state.engine, &caller.0, id, None).await?;
+    let (engine, who) = (state.engine.clone(), caller.0);
+    detached(async move { ops::release(&engine, &who, id, None).await }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -534,7 +573,8 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
         .0
         .require(Permission::Refresh, None)
         .map_err(EngineError::from)?;
-    state.engine.refresh().await?;
+    let engine = state.engine.clone();
+    detached(async move { engine.refresh().await }).await?;
     let view = state.engine.pipeline().await?;
     Ok(Json(json!({ "refreshed_at": view.refreshed_at })).into_response())
 }
@@ -550,9 +590,10 @@ struct AuditQuery {
 async fn audit_log(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<AuditQuery>,
+    q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     caller.read()?;
+    let q = query(q)?;
     let since = match &q.since {
         Some(s) => Some(
             chrono::DateTime::parse_from_rfc3339(s)

@@ -969,8 +969,20 @@ async fn an_approved_request_fails_when_the_environment_moved_meanwhile() {
         .api
         .post(&path, Some(&w.bob), json!({"decision": "approve"}))
         .await;
-    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        s, 409,
+        "the approval is recorded but the promotion cannot run: {b}"
+    );
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("moved"),
+        "{b}"
+    );
+    let (_, b) = w
+        .api
+        .get(&format!("/api/v1/promotions/{}", req["id"]), Some(&w.vic))
+        .await;
     assert_eq!(b["state"], "failed", "{b}");
+    assert_eq!(b["approvals"].as_array().unwrap().len(), 2);
     assert!(b["state_reason"].as_str().unwrap().contains("moved"), "{b}");
     assert_eq!(
         w.server.remote_tip("prod-us"),
@@ -1053,4 +1065,108 @@ async fn promote_between_arbitrary_environments_fast_forwards_or_resets() {
     let (s, b) = w.api.get("/api/v1/rollbacks", Some(&w.vic)).await;
     assert_eq!(s, 405, "{b}");
     assert_eq!(b["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_back_twice_goes_further_back() {
+    let w = world().await;
+    let start = w.server.remote_tip("integration");
+    let middle = git(&w.server.remote, &["rev-parse", "main~2"]);
+    let qa = w.server.remote_tip("qa");
+    for commit in [&middle, &qa] {
+        w.api.verify(&w.pat, "qa", commit, "passed").await;
+        let (s, b) = w
+            .api
+            .promote(
+                &w.pat,
+                json!({"environment": "integration", "commit": commit}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    assert_eq!(w.server.remote_tip("integration"), qa);
+    let rollback = json!({"environments": ["integration"], "reason": "bad release"});
+    let (s, b) = w
+        .api
+        .post("/api/v1/rollbacks", Some(&w.pat), rollback.clone())
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(w.server.remote_tip("integration"), middle);
+    let (s, b) = w
+        .api
+        .post("/api/v1/rollbacks", Some(&w.pat), rollback)
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        w.server.remote_tip("integration"),
+        start,
+        "not forth to the rolled-back commit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_promotion_asks_once_and_a_rejection_sticks() {
+    let w = world_with(&[("ENVLINE_ENVIRONMENT_PROD_EU_AUTO_PROMOTE", "true")]).await;
+    let staging = w.server.remote_tip("staging-eu");
+    w.api.verify(&w.bob, "staging-eu", &staging, "passed").await;
+    let mut request = Value::Null;
+    for _ in 0..50 {
+        let (_, list) = w
+            .api
+            .get("/api/v1/promotions?state=awaiting_approval", Some(&w.vic))
+            .await;
+        if let Some(r) = list["promotions"].as_array().unwrap().first() {
+            request = r.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        request["environment"], "prod-eu",
+        "auto-promotion opened a request"
+    );
+    assert_eq!(request["requested_by"], "envline");
+    let path = format!("/api/v1/promotions/{}/approvals", request["id"]);
+    let (s, _) = w
+        .api
+        .post(
+            &path,
+            Some(&w.ann),
+            json!({"decision": "reject", "comment": "not today"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // Any later change wakes auto-promotion; it must not ask again for the same commit.
+    w.api.verify(&w.pat, "qa", &staging, "passed").await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (_, list) = w
+        .api
+        .get("/api/v1/promotions?state=awaiting_approval", Some(&w.vic))
+        .await;
+    assert!(list["promotions"].as_array().unwrap().is_empty(), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_users_read_deleted_branches_are_logged_and_bad_queries_get_json() {
+    let w = world().await;
+    let (s, b) = w.api.get("/api/v1/environments", Some(&w.ann)).await;
+    assert_eq!(s, 200, "approver:prod-* may read: {b}");
+    let (s, b) = w.api.get("/api/v1/timeline?limit=abc", Some(&w.vic)).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["code"], "bad_input");
+    let loadtest = w.server.remote_tip("loadtest");
+    git(
+        &w.server.remote,
+        &["update-ref", "-d", "refs/heads/loadtest"],
+    );
+    let (s, _) = w.api.post("/api/v1/refresh", Some(&w.pat), json!({})).await;
+    assert_eq!(s, 200);
+    let (_, audit) = w
+        .api
+        .get("/api/v1/audit?environment=loadtest", Some(&w.vic))
+        .await;
+    let event = &audit["events"][0];
+    assert_eq!(event["action"], "out_of_band", "{audit}");
+    assert_eq!(event["old"], loadtest);
+    assert_eq!(event["new"], Value::Null);
 }

@@ -204,10 +204,14 @@ impl Principal {
     }
 
     pub fn can(&self, permission: Permission, environment: Option<&str>) -> bool {
+        // Reading and refreshing are not about one environment: any grant of
+        // a fitting role does, whatever environments it is limited to.
+        let unscoped =
+            environment.is_none() && matches!(permission, Permission::Read | Permission::Refresh);
         self.system
             || self.grants.iter().any(|g| {
                 (g.role == Role::Admin || permission.roles().contains(&g.role))
-                    && g.covers(environment)
+                    && (unscoped || g.covers(environment))
             })
     }
 
@@ -486,6 +490,13 @@ mod tests {
         assert!(text.contains("may not promote on `qa`"), "{text}");
         assert!(text.contains("promoter or admin"), "{text}");
         assert!(text.contains("has viewer"), "{text}");
+    }
+
+    #[test]
+    fn scoped_users_can_still_read() {
+        let p = who(&["approver:prod-*"]);
+        assert!(p.can(Permission::Read, None));
+        assert!(!p.can(Permission::Admin, None));
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct RepositoryConfig {
     /// How often the remote is fetched, in seconds (also on `POST /api/v1/refresh`).
     #[serde(default = "default_refresh_seconds")]
     pub refresh_seconds: u64,
+    /// How long a fetch or push may take before it is stopped and reported
+    /// as unreachable, in seconds.
+    #[serde(default = "default_network_timeout_seconds")]
+    pub network_timeout_seconds: u64,
 }
 
 /// `[server]`: where Envline listens and keeps its state.
@@ -74,6 +78,9 @@ fn default_root() -> String {
 }
 fn default_refresh_seconds() -> u64 {
     30
+}
+fn default_network_timeout_seconds() -> u64 {
+    120
 }
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 3000))
@@ -218,6 +225,13 @@ impl Config {
         {
             repository.url = base.join(&repository.url).to_string_lossy().into_owned();
         }
+        if repository.network_timeout_seconds == 0 {
+            return Err(err(
+                None,
+                "repository.network_timeout_seconds",
+                "must be at least 1".into(),
+            ));
+        }
         if repository.refresh_seconds == 0 {
             return Err(err(
                 None,
@@ -246,7 +260,7 @@ impl Config {
 }
 
 /// The `ENVLINE_*` variables a configuration understands, for `--help`.
-pub const OVERRIDES_HELP: &str = "ENVLINE_REPOSITORY_URL, ENVLINE_REPOSITORY_ROOT, ENVLINE_REPOSITORY_REFRESH_SECONDS, \
+pub const OVERRIDES_HELP: &str = "ENVLINE_REPOSITORY_URL, ENVLINE_REPOSITORY_ROOT, ENVLINE_REPOSITORY_REFRESH_SECONDS, ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS, \
 ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_AUTH_ANONYMOUS_READ, and per environment \
 ENVLINE_ENVIRONMENT_<NAME>_<KEY> (NAME upper-cased with '-' as '_'; KEY one of BRANCH, FROM, REQUIRES (comma-separated), \
 APPROVALS, PROTECTED, AUTO_PROMOTE)";
@@ -272,6 +286,9 @@ fn apply_overrides(
             "ENVLINE_REPOSITORY_ROOT" => raw.repository.root = value.clone(),
             "ENVLINE_REPOSITORY_REFRESH_SECONDS" => {
                 raw.repository.refresh_seconds = parse(key, value)?
+            }
+            "ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS" => {
+                raw.repository.network_timeout_seconds = parse(key, value)?
             }
             "ENVLINE_SERVER_LISTEN" => raw.server.listen = parse(key, value)?,
             "ENVLINE_SERVER_DATA_DIR" => raw.server.data_dir = PathBuf::from(value),

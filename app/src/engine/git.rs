@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use gix::ObjectId;
 use gix::refs::Target;
@@ -95,6 +96,8 @@ impl Person {
 pub struct GitRepo {
     repo: gix::ThreadSafeRepository,
     dir: PathBuf,
+    /// The limit for fetch, ls-remote and push.
+    network_timeout: Duration,
 }
 
 impl GitRepo {
@@ -104,6 +107,7 @@ impl GitRepo {
         Ok(GitRepo {
             repo,
             dir: dir.to_owned(),
+            network_timeout: NETWORK_TIMEOUT,
         })
     }
 
@@ -131,17 +135,20 @@ impl GitRepo {
             dir.file_name().unwrap_or_default().to_string_lossy()
         ));
         let _ = std::fs::remove_dir_all(&tmp);
-        let out = Command::new("git")
-            .args(["clone", "--bare", "--quiet", "--", url])
-            .arg(&tmp)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(classify_network_error(&String::from_utf8_lossy(
-                &out.stderr,
-            )));
+        let mut cmd = Command::new("git");
+        cmd.args(["clone", "--bare", "--quiet", "--", url])
+            .arg(&tmp);
+        let out = run_network(cmd, CLONE_TIMEOUT);
+        match out {
+            Ok(out) if out.success => {}
+            Ok(out) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(classify_network_error(&out.stderr));
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
         }
         std::fs::rename(&tmp, dir).map_err(repo_err)?;
         let repo = Self::open(dir)?;
@@ -175,6 +182,12 @@ impl GitRepo {
         }
     }
 
+    /// Sets how long fetch, ls-remote and push may take.
+    pub fn with_network_timeout(mut self, limit: Duration) -> GitRepo {
+        self.network_timeout = limit;
+        self
+    }
+
     /// The folder of the bare repository.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -188,20 +201,45 @@ impl GitRepo {
 
     /// Makes the clone's branches equal to the remote's (`git fetch --prune`).
     pub fn fetch(&self) -> Result<(), GitError> {
-        let out = Command::new("git")
-            .arg("--git-dir")
+        let mut cmd = Command::new("git");
+        cmd.arg("--git-dir")
             .arg(&self.dir)
-            .args(["fetch", "--prune", "--quiet", "origin"])
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
-        if out.status.success() {
+            .args(["fetch", "--prune", "--quiet", "origin"]);
+        let out = run_network(cmd, self.network_timeout)?;
+        if out.success {
             Ok(())
         } else {
-            Err(classify_network_error(&String::from_utf8_lossy(
-                &out.stderr,
-            )))
+            Err(classify_network_error(&out.stderr))
         }
+    }
+
+    /// The remote's tips of `branches` right now (`git ls-remote`); `None` where a branch is absent.
+    pub fn remote_tips(&self, branches: &[String]) -> Result<Vec<Option<ObjectId>>, GitError> {
+        let mut cmd = Command::new("git");
+        cmd.arg("--git-dir")
+            .arg(&self.dir)
+            .args(["ls-remote", "origin"]);
+        for b in branches {
+            cmd.arg(format!("refs/heads/{b}"));
+        }
+        let out = run_network(cmd, self.network_timeout)?;
+        if !out.success {
+            return Err(classify_network_error(&out.stderr));
+        }
+        let listed: HashMap<&str, &str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(id, name)| (name, id))
+            .collect();
+        Ok(branches
+            .iter()
+            .map(|b| {
+                listed
+                    .get(format!("refs/heads/{b}").as_str())
+                    .and_then(|id| ObjectId::from_hex(id.as_bytes()).ok())
+            })
+            .collect())
     }
 
     /// The tip of each local branch.
@@ -431,14 +469,11 @@ impl GitRepo {
         for change in changes {
             cmd.arg(format!("+{}:refs/heads/{}", change.new, change.branch));
         }
-        let out = cmd
-            .output()
-            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
-        if out.status.success() {
+        let out = run_network(cmd, self.network_timeout)?;
+        if out.success {
             return Ok(());
         }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (stdout, stderr) = (out.stdout, out.stderr);
         let text = format!("{stdout}\n{stderr}");
         if text.contains("stale info") || text.contains("fetch first") {
             Err(GitError::RemoteMoved(summarize(&text)))
@@ -606,6 +641,58 @@ impl GitRepo {
         let object = entry.object().map_err(repo_err)?;
         Ok(Some(String::from_utf8_lossy(&object.data).into_owned()))
     }
+}
+
+/// How long a network command may take before it is stopped and reported as
+/// unreachable (a hung ssh or https connection must not hold up every operation).
+pub const CLONE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The default limit for fetch, ls-remote and push.
+pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a git command left behind.
+struct Ran {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs a git command line for the network with a time limit.
+fn run_network(mut cmd: Command, limit: Duration) -> Result<Ran, GitError> {
+    use std::io::Read;
+    use wait_timeout::ChildExt;
+    cmd.env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = child.wait_timeout(limit).map_err(repo_err)?;
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(GitError::RemoteUnreachable(format!(
+            "git did not finish within {} s",
+            limit.as_secs()
+        )));
+    };
+    Ok(Ran {
+        success: status.success(),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    })
 }
 
 fn summarize(text: &str) -> String {

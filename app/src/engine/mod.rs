@@ -82,10 +82,13 @@ impl Engine {
         })?;
         let url = config.repository.url.clone();
         let dir = config.clone_dir();
-        let git = tokio::task::spawn_blocking(move || GitRepo::clone_or_open(&url, &dir))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot clone {}: {e}", config.repository.url))?;
+        let timeout = Duration::from_secs(config.repository.network_timeout_seconds);
+        let git = tokio::task::spawn_blocking(move || {
+            GitRepo::clone_or_open(&url, &dir).map(|g| g.with_network_timeout(timeout))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot clone {}: {e}", config.repository.url))?;
         let engine = Arc::new(Engine {
             config,
             git: Arc::new(git),

@@ -389,6 +389,7 @@ async fn promote_inner(
                 p.head,
                 p.candidate,
                 &reason,
+                automatic,
             )
             .await?;
             results.push(view);
@@ -439,7 +440,10 @@ async fn promote_inner(
                 required_approvals: 0,
             })
             .collect(),
-        holds: Vec::new(),
+        holds: direct
+            .iter()
+            .flat_map(|p| reset_hold(p.env, p.kind, &who.user, &reason))
+            .collect(),
     };
     for id in apply(engine, &who.user, kind, payload).await? {
         results.push(
@@ -461,7 +465,29 @@ async fn open_request(
     head: ObjectId,
     candidate: ObjectId,
     reason: &str,
+    automatic: bool,
 ) -> Result<PromotionView, EngineError> {
+    // Auto-promotion asks once per (environment, commit, position): a request
+    // people rejected (or that failed) is not opened again behind their back.
+    if automatic {
+        let decided: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, state FROM promotion_requests WHERE environment = ? AND to_commit = ? AND from_commit = ?
+             AND state IN ('rejected', 'failed', 'cancelled') ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&env.name)
+        .bind(candidate.to_string())
+        .bind(head.to_string())
+        .fetch_optional(&engine.pool)
+        .await?;
+        if let Some((id, state)) = decided {
+            return Err(EngineError::Conflict {
+                code: "already_decided",
+                message: format!(
+                    "request {id} for this promotion was {state}; not asking again automatically"
+                ),
+            });
+        }
+    }
     if let Some(open) = store::open_request_for(&engine.pool, &env.name).await?
         && open.to_commit == candidate
         && open.kind == kind
@@ -617,24 +643,36 @@ async fn execute_request(
     request: &PromotionView,
     approvers: &[String],
 ) -> Result<(), EngineError> {
-    let env = environment(engine, &request.environment)?;
-    let fail = |reason: String| async move {
+    let result = try_execute_request(engine, request, approvers).await;
+    if let Err(e) = &result {
+        // The approvals stay recorded; the request is closed with the reason.
+        let reason = format!("{e}; nothing was changed; request again");
         let mut tx = engine.pool.begin().await?;
         store::set_request_state(&mut tx, request.id, "failed", Some(&reason), None).await?;
         tx.commit().await?;
         engine.changed();
-        Ok::<(), EngineError>(())
-    };
+    }
+    result
+}
+
+async fn try_execute_request(
+    engine: &Engine,
+    request: &PromotionView,
+    approvers: &[String],
+) -> Result<(), EngineError> {
+    let env = environment(engine, &request.environment)?;
     let head = head_of(engine, env).await?;
     let expected = request.from_commit.clone().unwrap_or_default();
-    if head != expected {
-        return fail(format!(
-            "`{}` moved from {} to {} since the request; nothing was changed; request again",
-            env.name,
-            short(&expected),
-            short(&head.to_string())
-        ))
-        .await;
+    if head != expected.as_str() {
+        return Err(EngineError::Conflict {
+            code: "ref_moved",
+            message: format!(
+                "`{}` moved from {} to {} since the request was made",
+                env.name,
+                short(&expected),
+                short(&head.to_string())
+            ),
+        });
     }
     let candidate = engine.resolve(&request.to_commit).await?;
     let is_reset = request.kind == "reset";
@@ -652,19 +690,12 @@ async fn execute_request(
         facts.is_reset = true;
         facts.candidate_on_source = true;
     }
-    if let Err(refusal) = rules::check_promotion(&facts) {
-        let e = EngineError::from(refusal);
-        return fail(format!("gates no longer met: {e}; nothing was changed")).await;
-    }
+    rules::check_promotion(&facts)?;
     let new = if request.kind == "cherry_pick" {
         let person = super::git::Person::envline(&request.requested_by);
-        match engine
+        engine
             .git(move |git| git.cherry_pick(candidate, head, &person))
-            .await
-        {
-            Ok(id) => id,
-            Err(e) => return fail(e.to_string()).await,
-        }
+            .await?
     } else {
         candidate
     };
@@ -690,12 +721,20 @@ async fn execute_request(
         events: vec![event],
         request_id: Some(request.id),
         new_requests: Vec::new(),
-        holds: Vec::new(),
+        holds: reset_hold(env, &request.kind, &request.requested_by, &request.reason),
     };
-    if let Err(e) = apply(engine, &request.requested_by, &request.kind, payload).await {
-        fail(format!("{e}")).await?;
-    }
+    apply(engine, &request.requested_by, &request.kind, payload).await?;
     Ok(())
+}
+
+/// S3: a reset holds the environment's auto-promotion until someone releases it,
+/// so it is not fast-forwarded straight back.
+fn reset_hold(env: &Environment, kind: &str, actor: &str, reason: &str) -> Vec<(String, String)> {
+    if kind == "reset" && env.auto_promote {
+        vec![(env.name.clone(), format!("reset by {actor}: {reason}"))]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Records a verification of exactly `commit` in `environment` (I3).
@@ -721,17 +760,12 @@ pub async fn verify(
         ));
     }
     let id = engine.resolve(commit).await?.to_string();
-    let row = store::record_verification(
-        &engine.pool,
-        &env.name,
-        &id,
-        status,
-        url,
-        summary,
-        &who.user,
-    )
-    .await?;
+    // Under the write lock: a failed verification recorded now is seen by any
+    // promotion that has not pushed yet (I3), and the audit chain has one writer.
+    let _guard = engine.write_lock.lock().await;
     let mut tx = engine.pool.begin().await?;
+    let row = store::record_verification(&mut tx, &env.name, &id, status, url, summary, &who.user)
+        .await?;
     audit::append(
         &mut tx,
         &[AuditDraft {
@@ -799,8 +833,11 @@ pub async fn rollback(
                 t
             }
             None => {
+                // The tip before the move that brought the head here; rollbacks
+                // are skipped, so rolling back twice goes further back, not forth.
                 let previous = history
                     .iter()
+                    .filter(|(action, _, _)| action != "rollback")
                     .find(|(_, _, new)| new.as_deref() == Some(head.to_string().as_str()))
                     .and_then(|(_, old, _)| old.clone());
                 let Some(previous) = previous else {
@@ -909,6 +946,13 @@ pub async fn realign(
         });
     }
     rules::check_promotion(&facts)?;
+    if env.approvals > 0 {
+        let from = env.from.clone();
+        return open_request(
+            engine, who, env, "reset", &from, head, target, &reason, false,
+        )
+        .await;
+    }
     let payload = IntentPayload {
         changes: vec![RefChange {
             branch: env.branch.clone(),
@@ -975,7 +1019,18 @@ pub async fn cherry_pick(
     facts.candidate_on_source = facts.candidate_on_line;
     rules::check_promotion(&facts)?;
     if env.approvals > 0 {
-        return open_request(engine, who, env, "cherry_pick", &root, head, pick, &reason).await;
+        return open_request(
+            engine,
+            who,
+            env,
+            "cherry_pick",
+            &root,
+            head,
+            pick,
+            &reason,
+            false,
+        )
+        .await;
     }
     let person = super::git::Person::envline(&who.user);
     let new = engine
@@ -1064,6 +1119,7 @@ pub async fn hold(
             "`ends_at` must be after `starts_at`".into(),
         ));
     }
+    let _guard = engine.write_lock.lock().await;
     let mut tx = engine.pool.begin().await?;
     let mut out = Vec::new();
     for env in envs {
@@ -1104,6 +1160,7 @@ pub async fn release(
     id: i64,
     reason: Option<&str>,
 ) -> Result<(), EngineError> {
+    let _guard = engine.write_lock.lock().await;
     let (hold, released) = store::find_hold(&engine.pool, id)
         .await?
         .ok_or_else(|| EngineError::NotFound(format!("no hold {id}")))?;
@@ -1181,6 +1238,7 @@ async fn apply(
     action: &str,
     payload: IntentPayload,
 ) -> Result<Vec<i64>, EngineError> {
+    settle_pending(engine).await?;
     let text = serde_json::to_string(&payload).map_err(|e| EngineError::Internal(e.to_string()))?;
     let intent = store::insert_intent(&engine.pool, actor, action, &text).await?;
     engine.crash_point("after_intent");
@@ -1199,37 +1257,98 @@ async fn apply(
     let changes = payload.changes.clone();
     let pushed = engine.git(move |git| git.push(&changes)).await;
     if let Err(e) = pushed {
-        let restore: Vec<RefChange> = payload
-            .changes
-            .iter()
-            .filter_map(|c| {
-                c.old.map(|old| RefChange {
-                    branch: c.branch.clone(),
-                    old: Some(c.new),
-                    new: old,
-                })
-            })
-            .collect();
-        let actor_owned = actor.to_owned();
-        let restored = engine
-            .git(move |git| {
-                git.update_refs(&restore, &actor_owned, "envline restore after failed push")
-            })
-            .await;
-        if let Err(r) = restored {
-            tracing::error!(
-                "could not restore the clone after a failed push: {r}; the next refresh fetches the remote's state"
-            );
+        // A refused push certainly did not land; a broken connection may have.
+        let landed = if matches!(
+            &e,
+            EngineError::Remote {
+                code: "remote_unreachable",
+                ..
+            }
+        ) {
+            let branches: Vec<String> = payload.changes.iter().map(|c| c.branch.clone()).collect();
+            match engine.git(move |git| git.remote_tips(&branches)).await {
+                Ok(tips)
+                    if payload
+                        .changes
+                        .iter()
+                        .zip(&tips)
+                        .all(|(c, t)| *t == Some(c.new)) =>
+                {
+                    Some(true)
+                }
+                Ok(tips) if payload.changes.iter().zip(&tips).all(|(c, t)| *t == c.old) => {
+                    Some(false)
+                }
+                _ => None,
+            }
+        } else {
+            Some(false)
+        };
+        if landed == Some(true) {
+            tracing::warn!("git push reported `{e}` but the remote has the update; recording it");
+        } else {
+            restore_clone(engine, actor, &payload.changes).await;
+            engine.changed();
+            if landed == Some(false) {
+                store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
+                return Err(e);
+            }
+            // Unknown: the intent stays pending and is settled (recorded for
+            // its requester, or failed) before any other change, or at the next refresh.
+            return Err(EngineError::Remote {
+                code: "remote_unreachable",
+                message: format!(
+                    "{}; whether the remote took the update is not known yet: Envline settles it as soon as the remote answers, before any other change",
+                    e.to_string().trim_end_matches("; nothing was changed")
+                ),
+            });
         }
-        store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
-        engine.changed();
-        return Err(e);
     }
     engine.crash_point("after_push");
     let id = finish(engine, intent, &payload, false).await?;
     engine.crash_point("after_record");
     engine.changed();
     Ok(id)
+}
+
+/// Puts the clone's refs back where they were before a push that did not land
+/// (the next fetch would too; this keeps reads right until then).
+async fn restore_clone(engine: &Engine, actor: &str, changes: &[RefChange]) {
+    let restore: Vec<RefChange> = changes
+        .iter()
+        .filter_map(|c| {
+            c.old.map(|old| RefChange {
+                branch: c.branch.clone(),
+                old: Some(c.new),
+                new: old,
+            })
+        })
+        .collect();
+    let actor = actor.to_owned();
+    let restored = engine
+        .git(move |git| git.update_refs(&restore, &actor, "envline restore after failed push"))
+        .await;
+    if let Err(r) = restored {
+        tracing::error!(
+            "could not restore the clone after a failed push: {r}; the next refresh fetches the remote's state"
+        );
+    }
+}
+
+/// Settles intents left pending (a crash, or a push whose outcome was not
+/// known) before a new change, so their outcome is decided against the remote
+/// as it was and recorded for the person who asked.
+async fn settle_pending(engine: &Engine) -> Result<(), EngineError> {
+    if store::pending_intents(&engine.pool).await?.is_empty() {
+        return Ok(());
+    }
+    engine.git(|git| git.fetch()).await.map_err(|e| EngineError::Remote {
+        code: "remote_unreachable",
+        message: format!(
+            "an earlier change's outcome is not settled and the remote cannot be reached to settle it ({e}); try again when the remote answers"
+        ),
+    })?;
+    reconcile_intents(engine).await
 }
 
 /// Records a pushed change: audit events, observed tips, requests, holds, intent done.
@@ -1384,6 +1503,22 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
     let mut events = Vec::new();
     for (branch, env) in tracked {
         let Some(tip) = tips.get(&branch) else {
+            // A branch deleted outside Envline is a move too (I5).
+            if let Some(old) = observed.get(&branch) {
+                events.push(AuditDraft {
+                    actor: "envline".into(),
+                    action: "out_of_band".into(),
+                    environment: Some(env.clone().unwrap_or(root.clone())),
+                    old: Some(old.clone()),
+                    new: None,
+                    reason: format!("branch `{branch}` was deleted without Envline"),
+                    details: json!({ "branch": branch, "deleted": true }),
+                });
+                sqlx::query("DELETE FROM observed_tips WHERE branch = ?")
+                    .bind(&branch)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             continue;
         };
         let tip_hex = tip.to_string();

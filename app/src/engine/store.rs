@@ -146,7 +146,7 @@ pub async fn verifications_of(
 
 /// Records a verification; the newest one for (environment, commit) is the one that counts (I3).
 pub async fn record_verification(
-    pool: &SqlitePool,
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     environment: &str,
     commit: &str,
     status: &str,
@@ -165,7 +165,7 @@ pub async fn record_verification(
     .bind(summary)
     .bind(recorded_by)
     .bind(now())
-    .fetch_one(pool)
+    .fetch_one(&mut **tx)
     .await
 }
 
