@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Api, TestServer, git};
+use common::{Api, TestServer, git, git_in};
 use serde_json::{Value, json};
 
 struct World {
@@ -544,21 +544,8 @@ async fn direct_pushes_are_logged_out_of_band_and_off_line_environments_realign(
         "hotfixed: true\n",
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .current_dir(&work)
-            .args(["-c", "user.name=Eve", "-c", "user.email=eve@example.com"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&["commit", "-qam", "direct fix"]);
-    run(&["push", "-q", "origin", "staging-eu"]);
+    git_in(&work, &["commit", "-qam", "direct fix"]);
+    git_in(&work, &["push", "-q", "origin", "staging-eu"]);
     let (s, _) = w.api.post("/api/v1/refresh", Some(&w.pat), json!({})).await;
     assert_eq!(s, 200);
     let (_, audit) = w

@@ -85,12 +85,15 @@ pub async fn append(
     drafts: &[AuditDraft],
 ) -> Result<Vec<i64>, sqlx::Error> {
     let mut ids = Vec::with_capacity(drafts.len());
+    if drafts.is_empty() {
+        return Ok(ids);
+    }
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (mut prev_id, mut prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
     for draft in drafts {
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut **tx)
-                .await?;
-        let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
         let id = prev_id + 1;
         let at = super::store::now();
         let details = draft.details.to_string();
@@ -126,6 +129,7 @@ pub async fn append(
         .execute(&mut **tx)
         .await?;
         ids.push(id);
+        (prev_id, prev_hash) = (id, hash);
     }
     Ok(ids)
 }

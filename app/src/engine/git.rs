@@ -43,6 +43,12 @@ fn repo_err(e: impl std::fmt::Display) -> GitError {
     GitError::Repository(e.to_string())
 }
 
+/// Whether `spec` has the form of a commit id people may give: 7 to 40 hex
+/// digits (never a revision expression like `main~1` or a ref name).
+pub fn looks_like_commit_id(spec: &str) -> bool {
+    (7..=40).contains(&spec.len()) && spec.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// One compare-and-swap ref change: `branch` moves from `old` (None: must not exist) to `new`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RefChange {
@@ -269,7 +275,7 @@ impl GitRepo {
     /// nothing else (no `main~1`, no ref names), and it must name a commit.
     pub fn resolve_commit(&self, spec: &str) -> Result<ObjectId, GitError> {
         let spec = spec.trim();
-        if spec.len() < 7 || spec.len() > 40 || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !looks_like_commit_id(spec) {
             return Err(GitError::UnknownCommit(spec.to_owned()));
         }
         let repo = self.local();

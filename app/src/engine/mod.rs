@@ -195,7 +195,7 @@ impl Engine {
         let engine_git = self.git.clone();
         let pipeline = self.config.pipeline.clone();
         let previous = self.line.lock().expect("lock").clone();
-        let (tips, line, standings) = tokio::task::block_in_place(|| -> Result<_, GitError> {
+        let (line, standings) = tokio::task::block_in_place(|| -> Result<_, GitError> {
             let tips = engine_git.branch_tips()?;
             let line = match tips.get(pipeline.root()) {
                 Some(root) if previous.tip() == Some(*root) => previous.clone(),
@@ -203,9 +203,8 @@ impl Engine {
                 None => Arc::new(Line::default()),
             };
             let standings = line::standings(&engine_git, &pipeline, &tips, &line)?;
-            Ok((tips, line, standings))
+            Ok((line, standings))
         })?;
-        let _ = tips;
         let holds = store::active_holds(&self.pool).await?;
         let mut environments = Vec::with_capacity(standings.len());
         for standing in standings {
@@ -360,7 +359,7 @@ impl Engine {
     /// Resolves a commit id given by a person or script.
     pub async fn resolve(&self, spec: &str) -> Result<ObjectId, EngineError> {
         let spec_owned = spec.to_owned();
-        if spec.len() < 7 || spec.len() > 40 || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !git::looks_like_commit_id(spec) {
             return Err(EngineError::BadInput(format!(
                 "`{spec}` is not a commit id: give 7 to 40 hex digits"
             )));
@@ -378,11 +377,14 @@ impl Engine {
             state.at = Some(store::now());
             state.error = fetched.as_ref().err().map(|e| e.to_string());
         }
+        let result = match fetched {
+            Ok(()) => match ops::reconcile_intents(self).await {
+                Ok(()) => ops::record_observations(self).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
         self.changed();
-        fetched?;
-        ops::reconcile_intents(self).await?;
-        ops::record_observations(self).await?;
-        self.changed();
-        Ok(())
+        result
     }
 }

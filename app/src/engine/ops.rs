@@ -147,7 +147,7 @@ async fn facts_for(
     candidate: ObjectId,
     is_reset: bool,
     automatic: bool,
-) -> Result<(PromotionFacts, Option<ObjectId>), EngineError> {
+) -> Result<PromotionFacts, EngineError> {
     let source_branch = engine
         .config
         .pipeline
@@ -155,7 +155,7 @@ async fn facts_for(
         .ok_or_else(|| EngineError::NotFound(format!("unknown source `{source}`")))?
         .to_owned();
     let root_branch = engine.config.pipeline.root().to_owned();
-    let (source_tip, root_tip, ff, head_on_line, on_source, on_line) = engine
+    let (ff, head_on_line, on_source, on_line) = engine
         .git(move |git| {
             let source_tip = git.branch_tip(&source_branch)?;
             let root_tip = git.branch_tip(&root_branch)?;
@@ -172,10 +172,9 @@ async fn facts_for(
                 Some(r) => git.is_ancestor(candidate, r)?,
                 None => false,
             };
-            Ok((source_tip, root_tip, ff, head_on_line, on_source, on_line))
+            Ok((ff, head_on_line, on_source, on_line))
         })
         .await?;
-    let _ = (source_tip, root_tip);
     let candidate_hex = candidate.to_string();
     let mut verifications = Vec::new();
     for required in &env.requires {
@@ -202,7 +201,7 @@ async fn facts_for(
         holds,
         automatic,
     };
-    Ok((facts, source_tip))
+    Ok(facts)
 }
 
 async fn head_of(engine: &Engine, env: &Environment) -> Result<ObjectId, EngineError> {
@@ -286,7 +285,7 @@ async fn plan<'a>(
             Some(&env.name),
         )?;
     }
-    let (facts, _) = facts_for(engine, env, &source, head, candidate, behind, automatic).await?;
+    let facts = facts_for(engine, env, &source, head, candidate, behind, automatic).await?;
     rules::check_promotion(&facts)?;
     Ok(Planned {
         env,
@@ -676,7 +675,7 @@ async fn try_execute_request(
     }
     let candidate = engine.resolve(&request.to_commit).await?;
     let is_reset = request.kind == "reset";
-    let (mut facts, _) = facts_for(
+    let mut facts = facts_for(
         engine,
         env,
         &request.source,
@@ -935,7 +934,7 @@ pub async fn realign(
             code: "branch_missing",
             message: format!("`{}` has no branch", env.from),
         })?;
-    let (facts, _) = facts_for(engine, env, &env.from, head, target, true, false).await?;
+    let facts = facts_for(engine, env, &env.from, head, target, true, false).await?;
     if facts.head_on_line {
         return Err(EngineError::Conflict {
             code: "on_line",
@@ -1015,7 +1014,7 @@ pub async fn cherry_pick(
         });
     }
     let root = engine.config.pipeline.root().to_owned();
-    let (mut facts, _) = facts_for(engine, env, &root, head, pick, true, false).await?;
+    let mut facts = facts_for(engine, env, &root, head, pick, true, false).await?;
     facts.candidate_on_source = facts.candidate_on_line;
     rules::check_promotion(&facts)?;
     if env.approvals > 0 {

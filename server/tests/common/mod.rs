@@ -29,13 +29,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs git on a bare repository and returns its output.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new("git");
+    cmd.arg("--git-dir").arg(dir);
+    run_git(cmd, args)
+}
+
+/// Runs git in a work tree as a person outside Envline would.
+pub fn git_in(work: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(work)
+        .args(["-c", "user.name=Eve", "-c", "user.email=eve@example.com"]);
+    run_git(cmd, args)
+}
+
+fn run_git(mut cmd: Command, args: &[&str]) -> String {
+    let out = cmd.args(args).output().unwrap();
     assert!(
         out.status.success(),
         "git {args:?}: {}",
@@ -131,9 +141,8 @@ impl TestServer {
         self.child = Some(cmd.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::blocking_get(&format!("http://{}/healthz", self.addr))
-                && r == 200
-            {
+            // The server listens only once the engine has started.
+            if std::net::TcpStream::connect(&self.addr).is_ok() {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -254,28 +263,5 @@ impl Api {
             .header("content-type", "application/json")
             .body(body);
         Self::send(req, token).await
-    }
-}
-
-/// Minimal blocking GET for start-up polling, without reqwest's blocking feature.
-pub mod reqwest {
-    pub use ::reqwest::*;
-    pub fn blocking_get(url: &str) -> std::io::Result<u16> {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://").unwrap();
-        let (host, path) = rest.split_once('/').unwrap();
-        let mut s = std::net::TcpStream::connect(host)?;
-        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
-        write!(
-            s,
-            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-        )?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf)?;
-        Ok(buf
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0))
     }
 }
