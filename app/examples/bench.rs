@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use app::engine::Engine;
 use app::engine::auth::Principal;
 use app::engine::config::Config;
-use app::engine::ops::{self, PromoteInput};
+use app::engine::ops;
+use app::model::PromoteInput;
 
 const COMMITS: usize = 100_000;
 const ENVS: usize = 12;
@@ -192,7 +193,7 @@ async fn main() {
         .await
         .unwrap();
         ours.push(t.elapsed());
-        assert_eq!(r[0].state, "done");
+        assert_eq!(r[0].state, app::model::RequestState::Done);
         let t = Instant::now();
         let _ = engine.pipeline().await.unwrap();
         after_change.push(t.elapsed());

@@ -1,7 +1,140 @@
 //! Types shared by the server, the REST API and the browser. Plain data:
-//! nothing here needs git or SQL, so it compiles to wasm too.
+//! nothing here needs git or SQL, so it compiles to wasm too. On the server
+//! the rows of the database decode straight into these types (`FromRow`), so
+//! each thing Envline stores has one type, seen the same way everywhere.
 
 use serde::{Deserialize, Serialize};
+
+/// Parses one of the text values of an enum, with a message that lists the
+/// accepted values (used for query strings and form fields).
+pub fn parse_choice<T>(field: &str, text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + strum::VariantNames,
+{
+    text.parse().map_err(|_| {
+        let (last, rest) = T::VARIANTS.split_last().expect("a choice has values");
+        let options = if rest.is_empty() {
+            last.to_string()
+        } else {
+            format!("{} or {last}", rest.join(", "))
+        };
+        format!("`{field}` must be {options}, not `{text}`")
+    })
+}
+
+/// Declares a closed set of text values: serde, strum and (on the server)
+/// sqlx all spell them in snake_case, so the JSON, the database and the code
+/// agree.
+macro_rules! choice {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
+            strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+        #[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// The value as stored and sent.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+    };
+}
+
+choice! {
+    /// What a promotion request moves.
+    pub enum RequestKind {
+        /// A fast-forward (S1, S6).
+        Promote,
+        /// A move back or sideways (S6 onto an environment that is ahead, realign).
+        Reset,
+        /// An out-of-order promotion of one commit (S5).
+        CherryPick,
+    }
+}
+
+choice! {
+    /// Where a promotion request stands.
+    pub enum RequestState { AwaitingApproval, Done, Rejected, Failed, Cancelled }
+}
+
+choice! {
+    /// An approver's answer to a request (I4).
+    pub enum Decision { Approve, Reject }
+}
+
+choice! {
+    /// The outcome of testing exactly one commit in one environment (I3).
+    pub enum VerificationStatus { Passed, Failed, Pending }
+}
+
+choice! {
+    /// What a hold stops.
+    pub enum HoldKind {
+        /// Every promotion into the environment.
+        Promotion,
+        /// Only automatic promotions (placed by rollbacks, S3).
+        AutoPromotion,
+    }
+}
+
+choice! {
+    /// A gate a promotion must pass.
+    pub enum GateKind {
+        /// I3: the exact commit passed in a required environment.
+        Verified,
+        /// No hold or freeze is in force.
+        Hold,
+        /// I4: distinct approvers other than the requester.
+        Approvals,
+    }
+}
+
+/// Text that is already JSON (an audit event's details), kept byte for byte
+/// as stored so the audit chain can be checked against exactly what was hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", sqlx(transparent))]
+pub struct JsonText(pub String);
+
+impl JsonText {
+    /// The JSON as a value (`Null` if the text is not JSON).
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<serde_json::Value> for JsonText {
+    fn from(v: serde_json::Value) -> Self {
+        JsonText(v.to_string())
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match serde_json::value::RawValue::from_string(self.0.clone()) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => serde_json::Value::Null.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        Ok(JsonText(raw.get().to_owned()))
+    }
+}
 
 /// A commit as people see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,13 +147,15 @@ pub struct CommitView {
     pub time: i64,
 }
 
-/// The latest verification of an environment's head in that environment.
+/// A verification of exactly one commit in one environment (I3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct VerificationView {
+    pub id: i64,
     pub environment: String,
+    #[cfg_attr(feature = "ssr", sqlx(rename = "commit_id"))]
     pub commit: String,
-    /// `passed`, `failed` or `pending`.
-    pub status: String,
+    pub status: VerificationStatus,
     pub url: Option<String>,
     pub summary: Option<String>,
     pub recorded_by: String,
@@ -29,11 +164,11 @@ pub struct VerificationView {
 
 /// A hold or freeze on an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct HoldView {
     pub id: i64,
     pub environment: String,
-    /// `promotion` blocks every promotion; `auto_promotion` only automatic ones.
-    pub kind: String,
+    pub kind: HoldKind,
     pub reason: String,
     pub created_by: String,
     pub created_at: String,
@@ -43,35 +178,60 @@ pub struct HoldView {
 
 /// One approver's decision on a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct ApprovalView {
     pub approver: String,
-    /// `approve` or `reject`.
-    pub decision: String,
+    pub decision: Decision,
     pub comment: String,
     pub at: String,
 }
 
-/// A promotion (or out-of-order cherry-pick) and where it stands.
+/// A promotion (or reset, or out-of-order cherry-pick) and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct PromotionView {
     pub id: i64,
-    /// `promote` or `cherry_pick`.
-    pub kind: String,
+    pub kind: RequestKind,
     pub environment: String,
     pub source: String,
     pub from_commit: Option<String>,
+    /// The candidate (for a cherry-pick: the picked commit).
     pub to_commit: String,
     pub requested_by: String,
     pub reason: String,
     pub required_approvals: u32,
-    /// `done`, `awaiting_approval`, `rejected`, `failed`, `cancelled`.
-    pub state: String,
+    pub state: RequestState,
     pub state_reason: Option<String>,
     /// The environment's head after the promotion (differs from `to_commit` for a cherry-pick).
     pub result_commit: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
     pub approvals: Vec<ApprovalView>,
+    /// I4: the approvers who count (distinct, never the requester), as the
+    /// engine's rules decide.
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    #[serde(default)]
+    pub counted_approvers: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// One audit event, as stored (I5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub environment: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(rename = "old_commit"))]
+    pub old: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(rename = "new_commit"))]
+    pub new: Option<String>,
+    pub reason: String,
+    pub details: JsonText,
+    pub prev_hash: String,
+    pub hash: String,
 }
 
 /// One environment (or the root branch) on the pipeline page and in `GET /api/v1/environments`.
@@ -102,13 +262,22 @@ pub struct EnvironmentView {
     pub open_request: Option<PromotionView>,
 }
 
+/// Merge commits on the part of the root's line that not every environment
+/// has reached yet (the line should be straight). Older merges, already in
+/// every environment, are history nobody can act on, so they are not listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeSummary {
+    pub count: usize,
+    /// The newest few, newest first.
+    pub newest: Vec<CommitView>,
+}
+
 /// What the pipeline page shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineView {
     pub root: String,
     pub environments: Vec<EnvironmentView>,
-    /// Merge commits on the root's first-parent line (the line should be straight).
-    pub merge_commits: Vec<String>,
+    pub merges: MergeSummary,
     /// When the remote was last fetched (RFC 3339), if ever.
     pub refreshed_at: Option<String>,
     /// The last refresh's error, if it failed.
@@ -129,19 +298,178 @@ pub struct TimelineEntry {
     pub is_merge: bool,
 }
 
-/// One audit event.
+/// One gate of a promotion, met or not, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEventView {
-    pub id: i64,
-    pub at: String,
-    pub actor: String,
-    pub action: String,
+pub struct GateCheck {
+    pub gate: GateKind,
+    /// The environment the gate is about (the required one for `verified`).
+    pub environment: String,
+    pub met: bool,
+    pub message: String,
+    /// For `verified`: the verification that decides it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<VerificationView>,
+}
+
+/// How a file changed between two commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub path: String,
+    /// `added`, `deleted` or `modified`.
+    pub change: String,
+    /// Unified diff of the text (absent for binary or very large files).
+    pub diff: Option<String>,
+    /// The diff was cut to keep the preview readable.
+    pub truncated: bool,
+}
+
+/// A commit that would move, with the environments its changes affect (S2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovingCommit {
+    pub commit: CommitView,
+    pub affects: Vec<String>,
+}
+
+/// What a promotion would do, shown before anything moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionPreview {
+    pub environment: String,
+    pub source: String,
+    pub kind: RequestKind,
+    pub head: Option<CommitView>,
+    pub candidate: Option<CommitView>,
+    /// Newest first; `commits_total` may be larger than the list.
+    pub commits: Vec<MovingCommit>,
+    pub commits_total: usize,
+    pub files: Vec<FileChange>,
+    pub files_total: usize,
+    /// Every gate, met or not.
+    pub gates: Vec<GateCheck>,
+    /// Distinct approvers the promotion will need before it runs (I4).
+    pub approvals_needed: u32,
+    /// Why it cannot run at all (not a fast-forward, already there, …), if so.
+    pub blocked: Option<crate::error::AppError>,
+}
+
+/// What a rollback of one environment would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackPlan {
+    pub environment: String,
+    pub head: CommitView,
+    pub target: CommitView,
+    /// Commits that leave the environment, newest first.
+    pub leaving: Vec<CommitView>,
+    pub leaving_total: usize,
+    /// The rollback holds the environment's auto-promotion until someone releases it.
+    pub places_hold: bool,
+}
+
+/// Who is signed in and what they may do, for the header and the action buttons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub user: String,
+    /// `role` or `role:glob`.
+    pub roles: Vec<String>,
+    pub signed_in: bool,
+    /// Per environment, what this person may do there.
+    pub abilities: Vec<Abilities>,
+    pub can_refresh: bool,
+}
+
+/// The actions one person may take on one environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abilities {
+    pub environment: String,
+    pub promote: bool,
+    pub verify: bool,
+    pub approve: bool,
+    pub reset: bool,
+    pub hold: bool,
+}
+
+impl Viewer {
+    /// What the viewer may do on `environment` (nothing when unknown).
+    pub fn on(&self, environment: &str) -> Abilities {
+        self.abilities
+            .iter()
+            .find(|a| a.environment == environment)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// `POST /api/v1/promotions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteInput {
+    /// One environment…
     pub environment: Option<String>,
-    pub old: Option<String>,
-    pub new: Option<String>,
+    /// …or several (names or globs) promoted together.
+    pub environments: Option<Vec<String>>,
+    pub commit: Option<String>,
+    pub from: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/rollbacks`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackInput {
+    pub environments: Vec<String>,
+    pub to: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/holds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldInput {
+    pub environments: Vec<String>,
     pub reason: String,
-    pub details: serde_json::Value,
-    pub hash: String,
+    #[serde(default = "default_hold_kind")]
+    pub kind: HoldKind,
+    pub starts_at: Option<String>,
+    pub ends_at: Option<String>,
+}
+
+fn default_hold_kind() -> HoldKind {
+    HoldKind::Promotion
+}
+
+/// `POST /api/v1/verifications`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyInput {
+    pub environment: String,
+    pub commit: String,
+    pub status: VerificationStatus,
+    pub url: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// `POST /api/v1/promotions/{id}/approvals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionInput {
+    pub decision: Decision,
+    pub comment: Option<String>,
+}
+
+/// `POST /api/v1/realignments`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealignInput {
+    pub environment: String,
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/cherry-picks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CherryPickInput {
+    pub environment: String,
+    pub commit: String,
+    pub reason: Option<String>,
 }
 
 /// Turns an age in seconds into "5 min ago" style text.
@@ -152,5 +480,34 @@ pub fn age_text(seconds: i64) -> String {
         60..=3599 => format!("{} min ago", s / 60),
         3600..=86_399 => format!("{} h ago", s / 3600),
         _ => format!("{} d ago", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_read_and_write_snake_case() {
+        assert_eq!(RequestState::AwaitingApproval.as_str(), "awaiting_approval");
+        assert_eq!(
+            serde_json::to_string(&RequestKind::CherryPick).unwrap(),
+            "\"cherry_pick\""
+        );
+        let parsed: HoldKind = parse_choice("kind", "auto_promotion").unwrap();
+        assert_eq!(parsed, HoldKind::AutoPromotion);
+        let err = parse_choice::<VerificationStatus>("status", "great").unwrap_err();
+        assert_eq!(
+            err,
+            "`status` must be passed, failed or pending, not `great`"
+        );
+    }
+
+    #[test]
+    fn json_text_is_sent_as_the_json_it_holds() {
+        let t = JsonText(r#"{"b":1,"a":[true]}"#.into());
+        assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"b":1,"a":[true]}"#);
+        let back: JsonText = serde_json::from_str(r#"{"b":1,"a":[true]}"#).unwrap();
+        assert_eq!(back, t);
     }
 }

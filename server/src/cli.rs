@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use app::engine::auth::{self, Grant};
 use app::engine::config::{self, Config};
-use app::engine::{audit, demo, store};
+use app::engine::{audit, demo, open_database};
 use clap::{Parser, Subcommand};
 
 /// Branch-per-environment, fast-forward-only GitOps promotions.
@@ -88,15 +88,6 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
     Config::load(&file, &vars).map_err(|e| e.to_string())
 }
 
-async fn pool(config: &Config) -> Result<store::Pool, String> {
-    store::open(&config.database_file()).await.map_err(|e| {
-        format!(
-            "cannot open the database {}: {e}",
-            config.database_file().display()
-        )
-    })
-}
-
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
@@ -162,7 +153,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             let password = std::env::var("ENVLINE_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty());
-            let pool = pool(&config).await?;
+            let pool = open_database(&config).await?;
             auth::add_user(&pool, &name, &grants, password.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
@@ -183,7 +174,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Token(TokenCommand::Create { user, label }) => {
             let config = load(cli.config.as_deref())?;
-            let pool = pool(&config).await?;
+            let pool = open_database(&config).await?;
             let token = auth::create_token(&pool, &user, &label)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -192,7 +183,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Audit(AuditCommand::Verify) => {
             let config = load(cli.config.as_deref())?;
-            let pool = pool(&config).await?;
+            let pool = open_database(&config).await?;
             let check = audit::verify(&pool).await.map_err(|e| e.to_string())?;
             if check.intact {
                 println!("intact: {}", check.message);

@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! `envline`: the server binary and its command line.
 
 mod cli;

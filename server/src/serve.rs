@@ -3,11 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::engine::caller::Access;
 use app::engine::config::Config;
 use app::engine::{Engine, ops};
 use app::state::AppState;
 use app::{App, shell};
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
@@ -39,8 +43,56 @@ pub fn router(engine: Arc<Engine>) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sign_in_first,
+        ))
         .layer(axum::middleware::from_fn(crate::rest::metrics_middleware))
         .with_state(state)
+}
+
+/// Paths anyone may load: sign-in, the API (which answers 401 itself), the
+/// server functions (which check the caller themselves), the built site.
+const OPEN_PATHS: &[&str] = &[
+    "/login",
+    "/api/",
+    "/fn/",
+    "/pkg/",
+    "/healthz",
+    "/metrics",
+    "/favicon.svg",
+];
+
+/// With `auth.anonymous_read = false`, a page asked for without a session
+/// redirects to the sign-in page, which comes back here afterwards.
+async fn sign_in_first(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let open = OPEN_PATHS
+        .iter()
+        .any(|p| path == p.trim_end_matches('/') || path.starts_with(p));
+    if state.engine.config.auth.anonymous_read || open {
+        return next.run(request).await;
+    }
+    if state
+        .engine
+        .caller(request.headers(), Access::Read)
+        .await
+        .is_ok()
+    {
+        return next.run(request).await;
+    }
+    let back = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let target = format!("/login?next={}", urlencoding(back));
+    Redirect::to(&target).into_response()
+}
+
+/// Percent-encodes a path for a query value.
+fn urlencoding(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// Serves until Ctrl-C or SIGTERM.
@@ -56,14 +108,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
     crate::rest::install_metrics();
     let engine = Engine::start(config).await?;
     spawn_background(engine.clone());
+    let stopping = engine.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     eprintln!("envline: serving http://{listen}");
-    axum::serve(listener, router(engine))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())
+    axum::serve(
+        listener,
+        router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown().await;
+        // Live streams end, so the server can.
+        stopping.stop();
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 fn spawn_background(engine: Arc<Engine>) {

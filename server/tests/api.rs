@@ -137,7 +137,7 @@ async fn bad_input_gets_a_clear_error_and_nothing_moves() {
         ("/api/v1/promotions", "{not json".to_string(), 400, "not the JSON"),
         ("/api/v1/promotions", json!({"environment": "qa", "bogus": 1}).to_string(), 400, "unknown field"),
         ("/api/v1/promotions", json!({"environment": "integration", "from": "nowhere"}).to_string(), 404, "unknown source"),
-        ("/api/v1/verifications", json!({"environment": "qa", "commit": qa, "status": "great"}).to_string(), 400, "passed, failed or pending"),
+        ("/api/v1/verifications", json!({"environment": "qa", "commit": qa, "status": "great"}).to_string(), 400, "expected one of `passed`, `failed`, `pending`"),
         ("/api/v1/rollbacks", json!({"environments": []}).to_string(), 400, "at least one"),
         ("/api/v1/holds", json!({"environments": ["qa"], "reason": " "}).to_string(), 400, "reason"),
         ("/api/v1/holds", json!({"environments": ["qa"], "reason": "x", "ends_at": "tomorrow"}).to_string(), 400, "RFC 3339"),

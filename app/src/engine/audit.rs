@@ -1,10 +1,13 @@
-//! The audit log's hash chain (I5): each event's hash covers its canonical
-//! content and the hash of the event before, so editing or deleting any row
-//! breaks every hash after it.
+//! The audit log (I5) and its table: appending events in the caller's
+//! transaction, reading them back, and the hash chain. Each event's hash
+//! covers its canonical content and the hash of the event before, so editing
+//! or deleting any row breaks every hash after it.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use crate::model::AuditEventView;
 
 /// The hash the first event chains to.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -19,22 +22,6 @@ pub struct AuditDraft {
     pub new: Option<String>,
     pub reason: String,
     pub details: serde_json::Value,
-}
-
-/// An event as stored.
-#[derive(Debug, Clone, FromRow)]
-pub struct AuditRow {
-    pub id: i64,
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub environment: Option<String>,
-    pub old_commit: Option<String>,
-    pub new_commit: Option<String>,
-    pub reason: String,
-    pub details: String,
-    pub prev_hash: String,
-    pub hash: String,
 }
 
 /// The result of checking the chain.
@@ -136,7 +123,7 @@ pub async fn append(
 
 /// Recomputes every hash and reports the first event that does not match.
 pub async fn verify(pool: &SqlitePool) -> Result<ChainCheck, sqlx::Error> {
-    let rows: Vec<AuditRow> = sqlx::query_as("SELECT * FROM audit_events ORDER BY id")
+    let rows: Vec<AuditEventView> = sqlx::query_as("SELECT * FROM audit_events ORDER BY id")
         .fetch_all(pool)
         .await?;
     let mut prev = GENESIS.to_string();
@@ -149,10 +136,10 @@ pub async fn verify(pool: &SqlitePool) -> Result<ChainCheck, sqlx::Error> {
                 &row.actor,
                 &row.action,
                 row.environment.as_deref(),
-                row.old_commit.as_deref(),
-                row.new_commit.as_deref(),
+                row.old.as_deref(),
+                row.new.as_deref(),
                 &row.reason,
-                &row.details,
+                row.details.as_str(),
             ),
         );
         let problem = if row.id != expected_id {
@@ -186,4 +173,51 @@ pub async fn verify(pool: &SqlitePool) -> Result<ChainCheck, sqlx::Error> {
         first_broken: None,
         message: format!("all {} events are intact", rows.len()),
     })
+}
+
+/// Filters for reading the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub environment: Option<String>,
+    /// RFC 3339 time; events at or after it.
+    pub since: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Events, newest first, filtered.
+pub async fn events(
+    pool: &SqlitePool,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEventView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM audit_events WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR at >= ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )
+    .bind(&filter.environment)
+    .bind(&filter.since)
+    .bind(filter.limit.unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
+}
+
+/// One move of an environment's branch as the audit log tells it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefMove {
+    pub action: String,
+    #[sqlx(rename = "old_commit")]
+    pub old: Option<String>,
+    #[sqlx(rename = "new_commit")]
+    pub new: Option<String>,
+}
+
+/// Every recorded move of an environment, newest first (rollbacks find the
+/// previous position here).
+pub async fn moves_of(pool: &SqlitePool, environment: &str) -> Result<Vec<RefMove>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT action, old_commit, new_commit FROM audit_events
+         WHERE environment = ? AND new_commit IS NOT NULL ORDER BY id DESC",
+    )
+    .bind(environment)
+    .fetch_all(pool)
+    .await
 }

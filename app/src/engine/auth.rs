@@ -402,6 +402,7 @@ pub async fn login(
     pool: &SqlitePool,
     user: &str,
     password: &str,
+    hours: i64,
 ) -> Result<Option<String>, sqlx::Error> {
     let found: Option<(i64, Option<String>)> =
         sqlx::query_as("SELECT id, password_hash FROM users WHERE name = ?")
@@ -420,7 +421,7 @@ pub async fn login(
         return Ok(None);
     }
     let secret = new_secret("");
-    let expires = (chrono::Utc::now() + chrono::Duration::hours(12))
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(hours))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     sqlx::query(
         "INSERT INTO sessions (digest, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -452,6 +453,7 @@ pub async fn principal_for_session(
     }
 }
 
+/// Ends a session.
 pub async fn logout(pool: &SqlitePool, secret: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sessions WHERE digest = ?")
         .bind(digest(secret))

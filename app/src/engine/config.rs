@@ -61,6 +61,12 @@ pub struct ServerConfig {
     /// working directory, as cargo-leptos lays it out.
     #[serde(default = "default_site_root")]
     pub site_root: PathBuf,
+    /// The address people open in their browser (`https://envline.example.com`),
+    /// when it differs from `listen` (behind a proxy): browsers' state-changing
+    /// requests must come from this origin, and an `https` address makes the
+    /// session cookie `Secure`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// `[auth]`: who may read without logging in.
@@ -98,6 +104,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             data_dir: default_data_dir(),
             site_root: default_site_root(),
+            public_url: None,
         }
     }
 }
@@ -173,6 +180,18 @@ impl Config {
         })?;
 
         apply_overrides(&mut raw, vars).map_err(|(key, message)| err(None, &key, message))?;
+        if let Some(url) = &mut raw.server.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(err(
+                    None,
+                    "server.public_url",
+                    format!(
+                        "`{url}` must start with http:// or https:// (the address people open)"
+                    ),
+                ));
+            }
+            *url = url.trim_end_matches('/').to_owned();
+        }
 
         let mut specs = Vec::with_capacity(raw.environments.len());
         for env in &raw.environments {
@@ -261,7 +280,7 @@ impl Config {
 
 /// The `ENVLINE_*` variables a configuration understands, for `--help`.
 pub const OVERRIDES_HELP: &str = "ENVLINE_REPOSITORY_URL, ENVLINE_REPOSITORY_ROOT, ENVLINE_REPOSITORY_REFRESH_SECONDS, ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS, \
-ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_AUTH_ANONYMOUS_READ, and per environment \
+ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_SERVER_PUBLIC_URL, ENVLINE_AUTH_ANONYMOUS_READ, and per environment \
 ENVLINE_ENVIRONMENT_<NAME>_<KEY> (NAME upper-cased with '-' as '_'; KEY one of BRANCH, FROM, REQUIRES (comma-separated), \
 APPROVALS, PROTECTED, AUTO_PROMOTE)";
 
@@ -293,6 +312,9 @@ fn apply_overrides(
             "ENVLINE_SERVER_LISTEN" => raw.server.listen = parse(key, value)?,
             "ENVLINE_SERVER_DATA_DIR" => raw.server.data_dir = PathBuf::from(value),
             "ENVLINE_SERVER_SITE_ROOT" => raw.server.site_root = PathBuf::from(value),
+            "ENVLINE_SERVER_PUBLIC_URL" => {
+                raw.server.public_url = Some(value.trim_end_matches('/').to_owned())
+            }
             "ENVLINE_AUTH_ANONYMOUS_READ" => raw.auth.anonymous_read = parse(key, value)?,
             other => {
                 let Some(rest) = other.strip_prefix("ENVLINE_ENVIRONMENT_") else {

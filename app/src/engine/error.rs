@@ -3,21 +3,31 @@
 
 use super::auth::Forbidden;
 use super::git::GitError;
-use super::rules::{Refusal, UnmetGate};
+use super::rules::Refusal;
+use crate::model::GateCheck;
 
 /// Why an operation did not happen. Nothing moved when any of these is returned.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
     BadInput(String),
+    /// Nobody is signed in, or the token or session is unknown.
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{0}")]
     Forbidden(#[from] Forbidden),
+    /// A browser's change that does not come from Envline's own pages.
+    #[error("{0}")]
+    CrossOrigin(String),
     #[error("{0}")]
     NotFound(String),
+    /// Too many attempts (sign-in); the message says how long to wait.
+    #[error("{0}")]
+    RateLimited(String),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("gates not met: {}", .0.iter().map(|g| g.message.as_str()).collect::<Vec<_>>().join("; "))]
-    GatesUnmet(Vec<UnmetGate>),
+    GatesUnmet(Vec<GateCheck>),
     #[error("{message}")]
     Remote { code: &'static str, message: String },
     #[error("internal error: {0}")]
@@ -29,8 +39,11 @@ impl EngineError {
     pub fn status(&self) -> u16 {
         match self {
             EngineError::BadInput(_) => 400,
+            EngineError::Unauthenticated(_) => 401,
             EngineError::Forbidden(_) => 403,
+            EngineError::CrossOrigin(_) => 403,
             EngineError::NotFound(_) => 404,
+            EngineError::RateLimited(_) => 429,
             EngineError::Conflict { .. } => 409,
             EngineError::GatesUnmet(_) => 422,
             EngineError::Remote { .. } => 503,
@@ -42,8 +55,11 @@ impl EngineError {
     pub fn code(&self) -> &'static str {
         match self {
             EngineError::BadInput(_) => "bad_input",
+            EngineError::Unauthenticated(_) => "unauthenticated",
             EngineError::Forbidden(_) => "forbidden",
+            EngineError::CrossOrigin(_) => "cross_origin",
             EngineError::NotFound(_) => "not_found",
+            EngineError::RateLimited(_) => "rate_limited",
             EngineError::Conflict { code, .. } => code,
             EngineError::GatesUnmet(_) => "gates_not_met",
             EngineError::Remote { code, .. } => code,

@@ -57,6 +57,18 @@ pub struct RefChange {
     pub new: ObjectId,
 }
 
+/// A file that differs between two trees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeChange {
+    pub path: String,
+    /// Where the file was before, when it was renamed.
+    pub previous_path: Option<String>,
+    /// The blob before (`None`: added).
+    pub old: Option<ObjectId>,
+    /// The blob after (`None`: deleted).
+    pub new: Option<ObjectId>,
+}
+
 /// What the pipeline page and the API show about a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
@@ -631,6 +643,106 @@ impl GitRepo {
             .collect();
         paths.sort();
         Ok(paths)
+    }
+
+    /// Commits reachable from `tip` but not from `base` (`git log base..tip`),
+    /// newest first: at most `limit` of them, and how many there are in all.
+    pub fn commits_between(
+        &self,
+        base: ObjectId,
+        tip: ObjectId,
+        limit: usize,
+    ) -> Result<(Vec<ObjectId>, usize), GitError> {
+        let repo = self.local();
+        let walk = repo
+            .rev_walk([tip])
+            .with_hidden([base])
+            .all()
+            .map_err(repo_err)?;
+        let mut ids = Vec::new();
+        let mut total = 0;
+        for info in walk {
+            let info = info.map_err(repo_err)?;
+            if ids.len() < limit {
+                ids.push(info.id);
+            }
+            total += 1;
+        }
+        Ok((ids, total))
+    }
+
+    /// The files that differ between the trees of two commits, with the
+    /// blobs on each side (renames are detected as git's configuration says).
+    pub fn tree_changes(&self, from: ObjectId, to: ObjectId) -> Result<Vec<TreeChange>, GitError> {
+        use gix::object::tree::diff::ChangeDetached as C;
+        let repo = self.local();
+        let tree_of = |id: ObjectId| -> Result<gix::Tree<'_>, GitError> {
+            repo.find_commit(id)
+                .map_err(repo_err)?
+                .tree()
+                .map_err(repo_err)
+        };
+        let (old_tree, new_tree) = (tree_of(from)?, tree_of(to)?);
+        let changes = repo
+            .diff_tree_to_tree(&old_tree, &new_tree, None)
+            .map_err(repo_err)?;
+        let mut out: Vec<TreeChange> = changes
+            .into_iter()
+            .filter(|c| !c.entry_mode().is_tree())
+            .map(|c| match c {
+                C::Addition { location, id, .. } => TreeChange {
+                    path: location.to_string(),
+                    previous_path: None,
+                    old: None,
+                    new: Some(id),
+                },
+                C::Deletion { location, id, .. } => TreeChange {
+                    path: location.to_string(),
+                    previous_path: None,
+                    old: Some(id),
+                    new: None,
+                },
+                C::Modification {
+                    location,
+                    previous_id,
+                    id,
+                    ..
+                } => TreeChange {
+                    path: location.to_string(),
+                    previous_path: None,
+                    old: Some(previous_id),
+                    new: Some(id),
+                },
+                C::Rewrite {
+                    source_location,
+                    source_id,
+                    location,
+                    id,
+                    ..
+                } => TreeChange {
+                    path: location.to_string(),
+                    previous_path: Some(source_location.to_string()),
+                    old: Some(source_id),
+                    new: Some(id),
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// A commit's first parent, if it has one.
+    pub fn first_parent(&self, id: ObjectId) -> Result<Option<ObjectId>, GitError> {
+        let repo = self.local();
+        let commit = repo.find_commit(id).map_err(repo_err)?;
+        Ok(commit.parent_ids().next().map(|p| p.detach()))
+    }
+
+    /// The content of a blob.
+    pub fn blob(&self, id: ObjectId) -> Result<Vec<u8>, GitError> {
+        let repo = self.local();
+        let object = repo.find_object(id).map_err(repo_err)?;
+        Ok(object.detach().data)
     }
 
     /// Reads a file at a commit, for the demo's and the line's affected-environment analysis.

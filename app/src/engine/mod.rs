@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod caller;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod line;
 pub mod ops;
 pub mod pipeline;
 pub mod rules;
+pub mod session;
 pub mod store;
 
 use std::collections::HashMap;
@@ -24,8 +26,11 @@ use std::time::{Duration, Instant};
 use gix::ObjectId;
 use sqlx::SqlitePool;
 
-use crate::model::{CommitView, EnvironmentView, PipelineView, TimelineEntry, VerificationView};
-use auth::Principal;
+use crate::model::{
+    Abilities, AuditEventView, CommitView, EnvironmentView, HoldView, MergeSummary, PipelineView,
+    PromotionView, RequestState, TimelineEntry, Viewer,
+};
+use auth::{Permission, Principal};
 use config::Config;
 pub use error::EngineError;
 use git::{CommitInfo, GitError, GitRepo};
@@ -33,6 +38,20 @@ use line::Line;
 
 /// How long a token's user and roles are remembered before being read again.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// How many merge commits the pipeline lists by name (the rest are counted).
+const MERGES_LISTED: usize = 5;
+
+/// Opens the database of a configuration (for the command line's people,
+/// tokens and audit commands, which need no clone).
+pub async fn open_database(config: &Config) -> Result<SqlitePool, String> {
+    store::open(&config.database_file()).await.map_err(|e| {
+        format!(
+            "cannot open the database {}: {e}",
+            config.database_file().display()
+        )
+    })
+}
 
 /// The state of the last fetch of the remote.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +79,11 @@ pub struct Engine {
     tokens: Mutex<HashMap<String, (Principal, Instant)>>,
     /// Wakes the auto-promotion task.
     pub auto_promote: tokio::sync::Notify,
+    /// Tells live pages that something changed (the new generation).
+    changes: tokio::sync::broadcast::Sender<u64>,
+    /// Turns true when the server stops, so live streams end and let it.
+    stopping: tokio::sync::watch::Sender<bool>,
+    login_limiter: session::LoginLimiter,
     /// Failure injection for crash-safety tests (`ENVLINE_CRASH_AT`).
     crash_at: Option<String>,
 }
@@ -74,12 +98,7 @@ impl Engine {
                 config.server.data_dir.display()
             )
         })?;
-        let pool = store::open(&config.database_file()).await.map_err(|e| {
-            format!(
-                "cannot open database {}: {e}",
-                config.database_file().display()
-            )
-        })?;
+        let pool = open_database(&config).await?;
         let url = config.repository.url.clone();
         let dir = config.clone_dir();
         let timeout = Duration::from_secs(config.repository.network_timeout_seconds);
@@ -101,6 +120,9 @@ impl Engine {
             refresh_state: RwLock::new(RefreshState::default()),
             tokens: Mutex::new(HashMap::new()),
             auto_promote: tokio::sync::Notify::new(),
+            changes: tokio::sync::broadcast::channel(64).0,
+            stopping: tokio::sync::watch::channel(false).0,
+            login_limiter: session::LoginLimiter::default(),
             crash_at: std::env::var("ENVLINE_CRASH_AT")
                 .ok()
                 .filter(|s| !s.is_empty()),
@@ -123,10 +145,53 @@ impl Engine {
             .map_err(EngineError::from)
     }
 
-    /// Marks cached views stale after a change.
+    /// Runs an operation in a task of its own, so a client that hangs up (an
+    /// HTTP request or a server function dropped mid-way) cannot cancel it
+    /// between the push and the record of what was pushed.
+    pub async fn detached<T: Send + 'static>(
+        op: impl Future<Output = Result<T, EngineError>> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        tokio::spawn(op)
+            .await
+            .map_err(|e| EngineError::Internal(format!("the operation's task failed: {e}")))?
+    }
+
+    /// Marks cached views stale after a change, wakes auto-promotion and
+    /// tells live pages.
     pub fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.auto_promote.notify_one();
+        // Nobody listening is fine.
+        let _ = self.changes.send(generation);
+    }
+
+    /// Marks cached views stale without telling anyone (a refresh that found
+    /// nothing new).
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A stream of change notices for live pages (the generation after each change).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Tells long-lived streams that the server is stopping.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Completes when the server is stopping.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
+    }
+
+    /// The current generation: it grows with every change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Stops the process at a named step, for crash-safety tests.
@@ -178,6 +243,11 @@ impl Engine {
         })
     }
 
+    /// A commit as people see it.
+    pub async fn commit(&self, id: ObjectId) -> Result<CommitView, EngineError> {
+        Ok(tokio::task::block_in_place(|| self.commit_view(id))?)
+    }
+
     /// Where every environment stands: cached until something changes.
     pub async fn pipeline(&self) -> Result<Arc<PipelineView>, EngineError> {
         let generation = self.generation.load(Ordering::SeqCst);
@@ -214,9 +284,9 @@ impl Engine {
                 None => None,
             };
             let verification = match (&head, env) {
-                (Some(h), Some(_)) => store::latest_verification(&self.pool, &standing.name, &h.id)
-                    .await?
-                    .map(VerificationView::from),
+                (Some(h), Some(_)) => {
+                    store::latest_verification(&self.pool, &standing.name, &h.id).await?
+                }
                 _ => None,
             };
             let open_request = match env {
@@ -235,7 +305,6 @@ impl Engine {
                     .iter()
                     .filter(|h| h.environment == standing.name)
                     .cloned()
-                    .map(Into::into)
                     .collect(),
                 name: standing.name,
                 branch: standing.branch,
@@ -249,15 +318,48 @@ impl Engine {
                 open_request,
             });
         }
-        let merge_commits = line.merges().iter().map(|m| m.to_string()).collect();
+        let merges = self.merge_summary(&line, &environments)?;
         *self.line.lock().expect("lock") = line;
         let refresh = self.refresh_state.read().expect("lock").clone();
         Ok(PipelineView {
             root: self.config.pipeline.root().to_owned(),
             environments,
-            merge_commits,
+            merges,
             refreshed_at: refresh.at,
             refresh_error: refresh.error,
+        })
+    }
+
+    /// Merge commits on the part of the line that not every environment has
+    /// reached: counted, and the newest few named. What is already everywhere
+    /// is history nobody can act on, and listing it would make the page as
+    /// heavy as the repository is old.
+    fn merge_summary(
+        &self,
+        line: &Line,
+        environments: &[EnvironmentView],
+    ) -> Result<MergeSummary, EngineError> {
+        let lowest = environments
+            .iter()
+            .filter(|e| !e.is_root)
+            .map(|e| e.position)
+            .min()
+            .flatten()
+            .unwrap_or(0);
+        let pending: Vec<ObjectId> = line
+            .merges()
+            .iter()
+            .rev()
+            .copied()
+            .take_while(|m| line.position(m).is_some_and(|p| p > lowest))
+            .collect();
+        let mut newest = Vec::with_capacity(MERGES_LISTED);
+        for id in pending.iter().take(MERGES_LISTED) {
+            newest.push(tokio::task::block_in_place(|| self.commit_view(*id))?);
+        }
+        Ok(MergeSummary {
+            count: pending.len(),
+            newest,
         })
     }
 
@@ -295,11 +397,7 @@ impl Engine {
                 .map(|e| e.name.clone())
                 .collect();
             let affects = self.affected_environments(id).await?;
-            let verifications = store::verifications_of(&self.pool, &commit.id)
-                .await?
-                .into_iter()
-                .map(Into::into)
-                .collect();
+            let verifications = store::verifications_of(&self.pool, &commit.id).await?;
             out.push(TimelineEntry {
                 position: line.position(&id).unwrap_or_default(),
                 is_merge: merges.contains(&id),
@@ -371,12 +469,17 @@ impl Engine {
     /// branch that moved without Envline as out-of-band (I5).
     pub async fn refresh(&self) -> Result<(), EngineError> {
         let _guard = self.write_lock.lock().await;
+        let before = self.git(|git| git.branch_tips()).await?;
         let fetched = self.git(|git| git.fetch()).await;
-        {
+        let error_changed = {
             let mut state = self.refresh_state.write().expect("lock");
             state.at = Some(store::now());
-            state.error = fetched.as_ref().err().map(|e| e.to_string());
-        }
+            let error = fetched.as_ref().err().map(|e| e.to_string());
+            let changed = state.error != error;
+            state.error = error;
+            changed
+        };
+        let pending = !store::pending_intents(&self.pool).await?.is_empty();
         let result = match fetched {
             Ok(()) => match ops::reconcile_intents(self).await {
                 Ok(()) => ops::record_observations(self).await,
@@ -384,7 +487,80 @@ impl Engine {
             },
             Err(e) => Err(e),
         };
-        self.changed();
+        let after = self.git(|git| git.branch_tips()).await?;
+        if before != after || error_changed || pending {
+            self.changed();
+        } else {
+            self.invalidate();
+        }
         result
+    }
+
+    /// What `who` may see of themselves and do, per environment: the header's
+    /// name and roles, and which buttons each card shows.
+    pub fn viewer(&self, who: &Principal) -> Viewer {
+        let abilities = self
+            .config
+            .pipeline
+            .environments()
+            .iter()
+            .map(|env| {
+                let on = Some(env.name.as_str());
+                Abilities {
+                    environment: env.name.clone(),
+                    promote: who.can(Permission::Promote, on),
+                    verify: who.can(Permission::Verify, on),
+                    approve: who.can(Permission::Approve, on),
+                    reset: who.can(
+                        Permission::Reset {
+                            protected: env.protected,
+                        },
+                        on,
+                    ),
+                    hold: who.can(Permission::Hold, on),
+                }
+            })
+            .collect();
+        Viewer {
+            signed_in: !who.system && who.user != Principal::anonymous().user,
+            user: who.user.clone(),
+            roles: who.grants.iter().map(|g| g.to_string()).collect(),
+            abilities,
+            can_refresh: who.can(Permission::Refresh, None),
+        }
+    }
+
+    /// Promotion requests, newest first (`state` filters).
+    pub async fn requests(
+        &self,
+        state: Option<RequestState>,
+        limit: i64,
+    ) -> Result<Vec<PromotionView>, EngineError> {
+        Ok(store::requests(&self.pool, state, limit.clamp(1, 1000)).await?)
+    }
+
+    /// One promotion request with its approvals.
+    pub async fn request(&self, id: i64) -> Result<PromotionView, EngineError> {
+        store::request(&self.pool, id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("no promotion request {id}")))
+    }
+
+    /// Holds and freezes not yet released (including freezes that start later).
+    pub async fn holds(&self) -> Result<Vec<HoldView>, EngineError> {
+        Ok(store::unreleased_holds(&self.pool).await?)
+    }
+
+    /// Audit events, newest first, filtered.
+    pub async fn audit_events(
+        &self,
+        filter: &audit::AuditFilter,
+    ) -> Result<Vec<AuditEventView>, EngineError> {
+        Ok(audit::events(&self.pool, filter).await?)
+    }
+
+    /// Checks the audit log's hash chain.
+    pub async fn audit_check(&self) -> Result<audit::ChainCheck, EngineError> {
+        Ok(audit::verify(&self.pool).await?)
     }
 }

@@ -1,16 +1,11 @@
 //! The gates of a promotion (I1–I4 and holds) as pure functions over plain
-//! facts, so the API, the preview and the tests all use the same decision.
+//! facts, so the API, the preview dialog and the tests all use the same
+//! decision.
 
-use serde::Serialize;
-
-/// One gate that is not met, as the API lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnmetGate {
-    /// `verified`, `hold`.
-    pub gate: &'static str,
-    pub environment: String,
-    pub message: String,
-}
+use crate::model::{
+    Decision, GateCheck, GateKind, HoldKind, HoldView, PromotionView, VerificationStatus,
+    VerificationView,
+};
 
 /// Why a promotion cannot go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +13,7 @@ pub enum Refusal {
     /// The move itself is wrong (HTTP 409): not a fast-forward, off the line, …
     Conflict { code: &'static str, message: String },
     /// The move is fine but gates are not met (HTTP 422), each listed.
-    Gates(Vec<UnmetGate>),
+    Gates(Vec<GateCheck>),
 }
 
 /// What is known about a proposed move of `environment` to `candidate`.
@@ -35,10 +30,10 @@ pub struct PromotionFacts {
     pub head_on_line: bool,
     pub candidate_on_source: bool,
     pub candidate_on_line: bool,
-    /// For each required environment, the latest verification status of exactly `candidate` there.
-    pub verifications: Vec<(String, Option<String>)>,
-    /// Holds in force on the environment: (kind, who, reason).
-    pub holds: Vec<(String, String, String)>,
+    /// For each required environment, the latest verification of exactly `candidate` there.
+    pub verifications: Vec<(String, Option<VerificationView>)>,
+    /// Holds in force on the environment.
+    pub holds: Vec<HoldView>,
     /// An automatic promotion (also stopped by `auto_promotion` holds).
     pub automatic: bool,
 }
@@ -47,8 +42,8 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(10)]
 }
 
-/// Decides whether the move may happen; lists every unmet gate at once.
-pub fn check_promotion(f: &PromotionFacts) -> Result<(), Refusal> {
+/// The move itself: I1 and I2, and that there is something to move.
+fn check_move(f: &PromotionFacts) -> Result<(), Refusal> {
     let env = f.environment.as_str();
     if f.head == f.candidate {
         return Err(Refusal::Conflict {
@@ -102,32 +97,75 @@ pub fn check_promotion(f: &PromotionFacts) -> Result<(), Refusal> {
             });
         }
     }
-    let mut unmet = Vec::new();
-    for (required, status) in &f.verifications {
-        if status.as_deref() != Some("passed") {
-            let why = match status.as_deref() {
-                None => "has no verification there".to_string(),
-                Some(s) => format!("is `{s}` there"),
-            };
-            unmet.push(UnmetGate {
-                gate: "verified",
-                environment: required.clone(),
-                message: format!(
-                    "{} {why}; `{env}` needs exactly this commit passed in `{required}` (I3)",
-                    short(&f.candidate)
-                ),
-            });
-        }
+    Ok(())
+}
+
+/// Every gate with its state and evidence: I3 per required environment, then
+/// the holds in force. What the preview shows and what [`check_promotion`] decides on.
+pub fn gates(f: &PromotionFacts) -> Vec<GateCheck> {
+    let env = f.environment.as_str();
+    let mut out = Vec::new();
+    for (required, verification) in &f.verifications {
+        let status = verification.as_ref().map(|v| v.status);
+        let met = status == Some(VerificationStatus::Passed);
+        let message = match verification {
+            Some(v) if met => format!(
+                "{} passed in `{required}` ({} at {})",
+                short(&f.candidate),
+                v.recorded_by,
+                v.at
+            ),
+            Some(v) => format!(
+                "{} is `{}` in `{required}`; `{env}` needs exactly this commit passed there (I3)",
+                short(&f.candidate),
+                v.status
+            ),
+            None => format!(
+                "{} has no verification in `{required}`; `{env}` needs exactly this commit passed there (I3)",
+                short(&f.candidate)
+            ),
+        };
+        out.push(GateCheck {
+            gate: GateKind::Verified,
+            environment: required.clone(),
+            met,
+            message,
+            evidence: verification.clone(),
+        });
     }
-    for (kind, who, reason) in &f.holds {
-        if kind == "promotion" || f.automatic {
-            unmet.push(UnmetGate {
-                gate: "hold",
-                environment: env.to_owned(),
-                message: format!("`{env}` is held by {who}: {reason}; release the hold first"),
-            });
-        }
+    let blocking: Vec<&HoldView> = f
+        .holds
+        .iter()
+        .filter(|h| h.kind == HoldKind::Promotion || f.automatic)
+        .collect();
+    if blocking.is_empty() {
+        out.push(GateCheck {
+            gate: GateKind::Hold,
+            environment: env.to_owned(),
+            met: true,
+            message: format!("no hold on `{env}`"),
+            evidence: None,
+        });
     }
+    for h in blocking {
+        out.push(GateCheck {
+            gate: GateKind::Hold,
+            environment: env.to_owned(),
+            met: false,
+            message: format!(
+                "`{env}` is held by {}: {}; release the hold first",
+                h.created_by, h.reason
+            ),
+            evidence: None,
+        });
+    }
+    out
+}
+
+/// Decides whether the move may happen; lists every unmet gate at once.
+pub fn check_promotion(f: &PromotionFacts) -> Result<(), Refusal> {
+    check_move(f)?;
+    let unmet: Vec<GateCheck> = gates(f).into_iter().filter(|g| !g.met).collect();
     if unmet.is_empty() {
         Ok(())
     } else {
@@ -135,9 +173,71 @@ pub fn check_promotion(f: &PromotionFacts) -> Result<(), Refusal> {
     }
 }
 
+/// The refusal of the move alone (I1, I2), without the gates: what a preview
+/// shows as "cannot run at all".
+pub fn check_move_only(f: &PromotionFacts) -> Result<(), Refusal> {
+    check_move(f)
+}
+
+/// I4: the approvers who count for a request: distinct people who approved,
+/// never the requester.
+pub fn counted_approvers(request: &PromotionView) -> Vec<String> {
+    let mut approvers: Vec<String> = request
+        .approvals
+        .iter()
+        .filter(|a| a.decision == Decision::Approve && a.approver != request.requested_by)
+        .map(|a| a.approver.clone())
+        .collect();
+    approvers.sort();
+    approvers.dedup();
+    approvers
+}
+
+/// I4: whether a request has all the approvals it needs.
+pub fn approvals_met(request: &PromotionView) -> bool {
+    counted_approvers(request).len() as u32 >= request.required_approvals
+}
+
+/// The approvals gate of a request, for the approvals page and the preview.
+pub fn approvals_gate(request: &PromotionView) -> GateCheck {
+    let approvers = counted_approvers(request);
+    let met = approvers.len() as u32 >= request.required_approvals;
+    GateCheck {
+        gate: GateKind::Approvals,
+        environment: request.environment.clone(),
+        met,
+        message: format!(
+            "{} of {} approvals{}; the requester ({}) does not count",
+            approvers.len(),
+            request.required_approvals,
+            if approvers.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", approvers.join(", "))
+            },
+            request.requested_by
+        ),
+        evidence: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ApprovalView, RequestKind, RequestState};
+
+    fn verification(env: &str, status: VerificationStatus) -> Option<VerificationView> {
+        Some(VerificationView {
+            id: 1,
+            environment: env.into(),
+            commit: "bbbbbbbbbbbb".into(),
+            status,
+            url: Some("https://ci.example.com/1".into()),
+            summary: None,
+            recorded_by: "tess".into(),
+            at: "2026-11-25T10:00:00.000Z".into(),
+        })
+    }
 
     fn facts() -> PromotionFacts {
         PromotionFacts {
@@ -151,24 +251,51 @@ mod tests {
             candidate_on_source: true,
             candidate_on_line: true,
             verifications: vec![
-                ("integration".into(), Some("passed".into())),
-                ("loadtest".into(), Some("passed".into())),
+                (
+                    "integration".into(),
+                    verification("integration", VerificationStatus::Passed),
+                ),
+                (
+                    "loadtest".into(),
+                    verification("loadtest", VerificationStatus::Passed),
+                ),
             ],
             holds: vec![],
             automatic: false,
         }
     }
 
+    fn hold(kind: HoldKind) -> HoldView {
+        HoldView {
+            id: 1,
+            environment: "staging".into(),
+            kind,
+            reason: "rolled back".into(),
+            created_by: "bob".into(),
+            created_at: "2026-11-25T10:00:00.000Z".into(),
+            starts_at: None,
+            ends_at: None,
+        }
+    }
+
     #[test]
-    fn all_gates_met_allows_the_promotion() {
-        assert_eq!(check_promotion(&facts()), Ok(()));
+    fn all_gates_met_allows_the_promotion_and_shows_the_evidence() {
+        let f = facts();
+        assert_eq!(check_promotion(&f), Ok(()));
+        let g = gates(&f);
+        assert!(g.iter().all(|g| g.met));
+        assert_eq!(g[0].evidence.as_ref().unwrap().recorded_by, "tess");
+        assert!(g[0].message.contains("passed in `integration`"));
     }
 
     #[test]
     fn promote_requires_exact_commit_verified_in_every_required_environment() {
         let mut f = facts();
         f.verifications = vec![
-            ("integration".into(), Some("failed".into())),
+            (
+                "integration".into(),
+                verification("integration", VerificationStatus::Failed),
+            ),
             ("loadtest".into(), None),
         ];
         let Err(Refusal::Gates(gates)) = check_promotion(&f) else {
@@ -197,10 +324,12 @@ mod tests {
     #[test]
     fn auto_promotion_holds_stop_only_automatic_promotions() {
         let mut f = facts();
-        f.holds = vec![("auto_promotion".into(), "bob".into(), "rolled back".into())];
+        f.holds = vec![hold(HoldKind::AutoPromotion)];
         assert_eq!(check_promotion(&f), Ok(()));
         f.automatic = true;
-        assert!(matches!(check_promotion(&f), Err(Refusal::Gates(g)) if g[0].gate == "hold"));
+        assert!(
+            matches!(check_promotion(&f), Err(Refusal::Gates(g)) if g[0].gate == GateKind::Hold)
+        );
     }
 
     #[test]
@@ -214,5 +343,48 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn request(approvals: &[(&str, Decision)]) -> PromotionView {
+        PromotionView {
+            id: 1,
+            kind: RequestKind::Promote,
+            environment: "prod-eu".into(),
+            source: "staging-eu".into(),
+            from_commit: None,
+            to_commit: "b".into(),
+            requested_by: "pat".into(),
+            reason: String::new(),
+            required_approvals: 2,
+            state: RequestState::AwaitingApproval,
+            state_reason: None,
+            result_commit: None,
+            counted_approvers: Vec::new(),
+            approvals: approvals
+                .iter()
+                .map(|(who, d)| ApprovalView {
+                    approver: who.to_string(),
+                    decision: *d,
+                    comment: String::new(),
+                    at: String::new(),
+                })
+                .collect(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_requester_never_counts_as_an_approver() {
+        let r = request(&[("pat", Decision::Approve), ("ann", Decision::Approve)]);
+        assert_eq!(counted_approvers(&r), vec!["ann".to_string()]);
+        assert!(!approvals_met(&r));
+        let r = request(&[
+            ("ann", Decision::Approve),
+            ("bob", Decision::Approve),
+            ("cat", Decision::Reject),
+        ]);
+        assert!(approvals_met(&r));
+        assert!(approvals_gate(&r).message.starts_with("2 of 2 approvals"));
     }
 }

@@ -1,5 +1,7 @@
-//! Everything Envline keeps in SQLite, through sqlx: the gates' evidence
-//! (verifications, approvals, holds), people, intents and the audit log.
+//! Everything Envline keeps in SQLite but the audit log (which [`super::audit`]
+//! owns) and people (which [`super::auth`] owns): the gates' evidence
+//! (verifications, approvals, holds), promotion requests, observed tips and
+//! the intent journal. Rows decode straight into the shared view types.
 //! Queries are checked at run time so the build needs no live database.
 
 use std::path::Path;
@@ -7,12 +9,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
-use crate::model::{ApprovalView, AuditEventView, HoldView, PromotionView, VerificationView};
+use crate::model::{
+    Decision, HoldKind, HoldView, PromotionView, RequestKind, RequestState, VerificationStatus,
+    VerificationView,
+};
 
 /// The database handle every query takes.
 pub type Pool = SqlitePool;
+
+/// A write transaction.
+pub type Tx<'a> = Transaction<'a, Sqlite>;
 
 /// The current time as stored (RFC 3339, UTC, milliseconds).
 pub fn now() -> String {
@@ -38,92 +46,12 @@ pub async fn open(file: &Path) -> Result<SqlitePool, sqlx::Error> {
     Ok(pool)
 }
 
-#[derive(Debug, Clone, FromRow)]
-pub struct VerificationRow {
-    pub id: i64,
-    pub environment: String,
-    pub commit_id: String,
-    pub status: String,
-    pub url: Option<String>,
-    pub summary: Option<String>,
-    pub recorded_by: String,
-    pub at: String,
-}
-
-impl From<VerificationRow> for VerificationView {
-    fn from(r: VerificationRow) -> Self {
-        VerificationView {
-            environment: r.environment,
-            commit: r.commit_id,
-            status: r.status,
-            url: r.url,
-            summary: r.summary,
-            recorded_by: r.recorded_by,
-            at: r.at,
-        }
-    }
-}
-
-#[derive(Debug, Clone, FromRow)]
-pub struct HoldRow {
-    pub id: i64,
-    pub environment: String,
-    pub kind: String,
-    pub reason: String,
-    pub created_by: String,
-    pub created_at: String,
-    pub starts_at: Option<String>,
-    pub ends_at: Option<String>,
-}
-
-impl From<HoldRow> for HoldView {
-    fn from(r: HoldRow) -> Self {
-        HoldView {
-            id: r.id,
-            environment: r.environment,
-            kind: r.kind,
-            reason: r.reason,
-            created_by: r.created_by,
-            created_at: r.created_at,
-            starts_at: r.starts_at,
-            ends_at: r.ends_at,
-        }
-    }
-}
-
-#[derive(Debug, Clone, FromRow)]
-pub struct RequestRow {
-    pub id: i64,
-    pub kind: String,
-    pub environment: String,
-    pub source: String,
-    pub from_commit: Option<String>,
-    pub to_commit: String,
-    pub requested_by: String,
-    pub reason: String,
-    pub required_approvals: i64,
-    pub state: String,
-    pub state_reason: Option<String>,
-    pub result_commit: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Clone, FromRow)]
-struct ApprovalRow {
-    request_id: i64,
-    approver: String,
-    decision: String,
-    comment: String,
-    at: String,
-}
-
-/// Latest verification of each (environment, commit) pair asked for.
+/// Latest verification of exactly `commit` in `environment` (the one that counts, I3).
 pub async fn latest_verification(
     pool: &SqlitePool,
     environment: &str,
     commit: &str,
-) -> Result<Option<VerificationRow>, sqlx::Error> {
+) -> Result<Option<VerificationView>, sqlx::Error> {
     sqlx::query_as(
         "SELECT * FROM verifications WHERE environment = ? AND commit_id = ? ORDER BY id DESC LIMIT 1",
     )
@@ -137,46 +65,54 @@ pub async fn latest_verification(
 pub async fn verifications_of(
     pool: &SqlitePool,
     commit: &str,
-) -> Result<Vec<VerificationRow>, sqlx::Error> {
+) -> Result<Vec<VerificationView>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM verifications WHERE commit_id = ? ORDER BY id DESC")
         .bind(commit)
         .fetch_all(pool)
         .await
 }
 
+/// A verification to record.
+pub struct NewVerification<'a> {
+    pub environment: &'a str,
+    pub commit: &'a str,
+    pub status: VerificationStatus,
+    pub url: Option<&'a str>,
+    pub summary: Option<&'a str>,
+    pub recorded_by: &'a str,
+}
+
 /// Records a verification; the newest one for (environment, commit) is the one that counts (I3).
 pub async fn record_verification(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    environment: &str,
-    commit: &str,
-    status: &str,
-    url: Option<&str>,
-    summary: Option<&str>,
-    recorded_by: &str,
-) -> Result<VerificationRow, sqlx::Error> {
+    tx: &mut Tx<'_>,
+    v: &NewVerification<'_>,
+) -> Result<VerificationView, sqlx::Error> {
     sqlx::query_as(
         "INSERT INTO verifications (environment, commit_id, status, url, summary, recorded_by, at)
          VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
     )
-    .bind(environment)
-    .bind(commit)
-    .bind(status)
-    .bind(url)
-    .bind(summary)
-    .bind(recorded_by)
+    .bind(v.environment)
+    .bind(v.commit)
+    .bind(v.status)
+    .bind(v.url)
+    .bind(v.summary)
+    .bind(v.recorded_by)
     .bind(now())
     .fetch_one(&mut **tx)
     .await
 }
 
+const HOLD_COLUMNS: &str =
+    "id, environment, kind, reason, created_by, created_at, starts_at, ends_at";
+
 /// Holds in force now (not released, inside their window).
-pub async fn active_holds(pool: &SqlitePool) -> Result<Vec<HoldRow>, sqlx::Error> {
+pub async fn active_holds(pool: &SqlitePool) -> Result<Vec<HoldView>, sqlx::Error> {
     let now = now();
-    sqlx::query_as(
-        "SELECT id, environment, kind, reason, created_by, created_at, starts_at, ends_at FROM holds
+    sqlx::query_as(&format!(
+        "SELECT {HOLD_COLUMNS} FROM holds
          WHERE released_at IS NULL AND (starts_at IS NULL OR starts_at <= ?) AND (ends_at IS NULL OR ends_at > ?)
-         ORDER BY id",
-    )
+         ORDER BY id"
+    ))
     .bind(&now)
     .bind(&now)
     .fetch_all(pool)
@@ -184,67 +120,60 @@ pub async fn active_holds(pool: &SqlitePool) -> Result<Vec<HoldRow>, sqlx::Error
 }
 
 /// Holds not yet released, including freezes that start later.
-pub async fn unreleased_holds(pool: &SqlitePool) -> Result<Vec<HoldRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, environment, kind, reason, created_by, created_at, starts_at, ends_at FROM holds
-         WHERE released_at IS NULL AND (ends_at IS NULL OR ends_at > ?) ORDER BY id",
-    )
+pub async fn unreleased_holds(pool: &SqlitePool) -> Result<Vec<HoldView>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {HOLD_COLUMNS} FROM holds
+         WHERE released_at IS NULL AND (ends_at IS NULL OR ends_at > ?) ORDER BY id"
+    ))
     .bind(now())
     .fetch_all(pool)
     .await
 }
 
-pub async fn insert_hold(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    environment: &str,
-    kind: &str,
-    reason: &str,
-    created_by: &str,
-    starts_at: Option<&str>,
-    ends_at: Option<&str>,
-) -> Result<HoldRow, sqlx::Error> {
-    sqlx::query_as(
+/// A hold or freeze to place.
+pub struct NewHold<'a> {
+    pub environment: &'a str,
+    pub kind: HoldKind,
+    pub reason: &'a str,
+    pub created_by: &'a str,
+    pub starts_at: Option<&'a str>,
+    pub ends_at: Option<&'a str>,
+}
+
+pub async fn insert_hold(tx: &mut Tx<'_>, h: &NewHold<'_>) -> Result<HoldView, sqlx::Error> {
+    sqlx::query_as(&format!(
         "INSERT INTO holds (environment, kind, reason, created_by, created_at, starts_at, ends_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         RETURNING id, environment, kind, reason, created_by, created_at, starts_at, ends_at",
-    )
-    .bind(environment)
-    .bind(kind)
-    .bind(reason)
-    .bind(created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {HOLD_COLUMNS}"
+    ))
+    .bind(h.environment)
+    .bind(h.kind)
+    .bind(h.reason)
+    .bind(h.created_by)
     .bind(now())
-    .bind(starts_at)
-    .bind(ends_at)
+    .bind(h.starts_at)
+    .bind(h.ends_at)
     .fetch_one(&mut **tx)
     .await
 }
 
-pub async fn find_hold(
-    pool: &SqlitePool,
-    id: i64,
-) -> Result<Option<(HoldRow, Option<String>)>, sqlx::Error> {
-    let row: Option<(i64, Option<String>)> =
-        sqlx::query_as("SELECT id, released_at FROM holds WHERE id = ?")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-    let Some((_, released_at)) = row else {
-        return Ok(None);
-    };
-    let hold: HoldRow = sqlx::query_as(
-        "SELECT id, environment, kind, reason, created_by, created_at, starts_at, ends_at FROM holds WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_one(pool)
-    .await?;
-    Ok(Some((hold, released_at)))
+/// A hold whether or not it was released, with when it was released.
+#[derive(Debug, Clone, FromRow)]
+pub struct HoldRecord {
+    #[sqlx(flatten)]
+    pub hold: HoldView,
+    pub released_at: Option<String>,
 }
 
-pub async fn release_hold(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    id: i64,
-    released_by: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn find_hold(pool: &SqlitePool, id: i64) -> Result<Option<HoldRecord>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {HOLD_COLUMNS}, released_at FROM holds WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn release_hold(tx: &mut Tx<'_>, id: i64, released_by: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE holds SET released_by = ?, released_at = ? WHERE id = ? AND released_at IS NULL",
     )
@@ -259,31 +188,21 @@ pub async fn release_hold(
 /// Requests with their approvals, newest first; `state` filters when given.
 pub async fn requests(
     pool: &SqlitePool,
-    state: Option<&str>,
+    state: Option<RequestState>,
     limit: i64,
 ) -> Result<Vec<PromotionView>, sqlx::Error> {
-    let rows: Vec<RequestRow> = match state {
-        Some(s) => {
-            sqlx::query_as(
-                "SELECT * FROM promotion_requests WHERE state = ? ORDER BY id DESC LIMIT ?",
-            )
-            .bind(s)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }
-        None => {
-            sqlx::query_as("SELECT * FROM promotion_requests ORDER BY id DESC LIMIT ?")
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        }
-    };
+    let rows: Vec<PromotionView> = sqlx::query_as(
+        "SELECT * FROM promotion_requests WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+    )
+    .bind(state)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
     with_approvals(pool, rows).await
 }
 
 pub async fn request(pool: &SqlitePool, id: i64) -> Result<Option<PromotionView>, sqlx::Error> {
-    let rows: Vec<RequestRow> = sqlx::query_as("SELECT * FROM promotion_requests WHERE id = ?")
+    let rows: Vec<PromotionView> = sqlx::query_as("SELECT * FROM promotion_requests WHERE id = ?")
         .bind(id)
         .fetch_all(pool)
         .await?;
@@ -295,7 +214,7 @@ pub async fn open_request_for(
     pool: &SqlitePool,
     environment: &str,
 ) -> Result<Option<PromotionView>, sqlx::Error> {
-    let rows: Vec<RequestRow> = sqlx::query_as(
+    let rows: Vec<PromotionView> = sqlx::query_as(
         "SELECT * FROM promotion_requests WHERE state = 'awaiting_approval' AND environment = ? ORDER BY id DESC LIMIT 1",
     )
     .bind(environment)
@@ -304,50 +223,56 @@ pub async fn open_request_for(
     Ok(with_approvals(pool, rows).await?.into_iter().next())
 }
 
+/// The ids of the requests awaiting approval for an environment.
+pub async fn awaiting_request_ids(
+    tx: &mut Tx<'_>,
+    environment: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM promotion_requests WHERE state = 'awaiting_approval' AND environment = ?",
+    )
+    .bind(environment)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// The newest closed request (rejected, failed or cancelled) for exactly this
+/// move, so auto-promotion does not ask again what people already answered.
+pub async fn closed_request_for_move(
+    pool: &SqlitePool,
+    environment: &str,
+    from_commit: &str,
+    to_commit: &str,
+) -> Result<Option<(i64, RequestState)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, state FROM promotion_requests WHERE environment = ? AND to_commit = ? AND from_commit = ?
+         AND state IN ('rejected', 'failed', 'cancelled') ORDER BY id DESC LIMIT 1",
+    )
+    .bind(environment)
+    .bind(to_commit)
+    .bind(from_commit)
+    .fetch_optional(pool)
+    .await
+}
+
 async fn with_approvals(
     pool: &SqlitePool,
-    rows: Vec<RequestRow>,
+    mut rows: Vec<PromotionView>,
 ) -> Result<Vec<PromotionView>, sqlx::Error> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let approvals: Vec<ApprovalRow> =
-            sqlx::query_as("SELECT * FROM approvals WHERE request_id = ? ORDER BY at")
-                .bind(row.id)
-                .fetch_all(pool)
-                .await?;
-        out.push(PromotionView {
-            id: row.id,
-            kind: row.kind,
-            environment: row.environment,
-            source: row.source,
-            from_commit: row.from_commit,
-            to_commit: row.to_commit,
-            requested_by: row.requested_by,
-            reason: row.reason,
-            required_approvals: row.required_approvals as u32,
-            state: row.state,
-            state_reason: row.state_reason,
-            result_commit: row.result_commit,
-            approvals: approvals
-                .into_iter()
-                .filter(|a| a.request_id == row.id)
-                .map(|a| ApprovalView {
-                    approver: a.approver,
-                    decision: a.decision,
-                    comment: a.comment,
-                    at: a.at,
-                })
-                .collect(),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        });
+    for row in &mut rows {
+        row.approvals = sqlx::query_as("SELECT * FROM approvals WHERE request_id = ? ORDER BY at")
+            .bind(row.id)
+            .fetch_all(pool)
+            .await?;
+        row.counted_approvers = super::rules::counted_approvers(row);
     }
-    Ok(out)
+    Ok(rows)
 }
 
 /// A new request to promote, as stored.
 pub struct NewRequest<'a> {
-    pub kind: &'a str,
+    pub kind: RequestKind,
     pub environment: &'a str,
     pub source: &'a str,
     pub from_commit: Option<&'a str>,
@@ -355,13 +280,10 @@ pub struct NewRequest<'a> {
     pub requested_by: &'a str,
     pub reason: &'a str,
     pub required_approvals: u32,
-    pub state: &'a str,
+    pub state: RequestState,
 }
 
-pub async fn insert_request(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    r: &NewRequest<'_>,
-) -> Result<i64, sqlx::Error> {
+pub async fn insert_request(tx: &mut Tx<'_>, r: &NewRequest<'_>) -> Result<i64, sqlx::Error> {
     let now = now();
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO promotion_requests (kind, environment, source, from_commit, to_commit, requested_by, reason, required_approvals, state, created_at, updated_at)
@@ -374,7 +296,7 @@ pub async fn insert_request(
     .bind(r.to_commit)
     .bind(r.requested_by)
     .bind(r.reason)
-    .bind(r.required_approvals as i64)
+    .bind(r.required_approvals)
     .bind(r.state)
     .bind(&now)
     .bind(&now)
@@ -384,9 +306,9 @@ pub async fn insert_request(
 }
 
 pub async fn set_request_state(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut Tx<'_>,
     id: i64,
-    state: &str,
+    state: RequestState,
     reason: Option<&str>,
     result_commit: Option<&str>,
 ) -> Result<(), sqlx::Error> {
@@ -405,10 +327,10 @@ pub async fn set_request_state(
 
 /// Records (or replaces) one approver's decision.
 pub async fn upsert_approval(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut Tx<'_>,
     request_id: i64,
     approver: &str,
-    decision: &str,
+    decision: Decision,
     comment: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -433,7 +355,7 @@ pub async fn observed_tips(pool: &SqlitePool) -> Result<Vec<(String, String)>, s
 }
 
 pub async fn set_observed_tip(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut Tx<'_>,
     branch: &str,
     commit: &str,
 ) -> Result<(), sqlx::Error> {
@@ -449,6 +371,16 @@ pub async fn set_observed_tip(
     Ok(())
 }
 
+/// Forgets a branch's tip (it was deleted).
+pub async fn forget_observed_tip(tx: &mut Tx<'_>, branch: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM observed_tips WHERE branch = ?")
+        .bind(branch)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A row of the intent journal: an operation's plan, written before any ref moves.
 #[derive(Debug, Clone, FromRow)]
 pub struct IntentRow {
     pub id: i64,
@@ -477,7 +409,7 @@ pub async fn insert_intent(
 }
 
 pub async fn finish_intent(
-    executor: impl sqlx::Executor<'_, Database = sqlx::Sqlite>,
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
     id: i64,
     state: &str,
     error: Option<&str>,
@@ -496,59 +428,6 @@ pub async fn pending_intents(pool: &SqlitePool) -> Result<Vec<IntentRow>, sqlx::
     sqlx::query_as(
         "SELECT id, actor, action, payload, state FROM intents WHERE state = 'pending' ORDER BY id",
     )
-    .fetch_all(pool)
-    .await
-}
-
-/// Filters for reading the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub environment: Option<String>,
-    /// RFC 3339 time; events at or after it.
-    pub since: Option<String>,
-    pub limit: Option<i64>,
-}
-
-pub async fn audit_events(
-    pool: &SqlitePool,
-    filter: &AuditFilter,
-) -> Result<Vec<AuditEventView>, sqlx::Error> {
-    let rows: Vec<super::audit::AuditRow> = sqlx::query_as(
-        "SELECT * FROM audit_events WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR at >= ?2)
-         ORDER BY id DESC LIMIT ?3",
-    )
-    .bind(&filter.environment)
-    .bind(&filter.since)
-    .bind(filter.limit.unwrap_or(i64::MAX))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEventView {
-            id: r.id,
-            at: r.at,
-            actor: r.actor,
-            action: r.action,
-            environment: r.environment,
-            old: r.old_commit,
-            new: r.new_commit,
-            reason: r.reason,
-            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
-            hash: r.hash,
-        })
-        .collect())
-}
-
-/// The most recent audit events that moved an environment, newest first.
-pub async fn ref_changes_of(
-    pool: &SqlitePool,
-    environment: &str,
-) -> Result<Vec<(String, Option<String>, Option<String>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT action, old_commit, new_commit FROM audit_events
-         WHERE environment = ? AND new_commit IS NOT NULL ORDER BY id DESC",
-    )
-    .bind(environment)
     .fetch_all(pool)
     .await
 }

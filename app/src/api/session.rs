@@ -1,0 +1,128 @@
+//! Signing in and out, and who is signed in.
+
+use leptos::prelude::*;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::model::Viewer;
+
+/// What every page's header and banner show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Who is looking; `None` when nobody is signed in and the pages cannot
+    /// be read anonymously.
+    pub viewer: Option<Viewer>,
+    /// Requests this person could approve now.
+    pub waiting_for_me: usize,
+    /// Why the remote could not be fetched, while it cannot.
+    pub remote_error: Option<String>,
+}
+
+/// Who is looking, what waits for them, and whether the remote answers.
+#[server(prefix = "/fn", endpoint = "session")]
+pub async fn get_session() -> Result<SessionInfo, AppError> {
+    use crate::engine::caller::Access;
+    use crate::model::RequestState;
+    let (engine, who) = match super::server::caller(Access::Read).await {
+        Ok(found) => found,
+        Err(e) if e.status == 401 => {
+            return Ok(SessionInfo {
+                viewer: None,
+                waiting_for_me: 0,
+                remote_error: None,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let viewer = engine.viewer(&who);
+    let waiting_for_me = engine
+        .requests(Some(RequestState::AwaitingApproval), 1000)
+        .await?
+        .iter()
+        .filter(|r| {
+            r.requested_by != who.user
+                && viewer.on(&r.environment).approve
+                && !r.counted_approvers.contains(&who.user)
+        })
+        .count();
+    let remote_error = engine.pipeline().await?.refresh_error.clone();
+    Ok(SessionInfo {
+        viewer: Some(viewer),
+        waiting_for_me,
+        remote_error,
+    })
+}
+
+/// Checks the password, sets the session cookie and goes to `next` (a path
+/// on this site; anything else goes to the pipeline).
+#[server(prefix = "/fn", endpoint = "sign_in")]
+pub async fn sign_in(user: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use http::header::SET_COOKIE;
+
+    let state = expect_context::<crate::state::AppState>();
+    let headers = super::server::headers();
+    state.engine.require_same_origin(&headers)?;
+    let address = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+        .await
+        .ok()
+        .map(|ConnectInfo(a)| a.ip());
+    let signed_in = state.engine.sign_in(&user, &password, address).await?;
+    let cookie = state.engine.session_cookie(&signed_in.secret, &headers);
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    response.append_header(
+        SET_COOKIE,
+        http::HeaderValue::from_str(&cookie)
+            .map_err(|e| AppError::new(500, "internal", e.to_string()))?,
+    );
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session and goes to the sign-in page.
+#[server(prefix = "/fn", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    use http::header::SET_COOKIE;
+
+    let state = expect_context::<crate::state::AppState>();
+    let headers = super::server::headers();
+    state.engine.require_same_origin(&headers)?;
+    state.engine.sign_out(&headers).await?;
+    let cookie = state.engine.cleared_session_cookie(&headers);
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    response.append_header(
+        SET_COOKIE,
+        http::HeaderValue::from_str(&cookie)
+            .map_err(|e| AppError::new(500, "internal", e.to_string()))?,
+    );
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Where to go after signing in: a path on this site, never another site
+/// (`//evil.example` or `https://…` go to the pipeline instead).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn sign_in_only_returns_to_pages_of_this_site() {
+        assert_eq!(safe_next(Some("/approvals?x=1")), "/approvals?x=1");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,61 @@
+//! Who is calling, for the REST API and the server functions alike: a bearer
+//! token (scripts, CI), a session cookie (people in a browser, whose changes
+//! must also come from Envline's own pages), or the anonymous reader that
+//! `auth.anonymous_read` allows.
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+
+use super::auth::Principal;
+use super::session::session_secret;
+use super::{Engine, EngineError, auth};
+
+/// What the caller wants to do: reads may be anonymous, changes may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Change,
+}
+
+impl Engine {
+    /// Resolves the caller of a request from its headers.
+    pub async fn caller(
+        &self,
+        headers: &HeaderMap,
+        access: Access,
+    ) -> Result<Principal, EngineError> {
+        if let Some(value) = headers.get(AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    EngineError::Unauthenticated(
+                        "the Authorization header must be `Bearer <token>`; create a token with `envline token create --user NAME`".into(),
+                    )
+                })?;
+            return self.principal_for_token(token).await?.ok_or_else(|| {
+                EngineError::Unauthenticated(
+                    "unknown or revoked token; create a new one with `envline token create --user NAME`".into(),
+                )
+            });
+        }
+        if let Some(secret) = session_secret(headers)
+            && let Some(principal) = auth::principal_for_session(&self.pool, &secret).await?
+        {
+            if access == Access::Change {
+                self.require_same_origin(headers)?;
+            }
+            return Ok(principal);
+        }
+        if access == Access::Read && self.config.auth.anonymous_read {
+            return Ok(Principal::anonymous());
+        }
+        Err(EngineError::Unauthenticated(match access {
+            Access::Read => "sign in (or send `Authorization: Bearer <token>`; create a token with `envline token create --user NAME`)".into(),
+            Access::Change => "sign in to make changes (or send `Authorization: Bearer <token>`; create a token with `envline token create --user NAME`)".into(),
+        }))
+    }
+}

@@ -1,0 +1,142 @@
+//! Holds and freezes: a hold blocks promotions into an environment and says
+//! who held it and why; a freeze is a hold with a time window.
+
+use serde_json::json;
+
+use super::{environments, reason_of};
+use crate::engine::audit::{self, AuditDraft};
+use crate::engine::auth::{Permission, Principal};
+use crate::engine::store::{self, NewHold};
+use crate::engine::{Engine, EngineError};
+use crate::model::{HoldInput, HoldView};
+
+/// A time a person gave: RFC 3339 (`2026-12-24T18:00:00Z`), or a date and
+/// time without a zone (`2026-12-24T18:00`, what a browser's date-time field
+/// sends), taken as UTC. Stored as RFC 3339 UTC with milliseconds.
+fn parse_time(name: &str, text: Option<&str>) -> Result<Option<String>, EngineError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let utc = chrono::DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+                .map(|n| n.and_utc())
+        })
+        .map_err(|e| {
+            EngineError::BadInput(format!(
+                "`{name}` must be an RFC 3339 time like 2026-12-24T18:00:00Z: {e}"
+            ))
+        })?;
+    Ok(Some(
+        utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    ))
+}
+
+/// Holds (or, with a window, freezes) environments.
+pub async fn hold(
+    engine: &Engine,
+    who: &Principal,
+    input: HoldInput,
+) -> Result<Vec<HoldView>, EngineError> {
+    let envs = environments(engine, &input.environments)?;
+    for env in &envs {
+        who.require(Permission::Hold, Some(&env.name))?;
+    }
+    let reason = reason_of(Some(&input.reason))?;
+    if reason.is_empty() {
+        return Err(EngineError::BadInput(
+            "say why in `reason`: a hold tells others who held it and why".into(),
+        ));
+    }
+    let starts = parse_time("starts_at", input.starts_at.as_deref())?;
+    let ends = parse_time("ends_at", input.ends_at.as_deref())?;
+    if let (Some(s), Some(e)) = (&starts, &ends)
+        && e <= s
+    {
+        return Err(EngineError::BadInput(
+            "`ends_at` must be after `starts_at`".into(),
+        ));
+    }
+    if let Some(e) = &ends
+        && *e <= store::now()
+    {
+        return Err(EngineError::BadInput(format!(
+            "`ends_at` ({e}) is in the past; a freeze must end later than now"
+        )));
+    }
+    let _guard = engine.write_lock.lock().await;
+    let mut tx = engine.pool.begin().await?;
+    let mut out = Vec::new();
+    for env in envs {
+        let row = store::insert_hold(
+            &mut tx,
+            &NewHold {
+                environment: &env.name,
+                kind: input.kind,
+                reason: &reason,
+                created_by: &who.user,
+                starts_at: starts.as_deref(),
+                ends_at: ends.as_deref(),
+            },
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            &[AuditDraft {
+                actor: who.user.clone(),
+                action: "hold".into(),
+                environment: Some(env.name.clone()),
+                old: None,
+                new: None,
+                reason: reason.clone(),
+                details: json!({ "hold": row.id, "kind": input.kind, "starts_at": starts, "ends_at": ends }),
+            }],
+        )
+        .await?;
+        out.push(row);
+    }
+    tx.commit().await?;
+    engine.changed();
+    Ok(out)
+}
+
+/// Releases a hold.
+pub async fn release(
+    engine: &Engine,
+    who: &Principal,
+    id: i64,
+    reason: Option<&str>,
+) -> Result<(), EngineError> {
+    let reason = reason_of(reason)?;
+    let _guard = engine.write_lock.lock().await;
+    let record = store::find_hold(&engine.pool, id)
+        .await?
+        .ok_or_else(|| EngineError::NotFound(format!("no hold {id}")))?;
+    who.require(Permission::Hold, Some(&record.hold.environment))?;
+    if record.released_at.is_some() {
+        return Err(EngineError::Conflict {
+            code: "already_released",
+            message: format!("hold {id} was already released"),
+        });
+    }
+    let mut tx = engine.pool.begin().await?;
+    store::release_hold(&mut tx, id, &who.user).await?;
+    audit::append(
+        &mut tx,
+        &[AuditDraft {
+            actor: who.user.clone(),
+            action: "release".into(),
+            environment: Some(record.hold.environment.clone()),
+            old: None,
+            new: None,
+            reason,
+            details: json!({ "hold": id }),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    engine.changed();
+    Ok(())
+}

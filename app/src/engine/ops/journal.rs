@@ -1,0 +1,398 @@
+//! The intent journal: how every ref change is made all or nothing.
+//!
+//! An operation hands [`apply`] its ref changes and the audit events that
+//! describe them. The plan is written as an intent before any ref moves; the
+//! clone moves with compare-and-swap, the remote with an atomic leased push;
+//! then the audit events, the requests and the intent's outcome are written
+//! in one transaction. Intents left pending (a crash, a push whose outcome is
+//! not known) are settled against the remote before the next change and on
+//! every refresh, and recorded for the person who asked.
+
+use gix::ObjectId;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::super::audit::{self, AuditDraft};
+use super::super::git::RefChange;
+use super::super::store::{self, NewHold, NewRequest};
+use super::super::{Engine, EngineError};
+use crate::model::{HoldKind, RequestKind, RequestState};
+
+/// What an intent carries so that it can be finished after a crash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct IntentPayload {
+    pub changes: Vec<RefChange>,
+    pub events: Vec<AuditDraft>,
+    /// An existing request to mark done.
+    pub request_id: Option<i64>,
+    /// Requests to record as done (direct promotions), one per change.
+    #[serde(default)]
+    pub new_requests: Vec<OwnedRequest>,
+    /// Auto-promotion holds to place (rollbacks): (environment, reason).
+    pub holds: Vec<(String, String)>,
+}
+
+/// A request recorded as done when its change lands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct OwnedRequest {
+    pub kind: RequestKind,
+    pub environment: String,
+    pub source: String,
+    pub from_commit: Option<String>,
+    pub to_commit: String,
+    pub requested_by: String,
+    pub reason: String,
+    pub required_approvals: u32,
+}
+
+/// The all-or-nothing core: intent, CAS in the clone, atomic leased push,
+/// then audit + outcome in one transaction. On a failed push the clone is
+/// restored and the intent marked failed. Returns the request id recorded.
+/// The caller holds the write lock.
+pub(super) async fn apply(
+    engine: &Engine,
+    actor: &str,
+    action: &str,
+    payload: IntentPayload,
+) -> Result<Vec<i64>, EngineError> {
+    settle_pending(engine).await?;
+    let text = serde_json::to_string(&payload).map_err(|e| EngineError::Internal(e.to_string()))?;
+    let intent = store::insert_intent(&engine.pool, actor, action, &text).await?;
+    engine.crash_point("after_intent");
+    let changes = payload.changes.clone();
+    let message = format!("envline {action} by {actor}");
+    let actor_owned = actor.to_owned();
+    let local = engine
+        .git(move |git| git.update_refs(&changes, &actor_owned, &message))
+        .await;
+    if let Err(e) = local {
+        store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
+        engine.changed();
+        return Err(e);
+    }
+    engine.crash_point("after_local");
+    let changes = payload.changes.clone();
+    let pushed = engine.git(move |git| git.push(&changes)).await;
+    if let Err(e) = pushed {
+        // A refused push certainly did not land; a broken connection may have.
+        let landed = if matches!(
+            &e,
+            EngineError::Remote {
+                code: "remote_unreachable",
+                ..
+            }
+        ) {
+            let branches: Vec<String> = payload.changes.iter().map(|c| c.branch.clone()).collect();
+            match engine.git(move |git| git.remote_tips(&branches)).await {
+                Ok(tips)
+                    if payload
+                        .changes
+                        .iter()
+                        .zip(&tips)
+                        .all(|(c, t)| *t == Some(c.new)) =>
+                {
+                    Some(true)
+                }
+                Ok(tips) if payload.changes.iter().zip(&tips).all(|(c, t)| *t == c.old) => {
+                    Some(false)
+                }
+                _ => None,
+            }
+        } else {
+            Some(false)
+        };
+        if landed == Some(true) {
+            tracing::warn!("git push reported `{e}` but the remote has the update; recording it");
+        } else {
+            restore_clone(engine, actor, &payload.changes).await;
+            engine.changed();
+            if landed == Some(false) {
+                store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
+                return Err(e);
+            }
+            // Unknown: the intent stays pending and is settled (recorded for
+            // its requester, or failed) before any other change, or at the next refresh.
+            return Err(EngineError::Remote {
+                code: "remote_unreachable",
+                message: format!(
+                    "{}; whether the remote took the update is not known yet: Envline settles it as soon as the remote answers, before any other change",
+                    e.to_string().trim_end_matches("; nothing was changed")
+                ),
+            });
+        }
+    }
+    engine.crash_point("after_push");
+    let id = finish(engine, intent, &payload, false).await?;
+    engine.crash_point("after_record");
+    engine.changed();
+    Ok(id)
+}
+
+/// Puts the clone's refs back where they were before a push that did not land
+/// (the next fetch would too; this keeps reads right until then).
+async fn restore_clone(engine: &Engine, actor: &str, changes: &[RefChange]) {
+    let restore: Vec<RefChange> = changes
+        .iter()
+        .filter_map(|c| {
+            c.old.map(|old| RefChange {
+                branch: c.branch.clone(),
+                old: Some(c.new),
+                new: old,
+            })
+        })
+        .collect();
+    let actor = actor.to_owned();
+    let restored = engine
+        .git(move |git| git.update_refs(&restore, &actor, "envline restore after failed push"))
+        .await;
+    if let Err(r) = restored {
+        tracing::error!(
+            "could not restore the clone after a failed push: {r}; the next refresh fetches the remote's state"
+        );
+    }
+}
+
+/// Settles intents left pending (a crash, or a push whose outcome was not
+/// known) before a new change, so their outcome is decided against the remote
+/// as it was and recorded for the person who asked.
+async fn settle_pending(engine: &Engine) -> Result<(), EngineError> {
+    if store::pending_intents(&engine.pool).await?.is_empty() {
+        return Ok(());
+    }
+    engine.git(|git| git.fetch()).await.map_err(|e| EngineError::Remote {
+        code: "remote_unreachable",
+        message: format!(
+            "an earlier change's outcome is not settled and the remote cannot be reached to settle it ({e}); try again when the remote answers"
+        ),
+    })?;
+    reconcile_intents(engine).await
+}
+
+/// Records a pushed change: audit events, observed tips, requests, holds, intent done.
+async fn finish(
+    engine: &Engine,
+    intent: i64,
+    payload: &IntentPayload,
+    recovered: bool,
+) -> Result<Vec<i64>, EngineError> {
+    let mut tx = engine.pool.begin().await?;
+    // The request each environment's change belongs to.
+    let mut requests: Vec<(String, i64)> = Vec::new();
+    for r in &payload.new_requests {
+        let id = store::insert_request(
+            &mut tx,
+            &NewRequest {
+                kind: r.kind,
+                environment: &r.environment,
+                source: &r.source,
+                from_commit: r.from_commit.as_deref(),
+                to_commit: &r.to_commit,
+                requested_by: &r.requested_by,
+                reason: &r.reason,
+                required_approvals: r.required_approvals,
+                state: RequestState::Done,
+            },
+        )
+        .await?;
+        requests.push((r.environment.clone(), id));
+    }
+    if let Some(id) = payload.request_id {
+        for e in &payload.events {
+            requests.push((e.environment.clone().unwrap_or_default(), id));
+        }
+    }
+    let events: Vec<AuditDraft> = payload
+        .events
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            let request = requests
+                .iter()
+                .find(|(env, _)| Some(env) == e.environment.as_ref())
+                .map(|(_, id)| *id);
+            if let serde_json::Value::Object(map) = &mut e.details {
+                map.insert("intent".into(), json!(intent));
+                if let Some(id) = request {
+                    map.entry("request").or_insert(json!(id));
+                }
+                if recovered {
+                    map.insert("recovered_after_restart".into(), json!(true));
+                }
+            }
+            e
+        })
+        .collect();
+    // Each request's result: the new tip of its environment's branch.
+    for (i, event) in events.iter().enumerate() {
+        if let Some((_, id)) = requests
+            .iter()
+            .find(|(env, _)| Some(env) == event.environment.as_ref())
+        {
+            let result = payload.changes.get(i).map(|c| c.new.to_string());
+            store::set_request_state(&mut tx, *id, RequestState::Done, None, result.as_deref())
+                .await?;
+        }
+    }
+    audit::append(&mut tx, &events).await?;
+    for change in &payload.changes {
+        store::set_observed_tip(&mut tx, &change.branch, &change.new.to_string()).await?;
+    }
+    for (env, reason) in &payload.holds {
+        let actor = events
+            .first()
+            .map(|e| e.actor.clone())
+            .unwrap_or_else(|| "envline".into());
+        store::insert_hold(
+            &mut tx,
+            &NewHold {
+                environment: env,
+                kind: HoldKind::AutoPromotion,
+                reason,
+                created_by: &actor,
+                starts_at: None,
+                ends_at: None,
+            },
+        )
+        .await?;
+    }
+    store::finish_intent(&mut *tx, intent, "done", None).await?;
+    tx.commit().await?;
+    let mut ids: Vec<i64> = requests.into_iter().map(|(_, id)| id).collect();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// At start-up and on every refresh (after a fetch, so the clone equals the
+/// remote): an unfinished intent whose changes the remote holds is recorded
+/// as done, attributed to the person who asked; any other is marked failed.
+pub async fn reconcile_intents(engine: &Engine) -> Result<(), EngineError> {
+    for intent in store::pending_intents(&engine.pool).await? {
+        let payload: IntentPayload = serde_json::from_str(&intent.payload).map_err(|e| {
+            EngineError::Internal(format!("intent {} is unreadable: {e}", intent.id))
+        })?;
+        let branches: Vec<String> = payload.changes.iter().map(|c| c.branch.clone()).collect();
+        let tips = engine
+            .git(move |git| {
+                branches
+                    .iter()
+                    .map(|b| git.branch_tip(b))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let landed = payload
+            .changes
+            .iter()
+            .zip(&tips)
+            .all(|(c, tip)| *tip == Some(c.new));
+        if landed {
+            tracing::warn!(
+                "intent {} ({} by {}) reached the remote before a restart; recording it",
+                intent.id,
+                intent.action,
+                intent.actor
+            );
+            finish(engine, intent.id, &payload, true).await?;
+        } else {
+            tracing::warn!(
+                "intent {} ({} by {}) did not reach the remote; marking it failed",
+                intent.id,
+                intent.action,
+                intent.actor
+            );
+            store::finish_intent(
+                &engine.pool,
+                intent.id,
+                "failed",
+                Some("interrupted before the remote was updated"),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// I5: logs every environment branch that moved without Envline.
+pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
+    let tips = engine.git(|git| git.branch_tips()).await?;
+    let observed: std::collections::HashMap<String, String> = store::observed_tips(&engine.pool)
+        .await?
+        .into_iter()
+        .collect();
+    let root = engine.config.pipeline.root().to_owned();
+    let mut tracked: Vec<(String, Option<String>)> = vec![(root.clone(), None)];
+    tracked.extend(
+        engine
+            .config
+            .pipeline
+            .environments()
+            .iter()
+            .map(|e| (e.branch.clone(), Some(e.name.clone()))),
+    );
+    let mut tx = engine.pool.begin().await?;
+    let mut events = Vec::new();
+    for (branch, env) in tracked {
+        let Some(tip) = tips.get(&branch) else {
+            // A branch deleted outside Envline is a move too (I5).
+            if let Some(old) = observed.get(&branch) {
+                events.push(AuditDraft {
+                    actor: "envline".into(),
+                    action: "out_of_band".into(),
+                    environment: Some(env.clone().unwrap_or(root.clone())),
+                    old: Some(old.clone()),
+                    new: None,
+                    reason: format!("branch `{branch}` was deleted without Envline"),
+                    details: json!({ "branch": branch, "deleted": true }),
+                });
+                store::forget_observed_tip(&mut tx, &branch).await?;
+            }
+            continue;
+        };
+        let tip_hex = tip.to_string();
+        match observed.get(&branch) {
+            Some(old) if *old == tip_hex => continue,
+            Some(old) => {
+                let is_ff = match ObjectId::from_hex(old.as_bytes()) {
+                    Ok(old_id) => {
+                        let tip = *tip;
+                        engine
+                            .git(move |git| git.is_ancestor(old_id, tip))
+                            .await
+                            .unwrap_or(false)
+                    }
+                    Err(_) => false,
+                };
+                if env.is_some() || !is_ff {
+                    events.push(AuditDraft {
+                        actor: "envline".into(),
+                        action: "out_of_band".into(),
+                        environment: Some(env.clone().unwrap_or(root.clone())),
+                        old: Some(old.clone()),
+                        new: Some(tip_hex.clone()),
+                        reason: format!(
+                            "branch `{branch}` moved without Envline (a direct push){}",
+                            if is_ff { "" } else { "; not a fast-forward" }
+                        ),
+                        details: json!({ "branch": branch, "fast_forward": is_ff }),
+                    });
+                }
+            }
+            None => {
+                if env.is_some() {
+                    events.push(AuditDraft {
+                        actor: "envline".into(),
+                        action: "observed".into(),
+                        environment: env.clone(),
+                        old: None,
+                        new: Some(tip_hex.clone()),
+                        reason: format!("first seen: branch `{branch}`"),
+                        details: json!({ "branch": branch }),
+                    });
+                }
+            }
+        }
+        store::set_observed_tip(&mut tx, &branch, &tip_hex).await?;
+    }
+    audit::append(&mut tx, &events).await?;
+    tx.commit().await?;
+    Ok(())
+}

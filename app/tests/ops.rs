@@ -1,0 +1,429 @@
+//! The operations, called on the engine directly (no HTTP): the seed's
+//! scenarios on the demo repository, a real bare remote and a real SQLite file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
+use app::engine::auth::{self, Grant, Principal};
+use app::engine::caller::Access;
+use app::engine::config::Config;
+use app::engine::{Engine, EngineError, demo, ops};
+use app::model::{
+    Decision, DecisionInput, GateKind, HoldInput, HoldKind, PromoteInput, RequestKind,
+    RequestState, RollbackInput, VerificationStatus, VerifyInput,
+};
+
+struct World {
+    _dir: tempfile::TempDir,
+    remote: PathBuf,
+    engine: Arc<Engine>,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let file = demo::create(dir.path()).unwrap();
+    let vars: BTreeMap<String, String> = [(
+        "ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE".to_string(),
+        "false".to_string(),
+    )]
+    .into();
+    let config = Config::load(&file, &vars).unwrap();
+    let engine = Engine::start(config).await.unwrap();
+    World {
+        remote: dir.path().join("remote.git"),
+        _dir: dir,
+        engine,
+    }
+}
+
+impl World {
+    fn tip(&self, branch: &str) -> String {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.remote)
+            .args(["rev-parse", &format!("refs/heads/{branch}")])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn all_tips(&self) -> String {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.remote)
+            .args(["for-each-ref", "--format=%(refname) %(objectname)"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    async fn audit_len(&self) -> usize {
+        self.engine
+            .audit_events(&Default::default())
+            .await
+            .unwrap()
+            .len()
+    }
+
+    async fn pass(&self, env: &str, commit: &str) {
+        ops::verify(
+            &self.engine,
+            &person("tess", &["tester"]),
+            VerifyInput {
+                environment: env.into(),
+                commit: commit.into(),
+                status: VerificationStatus::Passed,
+                url: Some("https://ci.example.com/run/1".into()),
+                summary: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
+fn person(user: &str, roles: &[&str]) -> Principal {
+    Principal {
+        user: user.into(),
+        grants: roles.iter().map(|r| Grant::parse(r).unwrap()).collect(),
+        system: false,
+    }
+}
+
+fn one(env: &str) -> PromoteInput {
+    PromoteInput {
+        environment: Some(env.into()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_fast_forwards_and_records_one_event() {
+    let w = world().await;
+    let pat = person("pat", &["promoter"]);
+    let main = w.tip("main");
+    let before = w.audit_len().await;
+    let done = ops::promote(&w.engine, &pat, one("qa")).await.unwrap();
+    assert_eq!(done[0].state, RequestState::Done);
+    assert_eq!(done[0].kind, RequestKind::Promote);
+    assert_eq!(w.tip("qa"), main, "qa fast-forwarded to main");
+    let events = w.engine.audit_events(&Default::default()).await.unwrap();
+    assert_eq!(events.len(), before + 1);
+    assert_eq!(events[0].action, "promote");
+    assert_eq!(events[0].actor, "pat");
+    assert_eq!(events[0].new.as_deref(), Some(main.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_requires_exact_commit_verified_upstream_and_refusals_move_nothing() {
+    let w = world().await;
+    let pat = person("pat", &["promoter"]);
+    let before = w.all_tips();
+    let err = ops::promote(&w.engine, &pat, one("integration"))
+        .await
+        .unwrap_err();
+    let EngineError::GatesUnmet(gates) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(gates.len(), 1);
+    assert_eq!(gates[0].gate, GateKind::Verified);
+    assert_eq!(gates[0].environment, "qa");
+    assert_eq!(w.all_tips(), before, "nothing moved");
+    // A verification of another commit does not count; of exactly this one does.
+    w.pass("qa", &w.tip("main")).await;
+    assert!(
+        ops::promote(&w.engine, &pat, one("integration"))
+            .await
+            .is_err()
+    );
+    w.pass("qa", &w.tip("qa")).await;
+    ops::promote(&w.engine, &pat, one("integration"))
+        .await
+        .unwrap();
+    assert_eq!(w.tip("integration"), w.tip("qa"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prod_needs_two_approvers_other_than_the_requester() {
+    let w = world().await;
+    let pat = person("pat", &["promoter", "approver"]);
+    let staging = w.tip("staging-eu");
+    w.pass("staging-eu", &staging).await;
+    let asked = ops::promote(&w.engine, &pat, one("prod-eu")).await.unwrap();
+    let request = &asked[0];
+    assert_eq!(request.state, RequestState::AwaitingApproval);
+    assert_eq!(request.required_approvals, 2);
+    let approve = || DecisionInput {
+        decision: Decision::Approve,
+        comment: Some("looks right".into()),
+    };
+    let own = ops::decide(&w.engine, &pat, request.id, approve())
+        .await
+        .unwrap_err();
+    assert!(matches!(own, EngineError::Forbidden(_)), "{own:?}");
+    assert!(own.to_string().contains("needs another approver"), "{own}");
+    let ann = person("ann", &["approver:prod-*"]);
+    let after_one = ops::decide(&w.engine, &ann, request.id, approve())
+        .await
+        .unwrap();
+    assert_eq!(after_one.state, RequestState::AwaitingApproval);
+    assert_ne!(w.tip("prod-eu"), staging);
+    let bob = person("bob", &["approver:prod-*"]);
+    let after_two = ops::decide(&w.engine, &bob, request.id, approve())
+        .await
+        .unwrap();
+    assert_eq!(after_two.state, RequestState::Done);
+    assert_eq!(w.tip("prod-eu"), staging);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_shows_commits_files_gates_and_moves_nothing() {
+    let w = world().await;
+    let vic = person("vic", &["viewer"]);
+    let before = w.all_tips();
+    let events = w.audit_len().await;
+    let previews = ops::preview_promotion(
+        &w.engine,
+        &vic,
+        PromoteInput {
+            environments: Some(vec!["staging-*".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(previews.len(), 3);
+    let eu = &previews[0];
+    assert_eq!(eu.environment, "staging-eu");
+    assert_eq!(eu.commits_total, 5, "staging-eu is 5 behind integration");
+    assert_eq!(eu.commits.len(), 5);
+    assert!(!eu.files.is_empty());
+    assert!(
+        eu.files
+            .iter()
+            .any(|f| f.diff.as_deref().is_some_and(|d| d.contains("@@"))),
+        "{:?}",
+        eu.files
+    );
+    let verified: Vec<_> = eu
+        .gates
+        .iter()
+        .filter(|g| g.gate == GateKind::Verified)
+        .collect();
+    assert_eq!(verified.len(), 2, "integration and loadtest");
+    assert!(verified.iter().all(|g| !g.met));
+    assert!(eu.blocked.is_none(), "a fast-forward; only gates are unmet");
+    assert_eq!(w.all_tips(), before);
+    assert_eq!(w.audit_len().await, events, "a preview records nothing");
+    // Each commit says which environments it affects (S2).
+    assert!(eu.commits.iter().all(|c| !c.affects.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_environments_move_together_or_not_at_all() {
+    let w = world().await;
+    let pat = person("pat", &["promoter"]);
+    let integration = w.tip("integration");
+    w.pass("integration", &integration).await;
+    let before = w.all_tips();
+    // loadtest has not passed: nothing moves, and the gate is named.
+    let err = ops::promote(
+        &w.engine,
+        &pat,
+        PromoteInput {
+            environments: Some(vec!["staging-*".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::GatesUnmet(g) if g.iter().all(|g| g.environment == "loadtest")),
+        "{err:?}"
+    );
+    assert_eq!(w.all_tips(), before);
+    w.pass("loadtest", &integration).await;
+    let done = ops::promote(
+        &w.engine,
+        &pat,
+        PromoteInput {
+            environments: Some(vec!["staging-*".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.len(), 3);
+    for env in ["staging-eu", "staging-us", "staging-asia"] {
+        assert_eq!(w.tip(env), integration, "{env}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_plan_then_rollback_goes_back_and_holds_auto_promotion() {
+    let w = world().await;
+    let pat = person("pat", &["promoter"]);
+    let old = w.tip("qa");
+    ops::promote(&w.engine, &pat, one("qa")).await.unwrap();
+    let new = w.tip("qa");
+    let input = RollbackInput {
+        environments: vec!["qa".into()],
+        to: None,
+        reason: Some("checkout broke".into()),
+    };
+    let plans = ops::preview_rollback(&w.engine, &pat, input.clone())
+        .await
+        .unwrap();
+    assert_eq!(plans[0].head.id, new);
+    assert_eq!(plans[0].target.id, old);
+    assert_eq!(plans[0].leaving_total, 1);
+    assert!(plans[0].places_hold);
+    assert_eq!(w.tip("qa"), new, "the plan moved nothing");
+    ops::rollback(&w.engine, &pat, input).await.unwrap();
+    assert_eq!(w.tip("qa"), old);
+    let holds = w.engine.holds().await.unwrap();
+    assert!(
+        holds
+            .iter()
+            .any(|h| h.environment == "qa" && h.kind == HoldKind::AutoPromotion)
+    );
+    // Protected environments need the incident commander.
+    let err = ops::preview_rollback(
+        &w.engine,
+        &pat,
+        RollbackInput {
+            environments: vec!["prod-*".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("incident-commander"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_blocks_promotions_until_released() {
+    let w = world().await;
+    let pat = person("pat", &["promoter"]);
+    let held = ops::hold(
+        &w.engine,
+        &pat,
+        HoldInput {
+            environments: vec!["qa".into()],
+            reason: "demo to the customer at 3pm".into(),
+            kind: HoldKind::Promotion,
+            starts_at: None,
+            ends_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let err = ops::promote(&w.engine, &pat, one("qa")).await.unwrap_err();
+    assert!(
+        matches!(&err, EngineError::GatesUnmet(g) if g[0].gate == GateKind::Hold && g[0].message.contains("demo to the customer")),
+        "{err:?}"
+    );
+    let vic = person("vic", &["viewer"]);
+    assert!(
+        ops::release(&w.engine, &vic, held[0].id, None)
+            .await
+            .is_err()
+    );
+    ops::release(&w.engine, &pat, held[0].id, None)
+        .await
+        .unwrap();
+    ops::promote(&w.engine, &pat, one("qa")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_sees_what_each_person_may_do() {
+    let w = world().await;
+    let ann = w
+        .engine
+        .viewer(&person("ann", &["approver:prod-*", "tester"]));
+    assert!(ann.signed_in);
+    assert!(ann.on("prod-eu").approve);
+    assert!(!ann.on("staging-eu").approve);
+    assert!(ann.on("qa").verify);
+    assert!(!ann.on("qa").promote);
+    let anon = w.engine.viewer(&Principal::anonymous());
+    assert!(!anon.signed_in);
+    assert!(!anon.on("qa").promote);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_rate_limited() {
+    let w = world().await;
+    auth::add_user(
+        &w.engine.pool,
+        "pat",
+        &[Grant::parse("promoter").unwrap()],
+        Some("correct horse"),
+    )
+    .await
+    .unwrap();
+    let ip = Some("10.0.0.1".parse().unwrap());
+    let signed = w.engine.sign_in("pat", "correct horse", ip).await.unwrap();
+    assert_eq!(signed.principal.user, "pat");
+    let wrong = w
+        .engine
+        .sign_in("pat", "wrong", ip)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    let unknown = w
+        .engine
+        .sign_in("nobody", "wrong", ip)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(wrong, unknown);
+    // Five attempts a minute per account: the sixth is refused, even with the right password.
+    for _ in 0..3 {
+        let _ = w.engine.sign_in("pat", "wrong", ip).await;
+    }
+    let limited = w
+        .engine
+        .sign_in("pat", "correct horse", ip)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(limited, EngineError::RateLimited(_)),
+        "{limited:?}"
+    );
+    // The session cookie names the person, and a change with it needs our origin.
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::COOKIE,
+        format!("envline_session={}", signed.secret)
+            .parse()
+            .unwrap(),
+    );
+    headers.insert(http::header::HOST, "envline.test:3000".parse().unwrap());
+    let who = w.engine.caller(&headers, Access::Read).await.unwrap();
+    assert_eq!(who.user, "pat");
+    let cross = w.engine.caller(&headers, Access::Change).await.unwrap_err();
+    assert!(matches!(cross, EngineError::CrossOrigin(_)), "{cross:?}");
+    headers.insert(
+        http::header::ORIGIN,
+        "https://evil.example".parse().unwrap(),
+    );
+    assert!(w.engine.caller(&headers, Access::Change).await.is_err());
+    headers.insert(
+        http::header::ORIGIN,
+        "http://envline.test:3000".parse().unwrap(),
+    );
+    assert_eq!(
+        w.engine
+            .caller(&headers, Access::Change)
+            .await
+            .unwrap()
+            .user,
+        "pat"
+    );
+}

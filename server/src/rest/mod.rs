@@ -1,0 +1,56 @@
+//! The HTTP API v1 (DESIGN.md §7), one module per resource, each with its
+//! own `router()`. Handlers are thin: they resolve the caller, parse the
+//! input, call the engine and answer `{"error": {code, message, details}}`
+//! when it refuses.
+
+mod audit;
+mod environments;
+mod error;
+mod extract;
+mod holds;
+mod promotions;
+mod resets;
+mod system;
+mod verifications;
+
+use app::state::AppState;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path};
+use axum::http::StatusCode;
+
+pub use error::ApiError;
+pub use system::{install_metrics, metrics_middleware};
+
+/// Every API route, plus JSON answers for unknown paths and wrong methods.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(system::router())
+        .merge(environments::router())
+        .merge(promotions::router())
+        .merge(verifications::router())
+        .merge(resets::router())
+        .merge(holds::router())
+        .merge(audit::router())
+        .route("/api/v1/{*rest}", axum::routing::any(unknown))
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::disable())
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {method}; see the README for the methods of each endpoint",
+            uri.path()
+        ),
+    )
+}
+
+async fn unknown(Path(rest): Path<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no API endpoint /api/v1/{rest}; see the README for the list"),
+    )
+}
