@@ -47,6 +47,7 @@ e2e:
 bench: build
 	cargo run --release -p app --features ssr --example bench
 	.ci/bench-http
+	node end2end/bench/pages.mjs
 
 demo-clean:
 	rm -rf envline-demo

@@ -32,7 +32,12 @@ impl Browser {
         self.call_from(name, form, Some(&self.base.clone())).await
     }
 
-    async fn call_from(&self, name: &str, form: &[(&str, &str)], origin: Option<&str>) -> (u16, Value) {
+    async fn call_from(
+        &self,
+        name: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .post(format!("{}/fn/{name}", self.base))
@@ -44,7 +49,10 @@ impl Browser {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn sign_in(&self, user: &str, password: &str) -> (u16, Value) {
@@ -60,7 +68,11 @@ fn person(server: &TestServer, name: &str, roles: &[&str], password: &str) {
         args.extend(["--role", r]);
     }
     let out = server.cli(&args, &[("ENVLINE_PASSWORD", password)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn started() -> TestServer {
@@ -112,7 +124,12 @@ async fn a_wrong_password_answers_like_an_unknown_user_and_a_session_is_a_safe_c
         .send()
         .await
         .unwrap();
-    let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
 }
 
@@ -126,7 +143,10 @@ async fn a_viewers_session_cannot_promote_and_nothing_moves() {
     assert_ne!(status, 200, "{error}");
     assert_eq!(error["code"], "forbidden", "{error}");
     assert!(
-        error["message"].as_str().unwrap().contains("vic may not promote"),
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("vic may not promote"),
         "{error}"
     );
     assert_eq!(server.all_remote_tips(), before);
@@ -228,7 +248,10 @@ async fn pages_need_a_session_when_anonymous_reading_is_off() {
         .unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains(r#"data-env="qa""#), "the cards are server-rendered");
+    assert!(
+        html.contains(r#"data-env="qa""#),
+        "the cards are server-rendered"
+    );
     // Signing out ends the session: the page redirects again.
     browser.call("sign_out", &[]).await;
     let again = browser

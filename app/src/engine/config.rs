@@ -423,6 +423,18 @@ protected = true
     }
 
     #[test]
+    fn the_public_address_must_be_a_web_address() {
+        let with = |url: &str| parse(&format!("{GOOD}\n[server]\npublic_url = \"{url}\"\n"));
+        let e = with("envline.example.com").unwrap_err();
+        assert_eq!(e.key, "server.public_url");
+        let ok = with("https://envline.example.com/").unwrap();
+        assert_eq!(
+            ok.server.public_url.as_deref(),
+            Some("https://envline.example.com")
+        );
+    }
+
+    #[test]
     fn environment_variables_override_the_file() {
         let vars = BTreeMap::from([
             (

@@ -1,0 +1,135 @@
+// Speed figures for the pages, measured in one run against the release build:
+//  1. server render of `/` (the pipeline page) against GET /api/v1/environments;
+//  2. from a promotion's commit to the change shown in a second browser (median of 20);
+//  3. what a browser downloads: wasm + js + css, gzipped; and the page's HTML size.
+// By default on a fresh demo; with BENCH_REPO=/path/to/a/repository.git on a
+// copy of that repository (its `main` or `master`), with 11 environments placed
+// along its first-parent line, as a team adopting Envline would have them.
+// Run: `make bench` (or `node end2end/bench/pages.mjs` after `make build`).
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { chromium } from "@playwright/test";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const bin = path.join(root, "target/release/envline");
+const dir = mkdtempSync(path.join(tmpdir(), "envline-bench-"));
+const port = 3190 + Math.floor(Math.random() * 500);
+const base = `http://127.0.0.1:${port}`;
+const git = (gitDir, ...args) =>
+  execFileSync("git", ["--git-dir", gitDir, ...args], { encoding: "utf8" }).trim();
+
+const ENVIRONMENTS = [
+  ["qa", "main", 2], ["integration-gpu", "qa", 4], ["integration-non-gpu", "qa", 4],
+  ["load-gpu", "qa", 6], ["load-non-gpu", "qa", 6], ["staging-eu", "integration-gpu", 10],
+  ["staging-us", "integration-gpu", 10], ["staging-asia", "integration-gpu", 12],
+  ["prod-eu", "staging-eu", 20], ["prod-us", "staging-us", 20], ["prod-asia", "staging-asia", 30],
+];
+
+let config;
+let remote;
+if (process.env.BENCH_REPO) {
+  remote = path.join(dir, "remote.git");
+  execFileSync("git", ["clone", "--bare", "--quiet", process.env.BENCH_REPO, remote]);
+  const tip = (() => { try { return git(remote, "rev-parse", "refs/heads/main"); } catch { return git(remote, "rev-parse", "refs/heads/master"); } })();
+  git(remote, "update-ref", "refs/heads/main", tip);
+  for (const [name, , behind] of ENVIRONMENTS) {
+    git(remote, "update-ref", `refs/heads/${name}`, git(remote, "rev-parse", `main~${behind}`));
+  }
+  let text = `[repository]\nurl = "${remote}"\nroot = "main"\nrefresh_seconds = 3600\n\n[server]\ndata_dir = "data"\n\n[auth]\nanonymous_read = true\n`;
+  for (const [name, from] of ENVIRONMENTS) text += `\n[[environment]]\nname = "${name}"\nfrom = "${from}"\n`;
+  config = path.join(dir, "envline.toml");
+  writeFileSync(config, text);
+  console.log(`repository: ${process.env.BENCH_REPO} (${git(remote, "rev-list", "--first-parent", "--count", "main")} first-parent commits, ${git(remote, "rev-list", "--first-parent", "--merges", "--count", "main")} merges), 12 environments`);
+} else {
+  config = execFileSync(bin, ["demo", "--no-serve", "--dir", dir], { encoding: "utf8" }).trim();
+  remote = path.join(dir, "remote.git");
+  console.log("repository: the demo (10 environments)");
+}
+
+const env = { ...process.env, ENVLINE_CONFIG: config, ENVLINE_SERVER_LISTEN: `127.0.0.1:${port}`, ENVLINE_LOG: "warn",
+  ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE: "false", ENVLINE_SERVER_SITE_ROOT: path.join(root, "target/site") };
+execFileSync(bin, ["user", "add", "bench", "--role", "admin"], { env });
+const token = execFileSync(bin, ["token", "create", "--user", "bench"], { env, encoding: "utf8" }).trim();
+const server = spawn(bin, ["serve"], { env, stdio: "inherit" });
+const stop = () => { server.kill(); rmSync(dir, { recursive: true, force: true }); };
+process.on("exit", stop);
+for (let i = 0; i < 300; i++) {
+  try { if ((await fetch(`${base}/healthz`)).ok) break; } catch {}
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)];
+async function timeGet(url, headers, n) {
+  const times = [];
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const r = await fetch(url, { headers });
+    const body = await r.arrayBuffer();
+    times.push(performance.now() - t);
+    size = body.byteLength;
+    if (!r.ok) throw new Error(`${url}: ${r.status}`);
+  }
+  return { median: median(times), p90: p90(times), size };
+}
+
+// 1. Render of `/` against the API's environments, interleaved in one run.
+await timeGet(`${base}/`, {}, 20);
+await timeGet(`${base}/api/v1/environments`, {}, 20);
+const page = await timeGet(`${base}/`, {}, 200);
+const api = await timeGet(`${base}/api/v1/environments`, { Authorization: `Bearer ${token}` }, 200);
+console.log(`GET / (server render):        median ${page.median.toFixed(2)} ms, p90 ${page.p90.toFixed(2)} ms, ${page.size} bytes of HTML`);
+console.log(`GET /api/v1/environments:     median ${api.median.toFixed(2)} ms, p90 ${api.p90.toFixed(2)} ms, ${api.size} bytes of JSON`);
+console.log(`render / API:                 ${(page.median / api.median).toFixed(2)}x`);
+
+// 3. What a browser downloads.
+const pkg = path.join(root, "target/site/pkg");
+let total = 0;
+for (const f of ["envline.wasm", "envline.js", "envline.css"]) {
+  const gz = gzipSync(readFileSync(path.join(pkg, f)), { level: 9 }).length;
+  total += gz;
+  console.log(`${f.padEnd(14)} gzipped       ${(gz / 1024).toFixed(1)} KB`);
+}
+console.log(`wasm + js + css gzipped:      ${(total / 1024).toFixed(1)} KB`);
+
+// 2. A promotion's commit shown in a second browser: a watcher page on `/`,
+// a new commit on main, qa promoted over the API; time until the watcher's
+// qa card shows the new head.
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const watcher = await browser.newPage();
+await watcher.goto(`${base}/`);
+await watcher.waitForSelector("body[data-live=true]");
+const latencies = [];
+for (let i = 0; i < 20; i++) {
+  const main = git(remote, "rev-parse", "refs/heads/main");
+  const tree = git(remote, "rev-parse", `${main}^{tree}`);
+  const commit = execFileSync("git", ["--git-dir", remote, "commit-tree", tree, "-p", main, "-m", `bench ${i}`], {
+    encoding: "utf8",
+    env: { ...process.env, GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "b@example.com", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "b@example.com" },
+  }).trim();
+  git(remote, "update-ref", "refs/heads/main", commit, main);
+  await fetch(`${base}/api/v1/refresh`, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+  const seen = watcher.waitForFunction(
+    (id) => document.querySelector('article[data-env="qa"]')?.getAttribute("data-head") === id ? Date.now() : false,
+    commit, { polling: "raf", timeout: 10_000 });
+  const started = Date.now();
+  const r = await fetch(`${base}/api/v1/promotions`, {
+    method: "POST", headers: { Authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ environment: "qa", reason: "bench" }),
+  });
+  if (r.status !== 201) throw new Error(`promotion: ${r.status} ${await r.text()}`);
+  const shown = await (await seen).jsonValue();
+  latencies.push(shown - started);
+}
+console.log(`promotion -> second browser:  median ${median(latencies)} ms, p90 ${p90(latencies)} ms (n=20, includes the promotion itself)`);
+await browser.close();
+stop();
+process.exit(0);
