@@ -140,7 +140,7 @@ async fn a_viewers_session_cannot_promote_and_nothing_moves() {
     assert_eq!(browser.sign_in("vic", "vic-secret").await.0, 200);
     let before = server.all_remote_tips();
     let (status, error) = browser.call("promote", &[("environments", "qa")]).await;
-    assert_ne!(status, 200, "{error}");
+    assert_eq!(status, 403, "the refusal's own status, not 500: {error}");
     assert_eq!(error["code"], "forbidden", "{error}");
     assert!(
         error["message"]
@@ -204,9 +204,10 @@ async fn a_refused_promotion_lists_its_gates_for_the_page() {
     let server = started();
     let browser = Browser::new(&server);
     browser.sign_in("pat", "pat-secret").await;
-    let (_, error) = browser
+    let (status, error) = browser
         .call("promote", &[("environments", "integration")])
         .await;
+    assert_eq!(status, 422, "{error}");
     assert_eq!(error["code"], "gates_not_met", "{error}");
     assert_eq!(error["status"], 422);
     let gates = error["details"].as_array().unwrap();

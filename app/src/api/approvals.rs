@@ -41,11 +41,9 @@ pub async fn get_approvals() -> Result<ApprovalsPage, AppError> {
     let (engine, who) = super::server::caller(Access::Read).await?;
     let viewer = engine.viewer(&who);
     let mut items = Vec::new();
-    for request in engine
-        .requests(Some(RequestState::AwaitingApproval), 200)
-        .await?
-    {
-        let preview = ops::preview_request(&engine, &who, &request).await?;
+    use super::server::read;
+    for request in read(engine.requests(Some(RequestState::AwaitingApproval), 200)).await? {
+        let preview = read(ops::preview_request(&engine, &who, &request)).await?;
         let mine = request.requested_by == who.user;
         let approved_by_me = request
             .approvals
@@ -60,8 +58,7 @@ pub async fn get_approvals() -> Result<ApprovalsPage, AppError> {
             request,
         });
     }
-    let decided = engine
-        .requests(None, 30)
+    let decided = read(engine.requests(None, 30))
         .await?
         .into_iter()
         .filter(|r| r.required_approvals > 0 && r.state != RequestState::AwaitingApproval)

@@ -39,7 +39,7 @@ fn given(text: Option<String>) -> Option<String> {
 pub async fn get_pipeline() -> Result<PipelinePage, AppError> {
     use crate::engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Read).await?;
-    let pipeline = engine.pipeline().await?;
+    let pipeline = super::server::read(engine.pipeline()).await?;
     Ok(PipelinePage {
         pipeline: (*pipeline).clone(),
         viewer: engine.viewer(&who),
@@ -62,7 +62,7 @@ pub async fn preview_promotion(
         from: given(source),
         ..Default::default()
     };
-    Ok(ops::preview_promotion(&engine, &who, input).await?)
+    super::server::read(ops::preview_promotion(&engine, &who, input)).await
 }
 
 /// Promotes `environments` (comma-separated) together: each is done, or
@@ -97,7 +97,7 @@ pub async fn preview_rollback(environments: String) -> Result<Vec<RollbackPlan>,
         environments: split_names(&environments),
         ..Default::default()
     };
-    Ok(ops::preview_rollback(&engine, &who, input).await?)
+    super::server::read(ops::preview_rollback(&engine, &who, input)).await
 }
 
 /// Rolls `environments` (comma-separated) back to their previous positions,

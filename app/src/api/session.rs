@@ -24,20 +24,22 @@ pub struct SessionInfo {
 pub async fn get_session() -> Result<SessionInfo, AppError> {
     use crate::engine::caller::Access;
     use crate::model::RequestState;
-    let (engine, who) = match super::server::caller(Access::Read).await {
-        Ok(found) => found,
-        Err(e) if e.status == 401 => {
+    let engine = expect_context::<crate::state::AppState>().engine;
+    // Nobody signed in is an answer here, not a refusal.
+    let who = match engine.caller(&super::server::headers(), Access::Read).await {
+        Ok(who) => who,
+        Err(crate::engine::EngineError::Unauthenticated(_)) => {
             return Ok(SessionInfo {
                 viewer: None,
                 waiting_for_me: 0,
                 remote_error: None,
             });
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(super::server::refuse(e)),
     };
     let viewer = engine.viewer(&who);
-    let waiting_for_me = engine
-        .requests(Some(RequestState::AwaitingApproval), 1000)
+    use super::server::read;
+    let waiting_for_me = read(engine.requests(Some(RequestState::AwaitingApproval), 1000))
         .await?
         .iter()
         .filter(|r| {
@@ -46,7 +48,7 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
                 && !r.counted_approvers.contains(&who.user)
         })
         .count();
-    let remote_error = engine.pipeline().await?.refresh_error.clone();
+    let remote_error = read(engine.pipeline()).await?.refresh_error.clone();
     Ok(SessionInfo {
         viewer: Some(viewer),
         waiting_for_me,
@@ -65,12 +67,15 @@ pub async fn sign_in(user: String, password: String, next: Option<String>) -> Re
 
     let state = expect_context::<crate::state::AppState>();
     let headers = super::server::headers();
-    state.engine.require_same_origin(&headers)?;
+    state
+        .engine
+        .require_same_origin(&headers)
+        .map_err(super::server::refuse)?;
     let address = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
         .await
         .ok()
         .map(|ConnectInfo(a)| a.ip());
-    let signed_in = state.engine.sign_in(&user, &password, address).await?;
+    let signed_in = super::server::read(state.engine.sign_in(&user, &password, address)).await?;
     let cookie = state.engine.session_cookie(&signed_in.secret, &headers);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.append_header(
@@ -89,8 +94,11 @@ pub async fn sign_out() -> Result<(), AppError> {
 
     let state = expect_context::<crate::state::AppState>();
     let headers = super::server::headers();
-    state.engine.require_same_origin(&headers)?;
-    state.engine.sign_out(&headers).await?;
+    state
+        .engine
+        .require_same_origin(&headers)
+        .map_err(super::server::refuse)?;
+    super::server::read(state.engine.sign_out(&headers)).await?;
     let cookie = state.engine.cleared_session_cookie(&headers);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.append_header(
