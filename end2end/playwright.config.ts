@@ -7,6 +7,8 @@ export const DEMO = "../.envline-test/e2e";
 
 export default defineConfig({
   testDir: "./tests",
+  // Creates the accounts and tokens the tests act as (after the server started).
+  globalSetup: "./global-setup.ts",
   timeout: 60_000,
   fullyParallel: false,
   workers: 1,
