@@ -31,6 +31,15 @@ async function tabTo(page: Page, selector: string, limit = 60): Promise<void> {
   await expect(target, `Tab reaches ${selector} within ${limit} presses`).toBeFocused({ timeout: 1 });
 }
 
+test("a dialog opened from its address gives the focus to its action when closed", async ({ page }) => {
+  await newCommitOnMain("linked preview: shop-api build");
+  await signIn(page, "keyboardUser", "/?promote=qa");
+  await expect(dialog(page).locator('section[data-preview="qa"]')).toBeVisible();
+  await page.keyboard.press("Escape");
+  await expect(page.locator("dialog[open]")).toHaveCount(0);
+  await expect(page.locator("#act-promote-qa")).toBeFocused();
+});
+
 test("keyboard only: sign in, open a promote preview, close it, and confirm", async ({ page }) => {
   const candidate = await newCommitOnMain("keyboard: shop-api build");
   const who = person("keyboardUser");

@@ -95,14 +95,30 @@ test("a refused promotion shows its unmet gates, in the preview and at confirm t
   await api("tester").verify("qa", untested, "passed");
   const loadtestBefore = headOf("loadtest");
   await page.goto("/?promote=loadtest");
-  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator("body")).toHaveAttribute("data-live", "true");
   const loadtest = dialog(page).locator('section[data-preview="loadtest"]');
   await expect(loadtest.locator('li[data-gate="verified"]')).toHaveAttribute("data-met", "true");
   await expect(loadtest.locator('li[data-gate="hold"]')).toHaveAttribute("data-met", "true");
   await expect(promote).toBeEnabled();
 
-  // ...but someone holds loadtest before the promoter confirms.
+  // ...and follows the world while it is open: a hold placed elsewhere shows
+  // up as an unmet gate and the button turns off.
   let holds: Hold[] = [];
+  try {
+    holds = await api("promoter").hold(["loadtest"], "load test rig is being rebuilt");
+    await expect(loadtest.locator('li[data-gate="hold"]')).toHaveAttribute("data-met", "false");
+    await expect(promote).toBeDisabled();
+  } finally {
+    for (const h of holds) await api("promoter").release(h.id);
+  }
+
+  // A page that cannot hear about changes (its live connection is down) is
+  // still refused at confirm time, with the gate that is not met.
+  await page.route("**/api/v1/events", (route) => route.abort());
+  await page.goto("/?promote=loadtest");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(promote).toBeEnabled();
+  holds = [];
   try {
     holds = await api("promoter").hold(["loadtest"], "load test rig is being rebuilt");
     await dialog(page).locator("textarea[name=reason]").fill("loadtest please");
@@ -114,10 +130,11 @@ test("a refused promotion shows its unmet gates, in the preview and at confirm t
     await expect(hold).toHaveAttribute("data-met", "false");
     await expect(hold).toContainText("load test rig is being rebuilt");
     await expect(dialog(page).locator("li[data-result]")).toHaveCount(0);
-    // Nothing moved.
+    // What was typed is kept, and nothing moved.
+    await expect(dialog(page).locator("textarea[name=reason]")).toHaveValue("loadtest please");
     expect(headOf("loadtest")).toBe(loadtestBefore);
-    await expect(card(page, "loadtest")).toHaveAttribute("data-head", loadtestBefore);
   } finally {
     for (const h of holds) await api("promoter").release(h.id);
+    await page.unroute("**/api/v1/events");
   }
 });

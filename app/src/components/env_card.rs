@@ -137,6 +137,19 @@ pub fn EnvCard(env: EnvironmentView, now: i64, can: Abilities) -> impl IntoView 
                 {request}
             </div>
             {holds}
+            {env.auto_promotion_failure.clone().map(|f| view! {
+                <p class="mt-2 rounded border border-rose-300 bg-rose-50 px-2 py-1 text-xs text-rose-900" data-testid="auto-failure">
+                    <span aria-hidden="true">"✕ "</span>
+                    {format!(
+                        "Auto-promotion to {} failed {} time{}: {} Next try at {}.",
+                        &f.candidate[..f.candidate.len().min(10)],
+                        f.failures,
+                        if f.failures == 1 { "" } else { "s" },
+                        f.message,
+                        f.retry_at
+                    )}
+                </p>
+            })}
             <p class="mt-2 text-xs text-slate-600">{gates}</p>
             {actions}
         </article>

@@ -19,6 +19,9 @@ pub fn ErrorNote(error: AppError) -> impl IntoView {
         "bad_input" => "Check what you entered",
         "not_found" => "Not found",
         "remote_unreachable" | "remote_rejected" | "unreachable" => "The remote did not take it",
+        "outcome_unknown" | "remote_timeout" | "connection_lost" => {
+            "Not known yet whether the remote took it"
+        }
         "internal" => "Something went wrong in Envline",
         _ => "Refused",
     };

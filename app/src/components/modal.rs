@@ -27,20 +27,34 @@ pub fn Modal(
     // Reopening the server-rendered dialog as a modal closes it first; that
     // close is ours, not the person's.
     let reopening = StoredValue::new(false);
-    Effect::new(move |_| {
-        let Some(el) = dialog.get() else { return };
-        if open.get() {
+    // The action that opened it, noted while it is open (to focus it after).
+    let opener = StoredValue::new(None::<String>);
+    Effect::new(move |was_open: Option<bool>| {
+        let now_open = open.get();
+        let Some(el) = dialog.get() else {
+            return now_open;
+        };
+        if now_open {
+            opener.set_value(return_focus.get_untracked());
             if el.open() {
                 reopening.set_value(true);
                 el.close();
             }
             let _ = el.show_modal();
-        } else if el.open() {
-            el.close();
-            if let Some(id) = return_focus.get_untracked() {
+        } else {
+            if el.open() {
+                el.close();
+            }
+            // The browser gives focus back to what had it before the dialog
+            // opened; when that was nothing (opened from its address) or it
+            // was re-rendered meanwhile, focus the action that opens it.
+            if was_open == Some(true)
+                && let Some(id) = opener.get_value()
+            {
                 focus_later(id);
             }
         }
+        now_open
     });
     let close_href_clone = close_href.clone();
     view! {

@@ -53,64 +53,103 @@ fn ReasonField(#[prop(into)] label: String, #[prop(optional)] required: bool) ->
 /// Previews promoting one environment or several, then promotes on confirm.
 #[component]
 pub fn PromoteDialog(environments: String) -> impl IntoView {
-    let names = environments.clone();
-    let previews = Resource::new(
-        move || names.clone(),
-        |names| preview_promotion(names, None),
-    );
+    let changes = use_changes();
     let promote = ServerAction::<Promote>::new();
     bump_on_finish(promote);
+    let done = move || promote.value().with(|v| matches!(v, Some(Ok(_))));
+    // Gates change while the dialog is open (a hold, a test result): the
+    // preview follows them, until the promotion is done.
+    let seen = Memo::new(move |previous: Option<&u64>| match previous {
+        Some(p) if done() => *p,
+        _ => changes.get(),
+    });
+    let names = environments.clone();
+    let previews = Resource::new(
+        move || (names.clone(), seen.get()),
+        |(names, _)| preview_promotion(names, None),
+    );
+    let environments = StoredValue::new(environments);
     view! {
-        <Suspense fallback=|| view! { <p class="text-sm text-slate-600">"Working out what would move…"</p> }>
-            {move || {
-                let environments = environments.clone();
-                Suspend::new(async move {
-                    let previews = match previews.await {
-                        Ok(p) => p,
-                        Err(error) => return view! { <ErrorNote error/> }.into_any(),
-                    };
-                    let blocked = previews.iter().any(|p| p.blocked.is_some());
-                    let unmet = previews.iter().any(|p| p.gates.iter().any(|g| !g.met));
-                    let approvals = previews.iter().any(|p| p.approvals_needed > 0);
-                    let label = match (previews.len(), approvals) {
-                        (1, true) => "Request approval".to_string(),
-                        (1, false) => "Promote".to_string(),
-                        (n, _) => format!("Promote all {n}"),
-                    };
-                    let sections = previews.into_iter().map(|p| view! { <PreviewSection preview=p/> }).collect_view();
-                    let environments = StoredValue::new(environments);
-                    let label = StoredValue::new(label);
-                    view! {
-                        <div class="space-y-6">{sections}</div>
-                        <Show
-                            when=move || !matches!(promote.value().get(), Some(Ok(_)))
-                            fallback=move || view! { <PromotionResults action=promote/> }
-                        >
-                            <ActionForm action=promote attr:class="mt-6 space-y-3 border-t border-slate-200 pt-4">
-                                <input type="hidden" name="environments" value=environments.get_value()/>
-                                <ReasonField label="Reason (kept in the audit log)"/>
-                                {(blocked || unmet).then(|| view! {
-                                    <p class="text-sm text-rose-800" id="confirm-why">
-                                        <span aria-hidden="true">"✕ "</span>
-                                        {if blocked { "This cannot run as it stands (see above)." } else { "Every gate must be met first (see above)." }}
-                                    </p>
-                                })}
-                                <button
-                                    type="submit"
-                                    class=PRIMARY
-                                    disabled=move || blocked || unmet || promote.pending().get()
-                                    aria-describedby=(blocked || unmet).then_some("confirm-why")
-                                >
-                                    {move || if promote.pending().get() { "Working…".to_string() } else { label.get_value() }}
-                                </button>
-                            </ActionForm>
-                            {move || promote.value().get().and_then(Result::err).map(|error| view! { <div class="mt-3"><ErrorNote error/></div> })}
-                        </Show>
+        <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Working out what would move…"</p> }>
+            {move || Suspend::new(async move {
+                match previews.await {
+                    Ok(previews) => {
+                        let sections = previews.into_iter().map(|p| view! { <PreviewSection preview=p/> }).collect_view();
+                        view! { <div class="space-y-6">{sections}</div> }.into_any()
                     }
-                    .into_any()
-                })
-            }}
-        </Suspense>
+                    Err(error) => view! { <ErrorNote error/> }.into_any(),
+                }
+            })}
+        </Transition>
+        <Show when=move || !done() fallback=move || view! { <PromotionResults action=promote/> }>
+            <ActionForm action=promote attr:class="mt-6 space-y-3 border-t border-slate-200 pt-4">
+                <input type="hidden" name="environments" value=environments.get_value()/>
+                <ReasonField label="Reason (kept in the audit log)"/>
+                // Rendered once the preview is known (also on the server),
+                // apart from the reason field, so a refresh keeps what was typed.
+                <Transition fallback=|| view! { <button type="submit" class=PRIMARY disabled=true>"Promote"</button> }>
+                    {move || Suspend::new(async move {
+                        let (blocked, unmet, label) = match previews.await {
+                            Ok(p) => confirm_state(&p),
+                            Err(_) => (true, false, "Promote".to_string()),
+                        };
+                        let cannot = blocked || unmet;
+                        view! {
+                            {cannot.then(|| view! {
+                                <p class="text-sm text-rose-800" id="confirm-why">
+                                    <span aria-hidden="true">"✕ "</span>
+                                    {if blocked {
+                                        "This cannot run as it stands (see above)."
+                                    } else {
+                                        "Every gate must be met first (see above)."
+                                    }}
+                                </p>
+                            })}
+                            <button
+                                type="submit"
+                                class=PRIMARY
+                                disabled=move || cannot || promote.pending().get()
+                                aria-describedby=cannot.then_some("confirm-why")
+                            >
+                                {move || if promote.pending().get() { "Working…".to_string() } else { label.clone() }}
+                            </button>
+                        }
+                    })}
+                </Transition>
+            </ActionForm>
+            {move || promote.value().get().and_then(Result::err).map(|error| view! { <div class="mt-3"><ErrorNote error/></div> })}
+        </Show>
+    }
+}
+
+/// Whether a promotion can be confirmed, from its previews: (blocked, some
+/// gate unmet, the button's label).
+fn confirm_state(previews: &[PromotionPreview]) -> (bool, bool, String) {
+    let blocked = previews.iter().any(|p| p.blocked.is_some());
+    let unmet = previews.iter().any(|p| p.gates.iter().any(|g| !g.met));
+    let approvals = previews.iter().any(|p| p.approvals_needed > 0);
+    let label = match (previews.len(), approvals) {
+        (1, true) => "Request approval".to_string(),
+        (1, false) => "Promote".to_string(),
+        (n, _) => format!("Promote all {n}"),
+    };
+    (blocked, unmet, label)
+}
+
+/// A box that takes the focus when it appears (a result that replaces the
+/// button that was pressed), so keyboard users are not left on the page's body.
+#[component]
+fn Announce(#[prop(into)] class: String, children: Children) -> impl IntoView {
+    let node = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        if let Some(el) = node.get() {
+            let _ = el.focus();
+        }
+    });
+    view! {
+        <div node_ref=node tabindex="-1" role="status" class=class>
+            {children()}
+        </div>
     }
 }
 
@@ -212,9 +251,9 @@ fn PromotionResults(action: ServerAction<Promote>) -> impl IntoView {
             })
             .collect_view();
         view! {
-            <div class="mt-6 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-950" role="status">
+            <Announce class="mt-6 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-950 focus:outline-none focus:ring-2 focus:ring-emerald-500">
                 <ul class="space-y-1">{lines}</ul>
-            </div>
+            </Announce>
         }
         .into_any()
     }
@@ -247,7 +286,7 @@ pub fn RollbackDialog(environments: String) -> impl IntoView {
                         <Show
                             when=move || !matches!(rollback.value().get(), Some(Ok(_)))
                             fallback=move || view! {
-                                <div class="mt-6 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-950" role="status">
+                                <Announce class="mt-6 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-950 focus:outline-none focus:ring-2 focus:ring-emerald-500">
                                     {move || match rollback.value().get() {
                                         Some(Ok(events)) => events.iter().map(|e| format!(
                                             "{} is back at {}.",
@@ -256,7 +295,7 @@ pub fn RollbackDialog(environments: String) -> impl IntoView {
                                         )).collect::<Vec<_>>().join(" "),
                                         _ => String::new(),
                                     }}
-                                </div>
+                                </Announce>
                             }
                         >
                             <ActionForm action=rollback attr:class="mt-6 space-y-3 border-t border-slate-200 pt-4">

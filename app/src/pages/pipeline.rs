@@ -54,6 +54,7 @@ pub fn PipelinePage() -> impl IntoView {
         }
         None => String::new(),
     });
+    // The action that opens the dialog (focused again after it closes).
     let return_focus = Signal::derive(move || {
         dialog.get().map(|(kind, value)| {
             if value.contains(',') {
