@@ -260,6 +260,20 @@ pub struct EnvironmentView {
     pub verification: Option<VerificationView>,
     pub holds: Vec<HoldView>,
     pub open_request: Option<PromotionView>,
+    /// Its automatic promotion keeps failing to push, if so.
+    #[serde(default)]
+    pub auto_promotion_failure: Option<AutoPromotionFailure>,
+}
+
+/// An automatic promotion whose push failed, and when it is tried again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoPromotionFailure {
+    pub candidate: String,
+    pub message: String,
+    /// Failures in a row for this candidate.
+    pub failures: u32,
+    pub at: String,
+    pub retry_at: String,
 }
 
 /// Merge commits on the part of the root's line that not every environment

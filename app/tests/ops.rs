@@ -24,12 +24,9 @@ struct World {
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let file = demo::create(dir.path()).unwrap();
-    let vars: BTreeMap<String, String> = [(
-        "ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE".to_string(),
-        "false".to_string(),
-    )]
-    .into();
-    let config = Config::load(&file, &vars).unwrap();
+    // No background task runs here: qa keeps `auto_promote` (its holds
+    // matter) but nothing promotes it behind the tests' back.
+    let config = Config::load(&file, &BTreeMap::new()).unwrap();
     let engine = Engine::start(config).await.unwrap();
     World {
         remote: dir.path().join("remote.git"),
@@ -131,8 +128,11 @@ async fn promote_requires_exact_commit_verified_upstream_and_refusals_move_nothi
     assert_eq!(gates[0].gate, GateKind::Verified);
     assert_eq!(gates[0].environment, "qa");
     assert_eq!(w.all_tips(), before, "nothing moved");
-    // A verification of another commit does not count; of exactly this one does.
-    w.pass("qa", &w.tip("main")).await;
+    // qa moves on; a verification of the commit it held before does not
+    // count for the one it holds now, one of exactly that commit does.
+    let older = w.tip("qa");
+    ops::promote(&w.engine, &pat, one("qa")).await.unwrap();
+    w.pass("qa", &older).await;
     assert!(
         ops::promote(&w.engine, &pat, one("integration"))
             .await
@@ -143,6 +143,48 @@ async fn promote_requires_exact_commit_verified_upstream_and_refusals_move_nothi
         .await
         .unwrap();
     assert_eq!(w.tip("integration"), w.tip("qa"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_cannot_pass_where_the_commit_never_ran() {
+    let w = world().await;
+    let tess = person("tess", &["tester"]);
+    let main = w.tip("main");
+    let events = w.audit_len().await;
+    let err = ops::verify(
+        &w.engine,
+        &tess,
+        VerifyInput {
+            environment: "qa".into(),
+            commit: main.clone(),
+            status: VerificationStatus::Passed,
+            url: None,
+            summary: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.status(), 422, "{err}");
+    assert_eq!(err.code(), "never_held");
+    assert!(
+        err.to_string().contains(&w.tip("qa")[..10]),
+        "lists what qa held: {err}"
+    );
+    assert_eq!(w.audit_len().await, events, "nothing recorded");
+    // A failure may be recorded anywhere: it only ever revokes.
+    ops::verify(
+        &w.engine,
+        &tess,
+        VerifyInput {
+            environment: "qa".into(),
+            commit: main,
+            status: VerificationStatus::Failed,
+            url: None,
+            summary: None,
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,39 +267,30 @@ async fn preview_shows_commits_files_gates_and_moves_nothing() {
 async fn several_environments_move_together_or_not_at_all() {
     let w = world().await;
     let pat = person("pat", &["promoter"]);
-    let integration = w.tip("integration");
-    w.pass("integration", &integration).await;
+    // integration and loadtest both get qa's head, and it is tested in qa.
+    let qa = w.tip("qa");
+    w.pass("qa", &qa).await;
+    for env in ["integration", "loadtest"] {
+        ops::promote(&w.engine, &pat, one(env)).await.unwrap();
+    }
+    w.pass("integration", &qa).await;
     let before = w.all_tips();
+    let staging = || PromoteInput {
+        environments: Some(vec!["staging-*".into()]),
+        ..Default::default()
+    };
     // loadtest has not passed: nothing moves, and the gate is named.
-    let err = ops::promote(
-        &w.engine,
-        &pat,
-        PromoteInput {
-            environments: Some(vec!["staging-*".into()]),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = ops::promote(&w.engine, &pat, staging()).await.unwrap_err();
     assert!(
         matches!(&err, EngineError::GatesUnmet(g) if g.iter().all(|g| g.environment == "loadtest")),
         "{err:?}"
     );
     assert_eq!(w.all_tips(), before);
-    w.pass("loadtest", &integration).await;
-    let done = ops::promote(
-        &w.engine,
-        &pat,
-        PromoteInput {
-            environments: Some(vec!["staging-*".into()]),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    w.pass("loadtest", &qa).await;
+    let done = ops::promote(&w.engine, &pat, staging()).await.unwrap();
     assert_eq!(done.len(), 3);
     for env in ["staging-eu", "staging-us", "staging-asia"] {
-        assert_eq!(w.tip(env), integration, "{env}");
+        assert_eq!(w.tip(env), qa, "{env}");
     }
 }
 
@@ -426,4 +459,168 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
             .user,
         "pat"
     );
+}
+
+async fn world_with(vars: &[(&str, &str)]) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let file = demo::create(dir.path()).unwrap();
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let config = Config::load(&file, &vars).unwrap();
+    let engine = Engine::start(config).await.unwrap();
+    World {
+        remote: dir.path().join("remote.git"),
+        _dir: dir,
+        engine,
+    }
+}
+
+fn back(env: &str, to: Option<&str>) -> RollbackInput {
+    RollbackInput {
+        environments: vec![env.into()],
+        to: to.map(str::to_owned),
+        reason: Some("incident".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_only_goes_back_never_to_where_a_reset_came_from() {
+    let w = world().await;
+    let pat = person("pat", &["promoter", "tester"]);
+    let first = w.tip("qa");
+    ops::promote(&w.engine, &pat, one("qa")).await.unwrap();
+    let ahead = w.tip("qa");
+    // S6: qa is reset onto loadtest, which is behind it.
+    let loadtest = w.tip("loadtest");
+    let reset = ops::promote(
+        &w.engine,
+        &pat,
+        PromoteInput {
+            environment: Some("qa".into()),
+            from: Some("loadtest".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(reset[0].kind, RequestKind::Reset);
+    assert_eq!(w.tip("qa"), loadtest);
+    // "Roll back" must not bring qa forward to where the reset came from.
+    let err = ops::rollback(&w.engine, &pat, back("qa", None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "no_previous_position", "{err}");
+    assert_eq!(w.tip("qa"), loadtest);
+    // An explicit position must have been reached through a gated move:
+    // `first` was only ever observed.
+    let err = ops::rollback(&w.engine, &pat, back("qa", Some(&first)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "never_held", "{err}");
+    // ...and must not have failed its tests there.
+    ops::verify(
+        &w.engine,
+        &pat,
+        VerifyInput {
+            environment: "qa".into(),
+            commit: ahead.clone(),
+            status: VerificationStatus::Failed,
+            url: None,
+            summary: Some("checkout broken".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let err = ops::rollback(&w.engine, &pat, back("qa", Some(&ahead)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "failed_there", "{err}");
+    assert_eq!(w.tip("qa"), loadtest, "nothing moved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releasing_a_rollbacks_hold_needs_the_role_that_could_roll_back() {
+    let w = world_with(&[("ENVLINE_ENVIRONMENT_PROD_EU_AUTO_PROMOTE", "true")]).await;
+    let pat = person("pat", &["promoter", "tester"]);
+    let ida = person("ida", &["incident-commander"]);
+    let staging = w.tip("staging-eu");
+    w.pass("staging-eu", &staging).await;
+    let asked = ops::promote(&w.engine, &pat, one("prod-eu")).await.unwrap();
+    for approver in ["ann", "bob"] {
+        ops::decide(
+            &w.engine,
+            &person(approver, &["approver"]),
+            asked[0].id,
+            DecisionInput {
+                decision: Decision::Approve,
+                comment: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(w.tip("prod-eu"), staging);
+    ops::rollback(&w.engine, &ida, back("prod-eu", None))
+        .await
+        .unwrap();
+    let holds = w.engine.holds().await.unwrap();
+    let hold = holds.iter().find(|h| h.environment == "prod-eu").unwrap();
+    // A promoter may hold and release holds, but not this one: prod-eu is protected.
+    let err = ops::release(&w.engine, &pat, hold.id, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("incident-commander"), "{err}");
+    ops::release(&w.engine, &ida, hold.id, None).await.unwrap();
+    // Released: no hold is left on prod-eu.
+    assert!(
+        w.engine
+            .holds()
+            .await
+            .unwrap()
+            .iter()
+            .all(|h| h.environment != "prod-eu")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_id_names_a_commit_never_a_branch_of_that_name() {
+    let w = world().await;
+    let pat = person("pat", &["promoter"]);
+    let main = w.tip("main");
+    // A branch whose name looks like a short id, pointing at main.
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(&w.remote)
+        .args(["update-ref", "refs/heads/deadbee", &main])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    w.engine.refresh().await.unwrap();
+    let err = ops::promote(
+        &w.engine,
+        &pat,
+        PromoteInput {
+            environment: Some("qa".into()),
+            commit: Some("deadbee".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "not_found", "{err}");
+    // A real short id works.
+    let done = ops::promote(
+        &w.engine,
+        &pat,
+        PromoteInput {
+            environment: Some("qa".into()),
+            commit: Some(main[..8].to_string()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(done[0].to_commit, main);
 }

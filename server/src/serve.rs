@@ -139,10 +139,23 @@ fn spawn_background(engine: Arc<Engine>) {
     });
     tokio::spawn(async move {
         loop {
-            if let Err(e) = ops::auto_promote(&engine).await {
-                tracing::warn!("auto-promotion failed: {e}");
+            let retry = match ops::auto_promote(&engine).await {
+                Ok(retry) => retry,
+                Err(e) => {
+                    tracing::warn!("auto-promotion failed: {e}");
+                    None
+                }
+            };
+            // Woken by a change, or when a failed push is due again.
+            match retry {
+                Some(at) => {
+                    tokio::select! {
+                        _ = engine.auto_promote.notified() => {}
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                    }
+                }
+                None => engine.auto_promote.notified().await,
             }
-            engine.auto_promote.notified().await;
             // Let bursts of changes settle into one pass.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -43,6 +43,18 @@ async fn world_with(env: &[(&str, &str)]) -> World {
     }
 }
 
+/// Makes `env` hold `commit` for a while, as in a history the test did not
+/// make itself: the branch is set on the remote around Envline and Envline
+/// refreshes (so a test result for `commit` in `env` is one where it ran).
+async fn held(w: &World, env: &str, commit: &str) {
+    git(
+        &w.server.remote,
+        &["update-ref", &format!("refs/heads/{env}"), commit],
+    );
+    let (s, b) = w.api.post("/api/v1/refresh", Some(&w.pat), json!({})).await;
+    assert_eq!(s, 200, "{b}");
+}
+
 fn audit_actions(events: &Value) -> Vec<String> {
     events["events"]
         .as_array()
@@ -176,6 +188,10 @@ async fn bad_input_gets_a_clear_error_and_nothing_moves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_approvers() {
     let w = world().await;
+    // qa moves on to main; it held `older` before.
+    let older = w.server.remote_tip("qa");
+    let (s, b) = w.api.promote(&w.pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 201, "{b}");
     let qa = w.server.remote_tip("qa");
     // I3: integration requires qa; nothing verified yet.
     let (s, b) = w
@@ -188,7 +204,6 @@ async fn promotion_needs_the_exact_commit_verified_and_prod_needs_two_other_appr
     assert_eq!(s, 422, "{b}");
     assert_eq!(b["error"]["details"][0]["environment"], "qa");
     // Another commit's verification does not count.
-    let older = w.server.remote_tip("integration");
     let (s, _) = w.api.verify(&w.pat, "qa", &older, "passed").await;
     assert_eq!(s, 201);
     let (s, _) = w
@@ -566,6 +581,7 @@ async fn direct_pushes_are_logged_out_of_band_and_off_line_environments_realign(
     assert_eq!(env["on_line"], false);
     // Promotions into an off-line environment are refused until realigned.
     let integration = w.server.remote_tip("integration");
+    held(&w, "loadtest", &integration).await;
     for required in ["integration", "loadtest"] {
         w.api.verify(&w.pat, required, &integration, "passed").await;
     }
@@ -594,6 +610,7 @@ async fn out_of_order_cherry_pick_puts_the_environment_off_the_line() {
     let integration_before = w.server.remote_tip("integration");
     // The newest version bump conflicts with the older bumps integration lacks: refused, nothing moves.
     let bump = w.server.remote_tip("main");
+    held(&w, "qa", &bump).await;
     w.api.verify(&w.pat, "qa", &bump, "passed").await;
     let (s, b) = w
         .api
@@ -629,6 +646,7 @@ async fn out_of_order_cherry_pick_puts_the_environment_off_the_line() {
         .next()
         .unwrap()
         .to_owned();
+    held(&w, "qa", &main).await;
     let (s, _) = w.api.verify(&w.pat, "qa", &main, "passed").await;
     assert_eq!(s, 201);
     let (s, b) = w.api.post("/api/v1/cherry-picks", Some(&w.pat), json!({"environment": "integration", "commit": main, "reason": "urgent settings change"})).await;
@@ -709,6 +727,7 @@ async fn several_environments_are_promoted_together_or_not_at_all() {
         "one unmet gate per staging environment: {b}"
     );
     assert_eq!(w.server.all_remote_tips(), before);
+    held(&w, "loadtest", &integration).await;
     w.api
         .verify(&w.pat, "loadtest", &integration, "passed")
         .await;
@@ -983,6 +1002,9 @@ async fn promote_between_arbitrary_environments_fast_forwards_or_resets() {
     let w = world().await;
     // prod-asia from prod-eu: a fast-forward, with prod-asia's own gates (staging-asia, approvals).
     let prod_eu = w.server.remote_tip("prod-eu");
+    let staging_asia = w.server.remote_tip("staging-asia");
+    held(&w, "staging-asia", &prod_eu).await;
+    held(&w, "staging-asia", &staging_asia).await;
     let (s, _) = w
         .api
         .verify(&w.bob, "staging-asia", &prod_eu, "passed")
@@ -1023,6 +1045,9 @@ async fn promote_between_arbitrary_environments_fast_forwards_or_resets() {
         s, 422,
         "integration requires the commit verified in qa: {b}"
     );
+    let qa_now = w.server.remote_tip("qa");
+    held(&w, "qa", &loadtest).await;
+    held(&w, "qa", &qa_now).await;
     w.api.verify(&w.pat, "qa", &loadtest, "passed").await;
     let (s, b) = w
         .api
@@ -1060,6 +1085,8 @@ async fn rolling_back_twice_goes_further_back() {
     let start = w.server.remote_tip("integration");
     let middle = git(&w.server.remote, &["rev-parse", "main~2"]);
     let qa = w.server.remote_tip("qa");
+    held(&w, "qa", &middle).await;
+    held(&w, "qa", &qa).await;
     for commit in [&middle, &qa] {
         w.api.verify(&w.pat, "qa", commit, "passed").await;
         let (s, b) = w

@@ -71,7 +71,7 @@ async fn crash_after_the_push_is_recorded_for_the_requester() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["actor"], "pat");
     assert_eq!(events[0]["old"], before);
-    assert_eq!(events[0]["details"]["recovered_after_restart"], true);
+    assert_eq!(events[0]["details"]["settled_later"], true);
     // Not also logged as a direct push.
     let viewer = server.user("vic2", &["viewer"]);
     let (_, audit) = Api::new(&server)

@@ -309,7 +309,7 @@ pub async fn add_user(
         ));
     }
     let hash = password.map(hash_password).transpose()?;
-    let mut tx = pool.begin().await?;
+    let mut tx = super::store::begin(pool).await?;
     sqlx::query("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(&hash)

@@ -26,6 +26,10 @@ pub enum EngineError {
     RateLimited(String),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Well-formed but not acceptable (HTTP 422), e.g. a test result for a
+    /// commit the environment never held.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("gates not met: {}", .0.iter().map(|g| g.message.as_str()).collect::<Vec<_>>().join("; "))]
     GatesUnmet(Vec<GateCheck>),
     #[error("{message}")]
@@ -45,7 +49,7 @@ impl EngineError {
             EngineError::NotFound(_) => 404,
             EngineError::RateLimited(_) => 429,
             EngineError::Conflict { .. } => 409,
-            EngineError::GatesUnmet(_) => 422,
+            EngineError::GatesUnmet(_) | EngineError::Unprocessable { .. } => 422,
             EngineError::Remote { .. } => 503,
             EngineError::Internal(_) => 500,
         }
@@ -62,6 +66,7 @@ impl EngineError {
             EngineError::RateLimited(_) => "rate_limited",
             EngineError::Conflict { code, .. } => code,
             EngineError::GatesUnmet(_) => "gates_not_met",
+            EngineError::Unprocessable { code, .. } => code,
             EngineError::Remote { code, .. } => code,
             EngineError::Internal(_) => "internal",
         }
@@ -85,6 +90,7 @@ impl From<GitError> for EngineError {
     fn from(e: GitError) -> Self {
         match e {
             GitError::UnknownCommit(_) => EngineError::NotFound(e.to_string()),
+            GitError::AmbiguousId { .. } => EngineError::BadInput(e.to_string()),
             GitError::Conflict { .. } => EngineError::Conflict {
                 code: "ref_moved",
                 message: e.to_string(),
@@ -97,8 +103,16 @@ impl From<GitError> for EngineError {
                 code: "merge_conflict",
                 message: e.to_string(),
             },
-            GitError::RemoteUnreachable(_) => EngineError::Remote {
+            GitError::Timeout(_) => EngineError::Remote {
+                code: "remote_timeout",
+                message: format!("the remote did not answer in time: {e}"),
+            },
+            GitError::NotConnected(_) => EngineError::Remote {
                 code: "remote_unreachable",
+                message: format!("{e}; nothing was changed"),
+            },
+            GitError::RemoteUnreachable(_) => EngineError::Remote {
+                code: "connection_lost",
                 message: format!("{e}; nothing was changed"),
             },
             GitError::RemoteRejected(_) => EngineError::Remote {

@@ -29,8 +29,21 @@ pub enum GitError {
         expected: String,
         actual: String,
     },
+    #[error("`{prefix}` names several commits ({}); give more hex digits", .candidates.join(", "))]
+    AmbiguousId {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    /// git could not connect at all: nothing was sent.
+    #[error("the remote cannot be reached: {0}")]
+    NotConnected(String),
+    /// The connection failed after it was made: a push may or may not have landed.
     #[error("the remote cannot be reached: {0}")]
     RemoteUnreachable(String),
+    /// A network command ran out of time and was stopped. For a push the
+    /// outcome is not known: the remote may still take it.
+    #[error("git did not finish within {0} s and was stopped")]
+    Timeout(u64),
     #[error("the remote moved meanwhile (someone pushed): {0}")]
     RemoteMoved(String),
     #[error("the remote refused the update: {0}")]
@@ -284,23 +297,46 @@ impl GitRepo {
     }
 
     /// Resolves a commit id given by a person or a script: 7 to 40 hex digits,
-    /// nothing else (no `main~1`, no ref names), and it must name a commit.
+    /// nothing else (no `main~1`, no ref names: a branch or tag that happens
+    /// to be named like a short id is never taken), and it must name a
+    /// commit. A prefix shared by several commits is refused with them listed.
     pub fn resolve_commit(&self, spec: &str) -> Result<ObjectId, GitError> {
-        let spec = spec.trim();
-        if !looks_like_commit_id(spec) {
-            return Err(GitError::UnknownCommit(spec.to_owned()));
+        let spec = spec.trim().to_ascii_lowercase();
+        if !looks_like_commit_id(&spec) {
+            return Err(GitError::UnknownCommit(spec));
         }
         let repo = self.local();
-        let id = repo
-            .rev_parse_single(spec.to_ascii_lowercase().as_str())
-            .map_err(|_| GitError::UnknownCommit(spec.to_owned()))?;
-        let object = id
-            .object()
-            .map_err(|_| GitError::UnknownCommit(spec.to_owned()))?;
-        if object.kind != gix::object::Kind::Commit {
-            return Err(GitError::UnknownCommit(spec.to_owned()));
+        let is_commit = |id: &ObjectId| {
+            repo.find_header(*id)
+                .is_ok_and(|h| h.kind() == gix::object::Kind::Commit)
+        };
+        let id = if spec.len() == 40 {
+            ObjectId::from_hex(spec.as_bytes())
+                .map_err(|_| GitError::UnknownCommit(spec.clone()))?
+        } else {
+            let prefix = gix::hash::Prefix::from_hex(&spec)
+                .map_err(|_| GitError::UnknownCommit(spec.clone()))?;
+            let mut candidates = std::collections::HashSet::new();
+            repo.objects
+                .lookup_prefix(prefix, Some(&mut candidates))
+                .map_err(repo_err)?;
+            let mut commits: Vec<ObjectId> = candidates.into_iter().filter(is_commit).collect();
+            commits.sort();
+            match commits.len() {
+                0 => return Err(GitError::UnknownCommit(spec)),
+                1 => commits[0],
+                _ => {
+                    return Err(GitError::AmbiguousId {
+                        prefix: spec,
+                        candidates: commits.iter().map(|c| c.to_string()).collect(),
+                    });
+                }
+            }
+        };
+        if !is_commit(&id) {
+            return Err(GitError::UnknownCommit(spec));
         }
-        Ok(id.detach())
+        Ok(id)
     }
 
     /// Subject, author and time of a commit.
@@ -774,14 +810,19 @@ struct Ran {
     stderr: String,
 }
 
-/// Runs a git command line for the network with a time limit.
+/// Runs a git command line for the network with a time limit. git runs in
+/// a process group of its own, and on timeout the whole group is stopped
+/// (git, and the ssh or remote helper it started), so nothing it began keeps
+/// talking to the remote behind Envline's back.
 fn run_network(mut cmd: Command, limit: Duration) -> Result<Ran, GitError> {
     use std::io::Read;
+    use std::os::unix::process::CommandExt;
     use wait_timeout::ChildExt;
     cmd.env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = cmd
         .spawn()
         .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
@@ -799,12 +840,11 @@ fn run_network(mut cmd: Command, limit: Duration) -> Result<Ran, GitError> {
     });
     let status = child.wait_timeout(limit).map_err(repo_err)?;
     let Some(status) = status else {
-        let _ = child.kill();
+        // The group's id is git's pid (process_group(0)).
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
-        return Err(GitError::RemoteUnreachable(format!(
-            "git did not finish within {} s",
-            limit.as_secs()
-        )));
+        return Err(GitError::Timeout(limit.as_secs()));
     };
     Ok(Ran {
         success: status.success(),
@@ -821,6 +861,20 @@ fn summarize(text: &str) -> String {
         .join("; ")
 }
 
+/// What git says when it could not even connect: nothing reached the remote.
+const NOT_CONNECTED: &[&str] = &[
+    "unable to connect",
+    "Connection refused",
+    "Could not resolve host",
+    "Name or service not known",
+    "No route to host",
+    "Network is unreachable",
+];
+
 fn classify_network_error(stderr: &str) -> GitError {
-    GitError::RemoteUnreachable(summarize(stderr))
+    if NOT_CONNECTED.iter().any(|m| stderr.contains(m)) {
+        GitError::NotConnected(summarize(stderr))
+    } else {
+        GitError::RemoteUnreachable(summarize(stderr))
+    }
 }

@@ -53,6 +53,61 @@ pub async fn open_database(config: &Config) -> Result<SqlitePool, String> {
     })
 }
 
+/// The lock file in the data directory: one Envline process per directory.
+const LOCK_FILE: &str = "envline.lock";
+
+/// Takes the data directory for this process: an exclusive lock on a file in
+/// it, held as long as the returned file is open (the operating system drops
+/// it when the process dies, however it dies). A second process is refused
+/// with the first one's pid.
+pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(format!(
+                "another Envline (pid {}) is already using the data directory {}; stop it first, or give this one its own `server.data_dir`",
+                holder.trim(),
+                dir.display()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(file)
+}
+
+/// Whether a `kustomization.yml` lists the component `variants/<variant>`,
+/// matching whole path components (`variants/prod` is not `variants/prod-eu`).
+fn lists_component(kustomization: &str, variant: &str) -> bool {
+    kustomization.lines().any(|line| {
+        let path = line
+            .trim()
+            .trim_start_matches('-')
+            .trim()
+            .trim_matches(['"', '\'']);
+        let parts: Vec<&str> = path.split('/').collect();
+        parts
+            .windows(2)
+            .any(|w| w[0] == "variants" && w[1] == variant)
+    })
+}
+
 /// The state of the last fetch of the remote.
 #[derive(Debug, Clone, Default)]
 struct RefreshState {
@@ -66,9 +121,12 @@ pub struct Engine {
     pub config: Config,
     pub git: Arc<GitRepo>,
     pub pool: SqlitePool,
-    /// Serializes every ref-moving operation and refresh (I6 inside one process;
-    /// the CAS on the clone and the lease on the remote guard against others).
-    write_lock: tokio::sync::Mutex<()>,
+    /// Serializes every operation that moves refs or talks to the remote
+    /// (I6 inside one process; the CAS on the clone and the lease on the
+    /// remote guard against others). Operations that only touch the database
+    /// (verifications, approvals, holds) never take it, so a hanging remote
+    /// cannot stall them; their transactions are `BEGIN IMMEDIATE`.
+    ref_lock: tokio::sync::Mutex<()>,
     /// Bumped on every change to refs or to the gates' evidence.
     generation: AtomicU64,
     snapshot: RwLock<Option<(u64, Arc<PipelineView>)>>,
@@ -84,6 +142,10 @@ pub struct Engine {
     /// Turns true when the server stops, so live streams end and let it.
     stopping: tokio::sync::watch::Sender<bool>,
     login_limiter: session::LoginLimiter,
+    /// Automatic promotions whose push failed, backing off.
+    auto_failures: ops::auto::AutoFailures,
+    /// Held while the engine lives: this process owns the data directory.
+    _data_dir_lock: std::fs::File,
     /// Failure injection for crash-safety tests (`ENVLINE_CRASH_AT`).
     crash_at: Option<String>,
 }
@@ -98,6 +160,7 @@ impl Engine {
                 config.server.data_dir.display()
             )
         })?;
+        let data_dir_lock = lock_data_dir(&config.server.data_dir)?;
         let pool = open_database(&config).await?;
         let url = config.repository.url.clone();
         let dir = config.clone_dir();
@@ -112,7 +175,7 @@ impl Engine {
             config,
             git: Arc::new(git),
             pool,
-            write_lock: tokio::sync::Mutex::new(()),
+            ref_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
             snapshot: RwLock::new(None),
             line: Mutex::new(Arc::new(Line::default())),
@@ -123,10 +186,18 @@ impl Engine {
             changes: tokio::sync::broadcast::channel(64).0,
             stopping: tokio::sync::watch::channel(false).0,
             login_limiter: session::LoginLimiter::default(),
+            auto_failures: ops::auto::AutoFailures::default(),
+            _data_dir_lock: data_dir_lock,
             crash_at: std::env::var("ENVLINE_CRASH_AT")
                 .ok()
                 .filter(|s| !s.is_empty()),
         });
+        // Changes whose push never settled (a crash) must not show as done
+        // until the remote says they landed: put the clone's refs back first;
+        // the refresh then settles them against the remote, if it answers.
+        ops::journal::restore_pending(&engine)
+            .await
+            .map_err(|e| format!("cannot restore the clone's unsettled refs: {e}"))?;
         if let Err(e) = engine.refresh().await {
             tracing::warn!("first refresh failed: {e}");
         }
@@ -162,6 +233,14 @@ impl Engine {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.auto_promote.notify_one();
         // Nobody listening is fine.
+        let _ = self.changes.send(generation);
+    }
+
+    /// Marks cached views stale and tells live pages, without waking
+    /// auto-promotion (a refused or failed push changed no ref: retrying it
+    /// at once would loop).
+    pub fn touched(&self) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = self.changes.send(generation);
     }
 
@@ -294,6 +373,7 @@ impl Engine {
                 None => None,
             };
             environments.push(EnvironmentView {
+                auto_promotion_failure: self.auto_failures.shown(&standing.name),
                 is_root: env.is_none(),
                 from: env.map(|e| e.from.clone()),
                 requires: env.map(|e| e.requires.clone()).unwrap_or_default(),
@@ -436,7 +516,7 @@ impl Engine {
                         for name in &names {
                             let file =
                                 git.read_file(id, &format!("envs/{name}/kustomization.yml"))?;
-                            if file.is_some_and(|k| k.contains(&format!("variants/{variant}"))) {
+                            if file.is_some_and(|k| lists_component(&k, variant)) {
                                 affected.insert(name.clone());
                             }
                         }
@@ -468,7 +548,7 @@ impl Engine {
     /// Fetches the remote, finishes interrupted operations, and logs every
     /// branch that moved without Envline as out-of-band (I5).
     pub async fn refresh(&self) -> Result<(), EngineError> {
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.ref_lock.lock().await;
         let before = self.git(|git| git.branch_tips()).await?;
         let fetched = self.git(|git| git.fetch()).await;
         let error_changed = {
@@ -562,5 +642,22 @@ impl Engine {
     /// Checks the audit log's hash chain.
     pub async fn audit_check(&self) -> Result<audit::ChainCheck, EngineError> {
         Ok(audit::verify(&self.pool).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lists_component;
+
+    #[test]
+    fn variants_match_whole_path_components() {
+        let k = "components:\n  - ../../variants/prod-eu\n  - \"../../variants/non-prod\"\n";
+        assert!(lists_component(k, "prod-eu"));
+        assert!(lists_component(k, "non-prod"));
+        assert!(
+            !lists_component(k, "prod"),
+            "variants/prod is not variants/prod-eu"
+        );
+        assert!(!lists_component(k, "eu"));
     }
 }

@@ -35,7 +35,8 @@ pub async fn open(file: &Path) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", file.display()))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        // An intent and an outcome, once committed, survive a power cut.
+        .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
@@ -44,6 +45,13 @@ pub async fn open(file: &Path) -> Result<SqlitePool, sqlx::Error> {
         .await?;
     sqlx::migrate!("../migrations").run(&pool).await?;
     Ok(pool)
+}
+
+/// Starts a write transaction that takes the write lock at once (`BEGIN
+/// IMMEDIATE`), so what it reads first (the audit chain's head, a request's
+/// state) cannot change before it writes.
+pub async fn begin(pool: &SqlitePool) -> Result<Tx<'static>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// Latest verification of exactly `commit` in `environment` (the one that counts, I3).
@@ -134,16 +142,31 @@ pub async fn unreleased_holds(pool: &SqlitePool) -> Result<Vec<HoldView>, sqlx::
 pub struct NewHold<'a> {
     pub environment: &'a str,
     pub kind: HoldKind,
+    /// What placed it, which decides who may release it: `hold` (a person's
+    /// hold or freeze) or `reset` (a rollback or reset's auto-promotion hold).
+    pub placed_by: &'a str,
     pub reason: &'a str,
     pub created_by: &'a str,
     pub starts_at: Option<&'a str>,
     pub ends_at: Option<&'a str>,
 }
 
+/// Whether an environment already has an unreleased auto-promotion hold
+/// placed by a rollback or reset (a second one would say the same).
+pub async fn has_reset_hold(tx: &mut Tx<'_>, environment: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM holds WHERE environment = ? AND placed_by = 'reset' AND released_at IS NULL LIMIT 1",
+    )
+    .bind(environment)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found.is_some())
+}
+
 pub async fn insert_hold(tx: &mut Tx<'_>, h: &NewHold<'_>) -> Result<HoldView, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO holds (environment, kind, reason, created_by, created_at, starts_at, ends_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {HOLD_COLUMNS}"
+        "INSERT INTO holds (environment, kind, reason, created_by, created_at, starts_at, ends_at, placed_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {HOLD_COLUMNS}"
     ))
     .bind(h.environment)
     .bind(h.kind)
@@ -152,6 +175,7 @@ pub async fn insert_hold(tx: &mut Tx<'_>, h: &NewHold<'_>) -> Result<HoldView, s
     .bind(now())
     .bind(h.starts_at)
     .bind(h.ends_at)
+    .bind(h.placed_by)
     .fetch_one(&mut **tx)
     .await
 }
@@ -162,11 +186,12 @@ pub struct HoldRecord {
     #[sqlx(flatten)]
     pub hold: HoldView,
     pub released_at: Option<String>,
+    pub placed_by: String,
 }
 
 pub async fn find_hold(pool: &SqlitePool, id: i64) -> Result<Option<HoldRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {HOLD_COLUMNS}, released_at FROM holds WHERE id = ?"
+        "SELECT {HOLD_COLUMNS}, released_at, placed_by FROM holds WHERE id = ?"
     ))
     .bind(id)
     .fetch_optional(pool)
@@ -371,13 +396,13 @@ pub async fn set_observed_tip(
     Ok(())
 }
 
-/// Forgets a branch's tip (it was deleted).
+/// What `observed_tips` holds for a branch that was seen and then deleted:
+/// re-creating it later is a move too (I5).
+pub const DELETED: &str = "";
+
+/// Notes that a branch was deleted (kept, so that re-creating it is noticed).
 pub async fn forget_observed_tip(tx: &mut Tx<'_>, branch: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM observed_tips WHERE branch = ?")
-        .bind(branch)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    set_observed_tip(tx, branch, DELETED).await
 }
 
 /// A row of the intent journal: an operation's plan, written before any ref moves.
@@ -388,6 +413,8 @@ pub struct IntentRow {
     pub action: String,
     pub payload: String,
     pub state: String,
+    /// What went wrong with its push, while it is unsettled or after it failed.
+    pub error: Option<String>,
 }
 
 pub async fn insert_intent(
@@ -408,26 +435,96 @@ pub async fn insert_intent(
     Ok(id)
 }
 
+/// Settles a pending intent as `done` or `failed`. Returns false (and
+/// writes nothing) when it was no longer pending: someone settled it first.
 pub async fn finish_intent(
     executor: impl sqlx::Executor<'_, Database = Sqlite>,
     id: i64,
     state: &str,
     error: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE intents SET state = ?, error = ?, finished_at = ? WHERE id = ?")
-        .bind(state)
-        .bind(error)
-        .bind(now())
-        .bind(id)
-        .execute(executor)
-        .await?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE intents SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+    )
+    .bind(state)
+    .bind(error)
+    .bind(now())
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn pending_intents(pool: &SqlitePool) -> Result<Vec<IntentRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, actor, action, payload, state FROM intents WHERE state = 'pending' ORDER BY id",
+        "SELECT id, actor, action, payload, state, error FROM intents WHERE state = 'pending' ORDER BY id",
     )
     .fetch_all(pool)
     .await
+}
+
+/// The newest failed intents, newest first (a late landing may match one).
+pub async fn recent_failed_intents(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<IntentRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, actor, action, payload, state, error FROM intents WHERE state = 'failed' ORDER BY id DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Notes what went wrong with a pending intent's push (it stays pending).
+pub async fn note_intent_error(pool: &SqlitePool, id: i64, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE intents SET error = ? WHERE id = ? AND state = 'pending'")
+        .bind(error)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Marks a failed intent done after all: its push landed late. Returns false
+/// when it was not failed (already settled otherwise).
+pub async fn revive_intent(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE intents SET state = 'done', error = 'landed after it was marked failed', finished_at = ? WHERE id = ? AND state = 'failed'",
+    )
+    .bind(now())
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A request's state, read inside a write transaction.
+pub async fn request_state(tx: &mut Tx<'_>, id: i64) -> Result<Option<RequestState>, sqlx::Error> {
+    let row: Option<(RequestState,)> =
+        sqlx::query_as("SELECT state FROM promotion_requests WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(|(s,)| s))
+}
+
+/// Closes a request as failed, if it is still open.
+pub async fn fail_request_if_open(
+    tx: &mut Tx<'_>,
+    id: i64,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE promotion_requests SET state = 'failed', state_reason = ?, updated_at = ? WHERE id = ? AND state = 'awaiting_approval'",
+    )
+    .bind(reason)
+    .bind(now())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -22,7 +22,8 @@ pub async fn decide(
     input: DecisionInput,
 ) -> Result<PromotionView, EngineError> {
     let comment = reason_of(input.comment.as_deref())?;
-    let _guard = engine.write_lock.lock().await;
+    // Recording a decision touches only the database: no ref lock, so a
+    // hanging remote cannot hold it up.
     let request = store::request(&engine.pool, request_id)
         .await?
         .ok_or_else(|| EngineError::NotFound(format!("no promotion request {request_id}")))?;
@@ -47,7 +48,17 @@ pub async fn decide(
             grants: who.grants.iter().map(|g| g.to_string()).collect(),
         }));
     }
-    let mut tx = engine.pool.begin().await?;
+    let mut tx = store::begin(&engine.pool).await?;
+    // Decided (or run) by someone else since it was read: nothing is written.
+    if store::request_state(&mut tx, request_id).await? != Some(RequestState::AwaitingApproval) {
+        tx.rollback().await?;
+        return Err(EngineError::Conflict {
+            code: "request_closed",
+            message: format!(
+                "request {request_id} was closed meanwhile; it takes no more decisions"
+            ),
+        });
+    }
     store::upsert_approval(&mut tx, request_id, &who.user, input.decision, &comment).await?;
     audit::append(
         &mut tx,
@@ -85,23 +96,34 @@ pub async fn decide(
         .ok_or_else(|| EngineError::Internal("request vanished".into()))
 }
 
-/// Runs an approved request, or fails it with the reason when the world changed.
+/// Runs an approved request, or fails it with the reason when the world
+/// changed. Under the ref lock, and only if it is still awaiting approval
+/// (two last approvals arriving together run it once).
 async fn execute_request(engine: &Engine, request: &PromotionView) -> Result<(), EngineError> {
-    let result = try_execute_request(engine, request).await;
-    if let Err(e) = &result {
-        // The approvals stay recorded; the request is closed with the reason.
-        let reason = format!("{e}; nothing was changed; request again");
-        let mut tx = engine.pool.begin().await?;
-        store::set_request_state(
-            &mut tx,
-            request.id,
-            RequestState::Failed,
-            Some(&reason),
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        engine.changed();
+    let _guard = engine.ref_lock.lock().await;
+    let Some(request) = store::request(&engine.pool, request.id).await? else {
+        return Ok(());
+    };
+    if request.state != RequestState::AwaitingApproval || !rules::approvals_met(&request) {
+        return Ok(());
+    }
+    let result = try_execute_request(engine, &request).await;
+    match &result {
+        Ok(()) => {}
+        // The push may still land: the request stays open, and the refresh
+        // that settles the push records it done, or closes it as failed.
+        Err(EngineError::Remote {
+            code: "outcome_unknown",
+            ..
+        }) => {}
+        Err(e) => {
+            // The approvals stay recorded; the request is closed with the reason.
+            let reason = format!("{e}; nothing was changed; request again");
+            let mut tx = store::begin(&engine.pool).await?;
+            store::fail_request_if_open(&mut tx, request.id, &reason).await?;
+            tx.commit().await?;
+            engine.touched();
+        }
     }
     result
 }

@@ -26,7 +26,7 @@ pub async fn cherry_pick(
     who.require(Permission::Promote, Some(&env.name))?;
     let reason = reason_of(input.reason.as_deref())?;
     let pick = engine.resolve(&input.commit).await?;
-    let _guard = engine.write_lock.lock().await;
+    let _guard = engine.ref_lock.lock().await;
     let head = head_of(engine, env).await?;
     if engine.git(move |git| git.is_ancestor(pick, head)).await? {
         return Err(EngineError::Conflict {

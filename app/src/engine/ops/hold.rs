@@ -66,8 +66,7 @@ pub async fn hold(
             "`ends_at` ({e}) is in the past; a freeze must end later than now"
         )));
     }
-    let _guard = engine.write_lock.lock().await;
-    let mut tx = engine.pool.begin().await?;
+    let mut tx = store::begin(&engine.pool).await?;
     let mut out = Vec::new();
     for env in envs {
         let row = store::insert_hold(
@@ -75,6 +74,7 @@ pub async fn hold(
             &NewHold {
                 environment: &env.name,
                 kind: input.kind,
+                placed_by: "hold",
                 reason: &reason,
                 created_by: &who.user,
                 starts_at: starts.as_deref(),
@@ -110,18 +110,29 @@ pub async fn release(
     reason: Option<&str>,
 ) -> Result<(), EngineError> {
     let reason = reason_of(reason)?;
-    let _guard = engine.write_lock.lock().await;
     let record = store::find_hold(&engine.pool, id)
         .await?
         .ok_or_else(|| EngineError::NotFound(format!("no hold {id}")))?;
-    who.require(Permission::Hold, Some(&record.hold.environment))?;
+    // A rollback's hold is released by someone who could have rolled back.
+    let needed = if record.placed_by == "reset" {
+        Permission::Reset {
+            protected: engine
+                .config
+                .pipeline
+                .environment(&record.hold.environment)
+                .is_some_and(|e| e.protected),
+        }
+    } else {
+        Permission::Hold
+    };
+    who.require(needed, Some(&record.hold.environment))?;
     if record.released_at.is_some() {
         return Err(EngineError::Conflict {
             code: "already_released",
             message: format!("hold {id} was already released"),
         });
     }
-    let mut tx = engine.pool.begin().await?;
+    let mut tx = store::begin(&engine.pool).await?;
     store::release_hold(&mut tx, id, &who.user).await?;
     audit::append(
         &mut tx,

@@ -46,9 +46,13 @@ pub(super) struct OwnedRequest {
 }
 
 /// The all-or-nothing core: intent, CAS in the clone, atomic leased push,
-/// then audit + outcome in one transaction. On a failed push the clone is
-/// restored and the intent marked failed. Returns the request id recorded.
-/// The caller holds the write lock.
+/// then audit + outcome in one transaction. A push the remote refused
+/// restores the clone and fails the intent. A push whose outcome is not known
+/// (it timed out, the connection broke) is never concluded "did not land":
+/// the clone is restored so reads stay true, and the intent stays pending
+/// until a refresh sees the remote (then it is recorded for its requester,
+/// or failed; a late landing is still credited to it). Returns the request
+/// ids recorded. The caller holds the ref lock.
 pub(super) async fn apply(
     engine: &Engine,
     actor: &str,
@@ -67,65 +71,76 @@ pub(super) async fn apply(
         .await;
     if let Err(e) = local {
         store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
-        engine.changed();
+        engine.touched();
         return Err(e);
     }
     engine.crash_point("after_local");
     let changes = payload.changes.clone();
     let pushed = engine.git(move |git| git.push(&changes)).await;
+    engine.crash_point("after_push_attempt");
     if let Err(e) = pushed {
-        // A refused push certainly did not land; a broken connection may have.
-        let landed = if matches!(
+        // Refused, or never connected: it certainly did not land.
+        let refused = matches!(
             &e,
-            EngineError::Remote {
-                code: "remote_unreachable",
-                ..
-            }
-        ) {
+            EngineError::Conflict { .. }
+                | EngineError::Remote {
+                    code: "remote_rejected" | "remote_unreachable",
+                    ..
+                }
+        );
+        // A refusal certainly did not land. Otherwise ask the remote once:
+        // if it already has the change, record it now.
+        let landed = !refused && {
             let branches: Vec<String> = payload.changes.iter().map(|c| c.branch.clone()).collect();
             match engine.git(move |git| git.remote_tips(&branches)).await {
-                Ok(tips)
-                    if payload
-                        .changes
-                        .iter()
-                        .zip(&tips)
-                        .all(|(c, t)| *t == Some(c.new)) =>
-                {
-                    Some(true)
-                }
-                Ok(tips) if payload.changes.iter().zip(&tips).all(|(c, t)| *t == c.old) => {
-                    Some(false)
-                }
-                _ => None,
+                Ok(tips) => holds_changes(engine, &payload.changes, &tips).await,
+                Err(_) => false,
             }
-        } else {
-            Some(false)
         };
-        if landed == Some(true) {
-            tracing::warn!("git push reported `{e}` but the remote has the update; recording it");
-        } else {
+        if !landed {
             restore_clone(engine, actor, &payload.changes).await;
-            engine.changed();
-            if landed == Some(false) {
+            engine.touched();
+            if refused {
                 store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
                 return Err(e);
             }
-            // Unknown: the intent stays pending and is settled (recorded for
-            // its requester, or failed) before any other change, or at the next refresh.
+            store::note_intent_error(&engine.pool, intent, &e.to_string()).await?;
             return Err(EngineError::Remote {
-                code: "remote_unreachable",
+                code: "outcome_unknown",
                 message: format!(
-                    "{}; whether the remote took the update is not known yet: Envline settles it as soon as the remote answers, before any other change",
+                    "{}; whether the remote took the change is not known yet. Envline settles it as soon as the remote answers (at the next refresh), and records it for {actor} if it landed",
                     e.to_string().trim_end_matches("; nothing was changed")
                 ),
             });
         }
+        tracing::warn!("git push reported `{e}` but the remote has the change; recording it");
     }
     engine.crash_point("after_push");
-    let id = finish(engine, intent, &payload, false).await?;
+    let id = finish(engine, intent, &payload, Settled::Now).await?;
     engine.crash_point("after_record");
     engine.changed();
     Ok(id)
+}
+
+/// Whether the remote's `tips` (one per change, in order) hold every change:
+/// the branch is at the change's `new`, or at a descendant of it (someone
+/// pushed on top afterwards).
+async fn holds_changes(engine: &Engine, changes: &[RefChange], tips: &[Option<ObjectId>]) -> bool {
+    for (change, tip) in changes.iter().zip(tips) {
+        let Some(tip) = *tip else { return false };
+        if tip == change.new {
+            continue;
+        }
+        let new = change.new;
+        if !engine
+            .git(move |git| git.is_ancestor(new, tip))
+            .await
+            .unwrap_or(false)
+        {
+            return false;
+        }
+    }
+    !changes.is_empty()
 }
 
 /// Puts the clone's refs back where they were before a push that did not land
@@ -152,6 +167,35 @@ async fn restore_clone(engine: &Engine, actor: &str, changes: &[RefChange]) {
     }
 }
 
+/// At start-up when the remote cannot be reached: the clone may hold the
+/// local half of a change whose push never finished. Put those refs back to
+/// what they were, so the pages and the API never show a move that has not
+/// happened; the intents stay pending until the remote answers.
+pub async fn restore_pending(engine: &Engine) -> Result<(), EngineError> {
+    for intent in store::pending_intents(&engine.pool).await? {
+        let payload: IntentPayload = serde_json::from_str(&intent.payload).map_err(|e| {
+            EngineError::Internal(format!("intent {} is unreadable: {e}", intent.id))
+        })?;
+        let mut local = Vec::new();
+        for change in &payload.changes {
+            let branch = change.branch.clone();
+            if engine.git(move |git| git.branch_tip(&branch)).await? == Some(change.new) {
+                local.push(change.clone());
+            }
+        }
+        if !local.is_empty() {
+            tracing::warn!(
+                "intent {} ({} by {}) is unsettled and the remote cannot be reached: showing the branches where they were",
+                intent.id,
+                intent.action,
+                intent.actor
+            );
+            restore_clone(engine, &intent.actor, &local).await;
+        }
+    }
+    Ok(())
+}
+
 /// Settles intents left pending (a crash, or a push whose outcome was not
 /// known) before a new change, so their outcome is decided against the remote
 /// as it was and recorded for the person who asked.
@@ -168,14 +212,37 @@ async fn settle_pending(engine: &Engine) -> Result<(), EngineError> {
     reconcile_intents(engine).await
 }
 
+/// How an intent comes to be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Right after its push.
+    Now,
+    /// Later, by a refresh that saw the remote holding it (after a crash or
+    /// a push whose outcome was not known).
+    Later,
+    /// After it was marked failed: the push landed late after all.
+    Late,
+}
+
 /// Records a pushed change: audit events, observed tips, requests, holds, intent done.
 async fn finish(
     engine: &Engine,
     intent: i64,
     payload: &IntentPayload,
-    recovered: bool,
+    settled: Settled,
 ) -> Result<Vec<i64>, EngineError> {
-    let mut tx = engine.pool.begin().await?;
+    let mut tx = store::begin(&engine.pool).await?;
+    // An intent is finished once: if another path settled it first, this
+    // writes nothing. A late landing may finish one that was marked failed.
+    let finished = if settled == Settled::Late {
+        store::revive_intent(&mut *tx, intent).await?
+    } else {
+        store::finish_intent(&mut *tx, intent, "done", None).await?
+    };
+    if !finished {
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    }
     // The request each environment's change belongs to.
     let mut requests: Vec<(String, i64)> = Vec::new();
     for r in &payload.new_requests {
@@ -215,8 +282,14 @@ async fn finish(
                 if let Some(id) = request {
                     map.entry("request").or_insert(json!(id));
                 }
-                if recovered {
-                    map.insert("recovered_after_restart".into(), json!(true));
+                match settled {
+                    Settled::Now => {}
+                    Settled::Later => {
+                        map.insert("settled_later".into(), json!(true));
+                    }
+                    Settled::Late => {
+                        map.insert("landed_late".into(), json!(true));
+                    }
                 }
             }
             e
@@ -238,6 +311,9 @@ async fn finish(
         store::set_observed_tip(&mut tx, &change.branch, &change.new.to_string()).await?;
     }
     for (env, reason) in &payload.holds {
+        if store::has_reset_hold(&mut tx, env).await? {
+            continue;
+        }
         let actor = events
             .first()
             .map(|e| e.actor.clone())
@@ -247,6 +323,7 @@ async fn finish(
             &NewHold {
                 environment: env,
                 kind: HoldKind::AutoPromotion,
+                placed_by: "reset",
                 reason,
                 created_by: &actor,
                 starts_at: None,
@@ -255,69 +332,139 @@ async fn finish(
         )
         .await?;
     }
-    store::finish_intent(&mut *tx, intent, "done", None).await?;
     tx.commit().await?;
     let mut ids: Vec<i64> = requests.into_iter().map(|(_, id)| id).collect();
     ids.dedup();
     Ok(ids)
 }
 
-/// At start-up and on every refresh (after a fetch, so the clone equals the
+/// At start-up and on every refresh, after a fetch (so the clone equals the
 /// remote): an unfinished intent whose changes the remote holds is recorded
-/// as done, attributed to the person who asked; any other is marked failed.
+/// as done, attributed to the person who asked; any other is marked failed,
+/// and a request it was running is closed as failed too.
 pub async fn reconcile_intents(engine: &Engine) -> Result<(), EngineError> {
     for intent in store::pending_intents(&engine.pool).await? {
         let payload: IntentPayload = serde_json::from_str(&intent.payload).map_err(|e| {
             EngineError::Internal(format!("intent {} is unreadable: {e}", intent.id))
         })?;
-        let branches: Vec<String> = payload.changes.iter().map(|c| c.branch.clone()).collect();
-        let tips = engine
-            .git(move |git| {
-                branches
-                    .iter()
-                    .map(|b| git.branch_tip(b))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
-        let landed = payload
-            .changes
-            .iter()
-            .zip(&tips)
-            .all(|(c, tip)| *tip == Some(c.new));
-        if landed {
+        let tips = local_tips(engine, &payload.changes).await?;
+        if holds_changes(engine, &payload.changes, &tips).await {
             tracing::warn!(
-                "intent {} ({} by {}) reached the remote before a restart; recording it",
+                "intent {} ({} by {}) is on the remote; recording it for {}",
                 intent.id,
                 intent.action,
+                intent.actor,
                 intent.actor
             );
-            finish(engine, intent.id, &payload, true).await?;
+            finish(engine, intent.id, &payload, Settled::Later).await?;
         } else {
             tracing::warn!(
-                "intent {} ({} by {}) did not reach the remote; marking it failed",
+                "intent {} ({} by {}) is not on the remote; marking it failed",
                 intent.id,
                 intent.action,
                 intent.actor
             );
-            store::finish_intent(
-                &engine.pool,
-                intent.id,
-                "failed",
-                Some("interrupted before the remote was updated"),
-            )
-            .await?;
+            let why = format!(
+                "not on the remote when it answered at {}{}",
+                store::now(),
+                intent
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" (the push had reported: {e})"))
+                    .unwrap_or_default()
+            );
+            let mut tx = store::begin(&engine.pool).await?;
+            if store::finish_intent(&mut *tx, intent.id, "failed", Some(&why)).await?
+                && let Some(request) = payload.request_id
+            {
+                store::fail_request_if_open(
+                    &mut tx,
+                    request,
+                    &format!("its push did not reach the remote ({why}); nothing was changed; request again"),
+                )
+                .await?;
+            }
+            tx.commit().await?;
         }
     }
     Ok(())
 }
 
+/// The clone's tips of the branches an intent changes, in order.
+async fn local_tips(
+    engine: &Engine,
+    changes: &[RefChange],
+) -> Result<Vec<Option<ObjectId>>, EngineError> {
+    let branches: Vec<String> = changes.iter().map(|c| c.branch.clone()).collect();
+    engine
+        .git(move |git| {
+            branches
+                .iter()
+                .map(|b| git.branch_tip(b))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+}
+
+/// A branch that moved without a pending intent may be a push that landed
+/// after Envline gave up on it: credit the failed intent it matches (its
+/// requester, its approvals), not "out of band".
+async fn credit_late_landing(
+    engine: &Engine,
+    branch: &str,
+    tip: ObjectId,
+) -> Result<bool, EngineError> {
+    for intent in store::recent_failed_intents(&engine.pool, LATE_LANDING_WINDOW).await? {
+        let Ok(payload) = serde_json::from_str::<IntentPayload>(&intent.payload) else {
+            continue;
+        };
+        if !payload
+            .changes
+            .iter()
+            .any(|c| c.branch == branch && c.new == tip)
+        {
+            continue;
+        }
+        let tips = local_tips(engine, &payload.changes).await?;
+        if holds_changes(engine, &payload.changes, &tips).await {
+            tracing::warn!(
+                "intent {} ({} by {}) landed after it was marked failed; recording it for {}",
+                intent.id,
+                intent.action,
+                intent.actor,
+                intent.actor
+            );
+            finish(engine, intent.id, &payload, Settled::Late).await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// How many recently failed intents a refresh considers for a late landing.
+const LATE_LANDING_WINDOW: i64 = 50;
+
 /// I5: logs every environment branch that moved without Envline.
 pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
     let tips = engine.git(|git| git.branch_tips()).await?;
-    let observed: std::collections::HashMap<String, String> = store::observed_tips(&engine.pool)
-        .await?
-        .into_iter()
-        .collect();
+    let mut observed: std::collections::HashMap<String, String> =
+        store::observed_tips(&engine.pool)
+            .await?
+            .into_iter()
+            .collect();
+    // First, moves that are Envline's own pushes landing late.
+    let mut credited = false;
+    for (branch, tip) in &tips {
+        if observed.get(branch) != Some(&tip.to_string()) {
+            credited |= credit_late_landing(engine, branch, *tip).await?;
+        }
+    }
+    if credited {
+        observed = store::observed_tips(&engine.pool)
+            .await?
+            .into_iter()
+            .collect();
+    }
     let root = engine.config.pipeline.root().to_owned();
     let mut tracked: Vec<(String, Option<String>)> = vec![(root.clone(), None)];
     tracked.extend(
@@ -328,12 +475,14 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
             .iter()
             .map(|e| (e.branch.clone(), Some(e.name.clone()))),
     );
-    let mut tx = engine.pool.begin().await?;
+    let mut tx = store::begin(&engine.pool).await?;
     let mut events = Vec::new();
     for (branch, env) in tracked {
         let Some(tip) = tips.get(&branch) else {
             // A branch deleted outside Envline is a move too (I5).
-            if let Some(old) = observed.get(&branch) {
+            if let Some(old) = observed.get(&branch)
+                && old != store::DELETED
+            {
                 events.push(AuditDraft {
                     actor: "envline".into(),
                     action: "out_of_band".into(),
@@ -350,6 +499,18 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
         let tip_hex = tip.to_string();
         match observed.get(&branch) {
             Some(old) if *old == tip_hex => continue,
+            // Deleted, then made again without Envline: a move (I5).
+            Some(old) if old == store::DELETED => {
+                events.push(AuditDraft {
+                    actor: "envline".into(),
+                    action: "out_of_band".into(),
+                    environment: Some(env.clone().unwrap_or(root.clone())),
+                    old: None,
+                    new: Some(tip_hex.clone()),
+                    reason: format!("branch `{branch}` was re-created without Envline"),
+                    details: json!({ "branch": branch, "recreated": true }),
+                });
+            }
             Some(old) => {
                 let is_ff = match ObjectId::from_hex(old.as_bytes()) {
                     Ok(old_id) => {

@@ -5,6 +5,7 @@
 //! remote, and records the outcome: all or nothing.
 
 mod approve;
+pub mod auto;
 mod cherry_pick;
 mod hold;
 pub mod journal;
@@ -14,11 +15,12 @@ mod reset;
 mod verify;
 
 pub use approve::decide;
+pub use auto::auto_promote;
 pub use cherry_pick::cherry_pick;
 pub use hold::{hold, release};
 pub use journal::{reconcile_intents, record_observations};
 pub use preview::{preview_promotion, preview_request, preview_rollback};
-pub use promote::{auto_promote, promote};
+pub use promote::promote;
 pub use reset::{realign, rollback};
 pub use verify::verify;
 

@@ -201,7 +201,7 @@ pub async fn preview_rollback(
             target: engine.commit(target).await?,
             leaving,
             leaving_total,
-            places_hold: true,
+            places_hold: step.env.auto_promote,
         });
     }
     Ok(out)

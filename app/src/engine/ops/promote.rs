@@ -150,7 +150,7 @@ pub(super) async fn promote_inner(
     }
     let reason = reason_of(input.reason.as_deref())?;
 
-    let _guard = engine.write_lock.lock().await;
+    let _guard = engine.ref_lock.lock().await;
     let mut planned = Vec::with_capacity(envs.len());
     let mut refusals = Vec::new();
     for env in &envs {
@@ -317,7 +317,7 @@ pub(super) async fn open_request(
     {
         return Ok(open);
     }
-    let mut tx = engine.pool.begin().await?;
+    let mut tx = store::begin(&engine.pool).await?;
     let superseded = store::awaiting_request_ids(&mut tx, &env.name).await?;
     let id = store::insert_request(
         &mut tx,
@@ -377,39 +377,4 @@ pub(super) fn reset_hold(
     } else {
         Vec::new()
     }
-}
-
-/// Promotes every `auto_promote` environment whose `from` has an eligible
-/// newer commit (opening a request where approvals are needed).
-pub async fn auto_promote(engine: &Engine) -> Result<(), EngineError> {
-    let system = Principal::system();
-    for env in engine
-        .config
-        .pipeline
-        .environments()
-        .iter()
-        .filter(|e| e.auto_promote)
-    {
-        let result = promote_inner(
-            engine,
-            &system,
-            PromoteInput {
-                environment: Some(env.name.clone()),
-                reason: Some("auto-promotion".into()),
-                ..Default::default()
-            },
-            true,
-        )
-        .await;
-        match result {
-            Ok(r) => {
-                for r in r {
-                    tracing::info!("auto-promotion of {}: {}", env.name, r.state)
-                }
-            }
-            Err(EngineError::Conflict { .. }) | Err(EngineError::GatesUnmet(_)) => {}
-            Err(e) => tracing::warn!("auto-promotion of {} failed: {e}", env.name),
-        }
-    }
-    Ok(())
 }

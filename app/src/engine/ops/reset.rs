@@ -14,7 +14,13 @@ use crate::engine::pipeline::Environment;
 use crate::engine::rules;
 use crate::engine::store;
 use crate::engine::{Engine, EngineError};
-use crate::model::{AuditEventView, PromotionView, RequestKind, RollbackInput};
+use crate::model::{AuditEventView, PromotionView, RequestKind, RollbackInput, VerificationStatus};
+
+/// Moves that bring an environment forward: what a rollback undoes.
+const FORWARD_MOVES: [&str; 2] = ["promote", "cherry_pick"];
+
+/// Envline moves that passed the gates: the positions a rollback may return to.
+const GATED_MOVES: [&str; 4] = ["promote", "cherry_pick", "realign", "reset"];
 
 /// One environment's rollback, decided but not run.
 pub(super) struct RollbackStep<'a> {
@@ -24,9 +30,9 @@ pub(super) struct RollbackStep<'a> {
 }
 
 /// Checks the role for every environment and finds where each goes back to:
-/// `to` (a commit it held) or the tip before the move that brought its head
-/// there. Rollbacks are skipped when looking back, so rolling back twice goes
-/// further back, not forth.
+/// `to` (a position it reached through a gated move, that did not fail its
+/// tests there) or the tip before the forward move that brought its head
+/// there. A rollback only ever goes back.
 pub(super) async fn plan_rollback<'a>(
     engine: &'a Engine,
     who: &Principal,
@@ -49,37 +55,57 @@ pub(super) async fn plan_rollback<'a>(
     for env in envs {
         let head = head_of(engine, env).await?;
         let moves = audit::moves_of(&engine.pool, &env.name).await?;
+        let head_hex = head.to_string();
         let target = match to {
             Some(t) => {
                 let t_hex = t.to_string();
-                let held = moves.iter().any(|m| {
-                    m.old.as_deref() == Some(t_hex.as_str())
-                        || m.new.as_deref() == Some(t_hex.as_str())
+                // Only a position the environment reached through a gated
+                // Envline move: never one only observed or pushed around Envline.
+                let arrived = moves.iter().any(|m| {
+                    GATED_MOVES.contains(&m.action.as_str())
+                        && m.new.as_deref() == Some(t_hex.as_str())
                 });
-                if !held {
+                if !arrived {
                     return Err(EngineError::Conflict {
                         code: "never_held",
                         message: format!(
-                            "`{}` never held {} as far as the audit log knows; roll back to a commit it held, or promote instead",
+                            "`{}` never reached {} through a gated Envline move (promotion, cherry-pick, realign or reset) as far as the audit log knows; roll back to such a position, or promote instead",
                             env.name,
                             short(&t_hex)
+                        ),
+                    });
+                }
+                if let Some(v) = store::latest_verification(&engine.pool, &env.name, &t_hex).await?
+                    && v.status == VerificationStatus::Failed
+                {
+                    return Err(EngineError::Conflict {
+                        code: "failed_there",
+                        message: format!(
+                            "{} failed its tests in `{}` ({} at {}); roll back to a position that did not",
+                            short(&t_hex),
+                            env.name,
+                            v.recorded_by,
+                            v.at
                         ),
                     });
                 }
                 t
             }
             None => {
-                let head_hex = head.to_string();
+                // The tip before the newest forward move that brought the
+                // head here (resets and rollbacks are not forward moves, so
+                // rolling back never returns to where a reset came from, and
+                // rolling back twice goes further back).
                 let previous = moves
                     .iter()
-                    .filter(|m| m.action != "rollback")
+                    .filter(|m| FORWARD_MOVES.contains(&m.action.as_str()))
                     .find(|m| m.new.as_deref() == Some(head_hex.as_str()))
                     .and_then(|m| m.old.clone());
                 let Some(previous) = previous else {
                     return Err(EngineError::Conflict {
                         code: "no_previous_position",
                         message: format!(
-                            "the audit log has no earlier position of `{}` at {}; give `to` with a commit it held",
+                            "`{}` never reached {} by a promotion, as far as the audit log knows, so there is no earlier position to go back to; give `to` with a position it reached through Envline",
                             env.name,
                             short(&head_hex)
                         ),
@@ -108,7 +134,7 @@ pub async fn rollback(
     input: RollbackInput,
 ) -> Result<Vec<AuditEventView>, EngineError> {
     let reason = reason_of(input.reason.as_deref())?;
-    let _guard = engine.write_lock.lock().await;
+    let _guard = engine.ref_lock.lock().await;
     let steps = plan_rollback(engine, who, &input).await?;
     let names: Vec<String> = steps.iter().map(|s| s.env.name.clone()).collect();
     let payload = IntentPayload {
@@ -134,8 +160,10 @@ pub async fn rollback(
             .collect(),
         request_id: None,
         new_requests: Vec::new(),
+        // Auto-promotion would move it straight back: hold it (S3).
         holds: steps
             .iter()
+            .filter(|s| s.env.auto_promote)
             .map(|s| {
                 (
                     s.env.name.clone(),
@@ -173,7 +201,7 @@ pub async fn realign(
         Some(&env.name),
     )?;
     let reason = reason_of(reason)?;
-    let _guard = engine.write_lock.lock().await;
+    let _guard = engine.ref_lock.lock().await;
     let head = head_of(engine, env).await?;
     let target = tip_of_source(engine, &env.from).await?;
     let facts = facts_for(engine, env, &env.from, head, target, true, false).await?;

@@ -8,7 +8,50 @@ use crate::engine::audit::{self, AuditDraft};
 use crate::engine::auth::{Permission, Principal};
 use crate::engine::store::{self, NewVerification};
 use crate::engine::{Engine, EngineError};
-use crate::model::{VerificationView, VerifyInput};
+use crate::model::{VerificationStatus, VerificationView, VerifyInput};
+
+/// How many of the commits an environment held a refusal lists.
+const HELD_LISTED: usize = 5;
+
+/// A test can only pass where the commit ran: the environment must hold it
+/// now or have held it (its head, or a position in the audit log).
+async fn passed_where_it_ran(
+    engine: &Engine,
+    environment: &str,
+    branch: &str,
+    commit: &str,
+) -> Result<(), EngineError> {
+    let branch = branch.to_owned();
+    let head = engine.git(move |git| git.branch_tip(&branch)).await?;
+    if head.is_some_and(|h| h == commit) {
+        return Ok(());
+    }
+    let moves = audit::moves_of(&engine.pool, environment).await?;
+    if moves
+        .iter()
+        .any(|m| m.new.as_deref() == Some(commit) || m.old.as_deref() == Some(commit))
+    {
+        return Ok(());
+    }
+    let mut held: Vec<String> = head.iter().map(|h| h.to_string()).collect();
+    for m in &moves {
+        if let Some(n) = &m.new
+            && !held.contains(n)
+        {
+            held.push(n.clone());
+        }
+    }
+    held.truncate(HELD_LISTED);
+    let held: Vec<&str> = held.iter().map(|h| super::short(h)).collect();
+    Err(EngineError::Unprocessable {
+        code: "never_held",
+        message: format!(
+            "`{environment}` never held {}, so it cannot have passed there; it held recently: {}. Record the result in the environment where the commit ran",
+            super::short(commit),
+            held.join(", ")
+        ),
+    })
+}
 
 /// Records a verification of exactly `commit` in `environment` (I3).
 pub async fn verify(
@@ -41,10 +84,15 @@ pub async fn verify(
         )));
     }
     let id = engine.resolve(&input.commit).await?.to_string();
-    // Under the write lock: a failed verification recorded now is seen by any
-    // promotion that has not pushed yet (I3), and the audit chain has one writer.
-    let _guard = engine.write_lock.lock().await;
-    let mut tx = engine.pool.begin().await?;
+    if input.status == VerificationStatus::Passed {
+        passed_where_it_ran(engine, &env.name, &env.branch, &id).await?;
+    }
+    // Only the database: a hanging remote never holds up a test result. The
+    // transaction is BEGIN IMMEDIATE, so the audit chain has one writer. A
+    // promotion decides its gates when it is planned: a failed result that
+    // arrives while its push is on the way does not stop that push, but it
+    // revokes the commit for every promotion planned after it (I3).
+    let mut tx = store::begin(&engine.pool).await?;
     let row = store::record_verification(
         &mut tx,
         &NewVerification {
