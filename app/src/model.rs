@@ -61,7 +61,15 @@ choice! {
 
 choice! {
     /// Where a promotion request stands.
-    pub enum RequestState { AwaitingApproval, Done, Rejected, Failed, Cancelled }
+    pub enum RequestState {
+        AwaitingApproval,
+        /// Approved; its push is on the way (decisions are closed).
+        Executing,
+        Done,
+        Rejected,
+        Failed,
+        Cancelled,
+    }
 }
 
 choice! {

@@ -391,6 +391,7 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
     let w = world().await;
     auth::add_user(
         &w.engine.pool,
+        "test",
         "pat",
         &[Grant::parse("promoter").unwrap()],
         Some("correct horse"),
@@ -494,17 +495,14 @@ async fn a_rollback_only_goes_back_never_to_where_a_reset_came_from() {
     let ahead = w.tip("qa");
     // S6: qa is reset onto loadtest, which is behind it.
     let loadtest = w.tip("loadtest");
-    let reset = ops::promote(
-        &w.engine,
-        &pat,
-        PromoteInput {
-            environment: Some("qa".into()),
-            from: Some("loadtest".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let from_loadtest = || PromoteInput {
+        environment: Some("qa".into()),
+        from: Some("loadtest".into()),
+        ..Default::default()
+    };
+    let reset = ops::promote(&w.engine, &pat, from_loadtest())
+        .await
+        .unwrap();
     assert_eq!(reset[0].kind, RequestKind::Reset);
     assert_eq!(w.tip("qa"), loadtest);
     // "Roll back" must not bring qa forward to where the reset came from.
@@ -512,20 +510,26 @@ async fn a_rollback_only_goes_back_never_to_where_a_reset_came_from() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "no_previous_position", "{err}");
-    assert_eq!(w.tip("qa"), loadtest);
+    let err = ops::rollback(&w.engine, &pat, back("qa", Some(&ahead)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_back", "{err}");
     // An explicit position must have been reached through a gated move:
     // `first` was only ever observed.
     let err = ops::rollback(&w.engine, &pat, back("qa", Some(&first)))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "never_held", "{err}");
-    // ...and must not have failed its tests there.
+    assert_eq!(w.tip("qa"), loadtest);
+    // Forward again; loadtest's commit then fails its tests in qa: no
+    // rolling back onto it.
+    ops::promote(&w.engine, &pat, one("qa")).await.unwrap();
     ops::verify(
         &w.engine,
         &pat,
         VerifyInput {
             environment: "qa".into(),
-            commit: ahead.clone(),
+            commit: loadtest.clone(),
             status: VerificationStatus::Failed,
             url: None,
             summary: Some("checkout broken".into()),
@@ -533,11 +537,11 @@ async fn a_rollback_only_goes_back_never_to_where_a_reset_came_from() {
     )
     .await
     .unwrap();
-    let err = ops::rollback(&w.engine, &pat, back("qa", Some(&ahead)))
+    let err = ops::rollback(&w.engine, &pat, back("qa", Some(&loadtest)))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "failed_there", "{err}");
-    assert_eq!(w.tip("qa"), loadtest, "nothing moved");
+    assert_eq!(w.tip("qa"), ahead, "nothing moved");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

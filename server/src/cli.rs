@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use app::engine::auth::{self, Grant};
 use app::engine::config::{self, Config};
-use app::engine::{audit, demo, open_database};
+use app::engine::git::GitRepo;
+use app::engine::{demo, integrity, open_database};
 use clap::{Parser, Subcommand};
 
 /// Branch-per-environment, fast-forward-only GitOps promotions.
@@ -60,6 +61,16 @@ enum UserCommand {
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
+    /// Grant roles to a user, or take them away (as granted: ROLE or ROLE:GLOB).
+    Role {
+        name: String,
+        #[arg(long = "grant")]
+        grant: Vec<String>,
+        #[arg(long = "remove")]
+        remove: Vec<String>,
+    },
+    /// List users and their roles.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +83,19 @@ enum TokenCommand {
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// List tokens (their ids, never the tokens themselves).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token by its id (see `token list`); it stops working within seconds.
+    Revoke { id: i64 },
+}
+
+/// Who the audit log names for changes made from the command line.
+fn cli_actor() -> String {
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("cli:{who}")
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,7 +178,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .ok()
                 .filter(|p| !p.is_empty());
             let pool = open_database(&config).await?;
-            auth::add_user(&pool, &name, &grants, password.as_deref())
+            auth::add_user(&pool, &cli_actor(), &name, &grants, password.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!(
@@ -175,16 +199,99 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Token(TokenCommand::Create { user, label }) => {
             let config = load(cli.config.as_deref())?;
             let pool = open_database(&config).await?;
-            let token = auth::create_token(&pool, &user, &label)
+            let token = auth::create_token(&pool, &cli_actor(), &user, &label)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::User(UserCommand::Role {
+            name,
+            grant,
+            remove,
+        }) => {
+            if grant.is_empty() && remove.is_empty() {
+                return Err("give --grant ROLE[:GLOB] or --remove ROLE[:GLOB]".into());
+            }
+            let config = load(cli.config.as_deref())?;
+            let pool = open_database(&config).await?;
+            let grants = grant
+                .iter()
+                .map(|r| Grant::parse(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !grants.is_empty() {
+                auth::add_user(&pool, &cli_actor(), &name, &grants, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            for r in &remove {
+                let g = Grant::parse(r)?;
+                auth::remove_role(&pool, &cli_actor(), &name, &g)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            eprintln!("envline: roles of `{name}` updated");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::List) => {
+            let config = load(cli.config.as_deref())?;
+            let pool = open_database(&config).await?;
+            for (name, roles) in auth::users(&pool).await.map_err(|e| e.to_string())? {
+                println!("{name:<24} {}", roles.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::List { user }) => {
+            let config = load(cli.config.as_deref())?;
+            let pool = open_database(&config).await?;
+            for t in auth::tokens(&pool, user.as_deref())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!(
+                    "{:>5}  {:<20} {:<16} created {}{}",
+                    t.id,
+                    t.user,
+                    t.label,
+                    t.created_at,
+                    t.revoked_at
+                        .map(|r| format!(", revoked {r}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Revoke { id }) => {
+            let config = load(cli.config.as_deref())?;
+            let pool = open_database(&config).await?;
+            auth::revoke_token(&pool, &cli_actor(), id)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("envline: token {id} is revoked");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit(AuditCommand::Verify) => {
             let config = load(cli.config.as_deref())?;
             let pool = open_database(&config).await?;
-            let check = audit::verify(&pool).await.map_err(|e| e.to_string())?;
+            let git = GitRepo::open(&config.clone_dir())
+                .map_err(|e| {
+                    format!(
+                        "cannot open the clone in {}: {e}",
+                        config.clone_dir().display()
+                    )
+                })?
+                .with_network_timeout(std::time::Duration::from_secs(
+                    config.repository.network_timeout_seconds,
+                ));
+            let check = integrity::check(&pool, std::sync::Arc::new(git), &config.pipeline, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(anchor) = &check.anchor {
+                println!("anchor: {anchor}");
+            }
+            for problem in &check.problems {
+                println!("problem: {problem}");
+            }
             if check.intact {
                 println!("intact: {}", check.message);
                 Ok(ExitCode::SUCCESS)

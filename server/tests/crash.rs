@@ -92,3 +92,97 @@ async fn crash_after_recording_keeps_one_event() {
     assert_eq!(server.remote_tip("integration"), qa);
     assert_eq!(promote_events(&server).await.len(), 1);
 }
+
+/// Killed (SIGKILL) at every step of a promotion while the remote is slow to
+/// take pushes; started again with the remote away, then with it back. At
+/// the end the remote, the clone and the audit log agree, and a move that
+/// reached the remote is recorded once, for the person who asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_any_step_of_a_slow_push_the_remote_clone_and_log_agree() {
+    for step in [
+        "after_intent",
+        "after_local",
+        "during_push",
+        "after_push_attempt",
+        "after_push",
+        "after_record",
+    ] {
+        let mut server = TestServer::new();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let hook = server.remote.join("hooks/pre-receive");
+            std::fs::write(&hook, "#!/bin/sh\ncat >/dev/null\nsleep 1\n").unwrap();
+            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let pat = server.user("pat", &["promoter", "tester"]);
+        server.start_with(&[("ENVLINE_CRASH_AT", step)]);
+        let api = Api::new(&server);
+        let qa = server.remote_tip("qa");
+        let before = server.remote_tip("integration");
+        let (s, _) = api.verify(&pat, "qa", &qa, "passed").await;
+        assert_eq!(s, 201, "{step}");
+        let r = api
+            .client
+            .post(format!("{}/api/v1/promotions", api.base))
+            .bearer_auth(&pat)
+            .json(&json!({"environment": "integration"}))
+            .send()
+            .await;
+        assert!(r.is_err(), "{step}: the server died mid-request");
+        assert!(server.wait_exit(), "{step}: killed");
+        // A push under way finishes on its own (git outlives Envline).
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let landed = server.remote_tip("integration") == qa;
+        // Back with the remote away: nothing unsettled is shown as done.
+        let away = server.dir.path().join("remote-away.git");
+        std::fs::rename(&server.remote, &away).unwrap();
+        server.start();
+        let viewer = server.user("vic", &["viewer"]);
+        let (_, envs) = api.get("/api/v1/environments", Some(&viewer)).await;
+        let shown = envs["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "integration")
+            .unwrap()["head"]["id"]
+            .clone();
+        let recorded = step == "after_record";
+        assert_eq!(
+            shown,
+            if recorded { qa.clone() } else { before.clone() },
+            "{step}: shown while the remote is away"
+        );
+        // The remote is back: everything is settled.
+        std::fs::rename(&away, &server.remote).unwrap();
+        let (s, b) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+        assert_eq!(s, 200, "{step}: {b}");
+        assert_eq!(
+            server.remote_tip("integration"),
+            server.clone_tip("integration"),
+            "{step}: remote = clone"
+        );
+        let events = promote_events(&server).await;
+        if landed {
+            assert_eq!(events.len(), 1, "{step}: recorded once: {events:?}");
+            assert_eq!(events[0]["actor"], "pat", "{step}");
+            assert_eq!(events[0]["new"], qa, "{step}");
+        } else {
+            assert!(events.is_empty(), "{step}: {events:?}");
+            assert_eq!(server.remote_tip("integration"), before, "{step}");
+        }
+        let (_, audit) = api
+            .get("/api/v1/audit?environment=integration", Some(&viewer))
+            .await;
+        assert!(
+            audit["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["action"] != "out_of_band"),
+            "{step}: never out_of_band: {audit}"
+        );
+        let (_, check) = api.get("/api/v1/audit/verify", Some(&viewer)).await;
+        assert_eq!(check["intact"], true, "{step}: {check}");
+        server.stop();
+    }
+}

@@ -373,3 +373,79 @@ async fn a_restart_with_an_unsettled_change_and_the_remote_down_shows_where_bran
     assert_eq!(status, 201, "{body}");
     assert_eq!(server.remote_tip("integration"), qa);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_whose_push_times_out_is_not_recorded_as_done() {
+    let mut server = TestServer::new();
+    server.extra_env = vec![(
+        "ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS".into(),
+        "1".into(),
+    )];
+    let pat = server.user("pat", &["promoter", "tester"]);
+    server.start();
+    let api = Api::new(&server);
+    let before = server.remote_tip("qa");
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 201, "{b}");
+    let promoted = server.remote_tip("qa");
+    // The remote now takes its time: the rollback's push is stopped.
+    hook(
+        &server,
+        "pre-receive",
+        "#!/bin/sh\ncat >/dev/null\nsleep 3\n",
+    );
+    let (s, b) = api
+        .post(
+            "/api/v1/rollbacks",
+            Some(&pat),
+            json!({"environments": ["qa"], "reason": "slow"}),
+        )
+        .await;
+    assert_eq!(s, 503, "{b}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        server.remote_tip("qa"),
+        promoted,
+        "the rollback never landed"
+    );
+    // Its old position descends from its target: that must not pass for "landed".
+    let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200);
+    let events = events_of(&api, &pat, "qa").await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e["action"] != "rollback" && e["action"] != "out_of_band"),
+        "{events:?}"
+    );
+    assert_eq!(server.clone_tip("qa"), promoted);
+    assert_eq!(environment(&api, &pat, "qa").await["head"]["id"], promoted);
+    assert_ne!(promoted, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_push_later_made_by_hand_is_out_of_band_not_the_requesters() {
+    let mut server = TestServer::new();
+    hook(
+        &server,
+        "pre-receive",
+        "#!/bin/sh\nwhile read old new ref; do [ \"$ref\" = refs/heads/qa ] && exit 1; done\nexit 0\n",
+    );
+    let pat = server.user("pat", &["promoter"]);
+    server.start();
+    let api = Api::new(&server);
+    let main = server.remote_tip("main");
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"]["code"], "remote_rejected");
+    // Someone with access to the remote does it by hand.
+    common::git(&server.remote, &["update-ref", "refs/heads/qa", &main]);
+    let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200);
+    let events = events_of(&api, &pat, "qa").await;
+    assert_eq!(events[0]["action"], "out_of_band", "{events:?}");
+    assert!(
+        events.iter().all(|e| e["action"] != "promote"),
+        "{events:?}"
+    );
+}

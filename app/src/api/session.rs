@@ -111,10 +111,15 @@ pub async fn sign_out() -> Result<(), AppError> {
 }
 
 /// Where to go after signing in: a path on this site, never another site
-/// (`//evil.example` or `https://…` go to the pipeline instead).
+/// (`//evil.example`, `/\\evil`, `https://…`, or anything with control
+/// characters, which browsers strip, go to the pipeline instead).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.chars().any(|c| c == '\\' || c.is_control()) =>
+        {
             n.to_owned()
         }
         _ => "/".to_owned(),
@@ -131,6 +136,8 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/x\n")), "/");
         assert_eq!(safe_next(None), "/");
     }
 }

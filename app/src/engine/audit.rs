@@ -32,6 +32,13 @@ pub struct ChainCheck {
     /// The first event whose stored hash does not match its content or predecessor.
     pub first_broken: Option<i64>,
     pub message: String,
+    /// Everything else found wrong: anchors on the remote that disagree,
+    /// branches the log does not explain, evidence rows edited.
+    #[serde(default)]
+    pub problems: Vec<String>,
+    /// What the remote's anchor vouches for, or why there is none.
+    #[serde(default)]
+    pub anchor: Option<String>,
 }
 
 fn event_hash(
@@ -121,11 +128,16 @@ pub async fn append(
     Ok(ids)
 }
 
-/// Recomputes every hash and reports the first event that does not match.
-pub async fn verify(pool: &SqlitePool) -> Result<ChainCheck, sqlx::Error> {
-    let rows: Vec<AuditEventView> = sqlx::query_as("SELECT * FROM audit_events ORDER BY id")
+/// Reads every event (the log, oldest first) for checking.
+pub async fn all(pool: &SqlitePool) -> Result<Vec<AuditEventView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM audit_events ORDER BY id")
         .fetch_all(pool)
-        .await?;
+        .await
+}
+
+/// Recomputes every hash and reports the first event that does not match.
+/// Pure CPU work over the rows: callers run it off the async threads.
+pub fn check_chain(rows: &[AuditEventView]) -> ChainCheck {
     let mut prev = GENESIS.to_string();
     for (expected_id, row) in (1_i64..).zip(rows.iter()) {
         let recomputed = event_hash(
@@ -158,21 +170,57 @@ pub async fn verify(pool: &SqlitePool) -> Result<ChainCheck, sqlx::Error> {
             None
         };
         if let Some(message) = problem {
-            return Ok(ChainCheck {
+            return ChainCheck {
                 intact: false,
                 events: rows.len() as i64,
                 first_broken: Some(expected_id.min(row.id)),
                 message,
-            });
+                problems: Vec::new(),
+                anchor: None,
+            };
         }
         prev = row.hash.clone();
     }
-    Ok(ChainCheck {
+    ChainCheck {
         intact: true,
         events: rows.len() as i64,
         first_broken: None,
         message: format!("all {} events are intact", rows.len()),
-    })
+        problems: Vec::new(),
+        anchor: None,
+    }
+}
+
+/// The newest event's id and hash, if there is any event.
+pub async fn head(pool: &SqlitePool) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await
+}
+
+/// The events after `id`, oldest first.
+pub async fn after(pool: &SqlitePool, id: i64) -> Result<Vec<AuditEventView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM audit_events WHERE id > ? ORDER BY id")
+        .bind(id)
+        .fetch_all(pool)
+        .await
+}
+
+/// The events with these ids, in that order.
+pub async fn events_by_id(
+    pool: &SqlitePool,
+    ids: &[i64],
+) -> Result<Vec<AuditEventView>, sqlx::Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let event: Option<AuditEventView> =
+            sqlx::query_as("SELECT * FROM audit_events WHERE id = ?")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+        out.extend(event);
+    }
+    Ok(out)
 }
 
 /// Filters for reading the audit log.
@@ -182,6 +230,26 @@ pub struct AuditFilter {
     /// RFC 3339 time; events at or after it.
     pub since: Option<String>,
     pub limit: Option<i64>,
+}
+
+/// One page of events, newest first, filtered: those older than `before`
+/// (an event id), at most `page`. Exports read the log page by page.
+pub async fn events_page(
+    pool: &SqlitePool,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    page: i64,
+) -> Result<Vec<AuditEventView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM audit_events WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR at >= ?2)
+         AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+    )
+    .bind(&filter.environment)
+    .bind(&filter.since)
+    .bind(before)
+    .bind(page)
+    .fetch_all(pool)
+    .await
 }
 
 /// Events, newest first, filtered.

@@ -7,8 +7,11 @@ use std::str::FromStr;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
+
+use super::audit::{self, AuditDraft};
 
 /// A role, optionally limited to environments matching a glob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -295,9 +298,29 @@ pub fn new_secret(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
-/// Creates a user (or adds roles to an existing one, and sets the password when given).
+/// An administrative change to people, recorded in the audit log (I5).
+fn admin_event(
+    actor: &str,
+    action: &str,
+    reason: String,
+    details: serde_json::Value,
+) -> AuditDraft {
+    AuditDraft {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        environment: None,
+        old: None,
+        new: None,
+        reason,
+        details,
+    }
+}
+
+/// Creates a user (or adds roles to an existing one, and sets the password
+/// when given). `actor` is who does it; each change is audited.
 pub async fn add_user(
     pool: &SqlitePool,
+    actor: &str,
     name: &str,
     grants: &[Grant],
     password: Option<&str>,
@@ -310,53 +333,218 @@ pub async fn add_user(
     }
     let hash = password.map(hash_password).transpose()?;
     let mut tx = super::store::begin(pool).await?;
-    sqlx::query("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
+    let mut events = Vec::new();
+    let created = sqlx::query("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(&hash)
         .bind(super::store::now())
         .execute(&mut *tx)
-        .await?;
-    if let Some(hash) = &hash {
+        .await?
+        .rows_affected()
+        == 1;
+    if created {
+        events.push(admin_event(
+            actor,
+            "user_created",
+            format!("user `{name}`"),
+            json!({ "user": name }),
+        ));
+    } else if let Some(hash) = &hash {
         sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
             .bind(hash)
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        events.push(admin_event(
+            actor,
+            "password_set",
+            format!("user `{name}`"),
+            json!({ "user": name }),
+        ));
     }
     let (user_id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE name = ?")
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
     for grant in grants {
-        sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, scope) VALUES (?, ?, ?)")
-            .bind(user_id)
-            .bind(grant.role.as_str())
-            .bind(&grant.scope)
-            .execute(&mut *tx)
-            .await?;
+        let added =
+            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, scope) VALUES (?, ?, ?)")
+                .bind(user_id)
+                .bind(grant.role.as_str())
+                .bind(&grant.scope)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if added {
+            events.push(admin_event(
+                actor,
+                "role_granted",
+                format!("`{name}` may act as {grant}"),
+                json!({ "user": name, "role": grant.role.as_str(), "scope": grant.scope }),
+            ));
+        }
     }
+    audit::append(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Creates an API token for a user; returns the token, which is stored only as a digest.
-pub async fn create_token(pool: &SqlitePool, user: &str, label: &str) -> Result<String, AuthError> {
+/// Takes a role (as granted, `ROLE` or `ROLE:GLOB`) from a user; audited.
+pub async fn remove_role(
+    pool: &SqlitePool,
+    actor: &str,
+    name: &str,
+    grant: &Grant,
+) -> Result<(), AuthError> {
+    let mut tx = super::store::begin(pool).await?;
+    let removed = sqlx::query(
+        "DELETE FROM user_roles WHERE user_id = (SELECT id FROM users WHERE name = ?) AND role = ? AND scope = ?",
+    )
+    .bind(name)
+    .bind(grant.role.as_str())
+    .bind(&grant.scope)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if removed == 0 {
+        return Err(AuthError::Invalid(format!(
+            "`{name}` does not have the role {grant}; see `envline user list`"
+        )));
+    }
+    audit::append(
+        &mut tx,
+        &[admin_event(
+            actor,
+            "role_removed",
+            format!("`{name}` no longer acts as {grant}"),
+            json!({ "user": name, "role": grant.role.as_str(), "scope": grant.scope }),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every user with their roles (`role` or `role:glob`).
+pub async fn users(pool: &SqlitePool) -> Result<Vec<(String, Vec<String>)>, AuthError> {
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT u.name, r.role, r.scope FROM users u LEFT JOIN user_roles r ON r.user_id = u.id ORDER BY u.name, r.role, r.scope",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, role, scope) in rows {
+        if out.last().is_none_or(|(n, _)| *n != name) {
+            out.push((name.clone(), Vec::new()));
+        }
+        if let (Some(role), Some(scope)) = (role, scope) {
+            let text = if scope == "*" {
+                role
+            } else {
+                format!("{role}:{scope}")
+            };
+            out.last_mut().expect("pushed").1.push(text);
+        }
+    }
+    Ok(out)
+}
+
+/// A token as listed: never the token itself.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub user: String,
+    pub label: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// The tokens of a user (or of everyone).
+pub async fn tokens(pool: &SqlitePool, user: Option<&str>) -> Result<Vec<TokenInfo>, AuthError> {
+    Ok(sqlx::query_as(
+        "SELECT t.id, u.name AS user, t.label, t.created_at, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE (?1 IS NULL OR u.name = ?1) ORDER BY t.id",
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Creates an API token for a user; returns the token, which is stored only
+/// as a digest. Audited (without the token).
+pub async fn create_token(
+    pool: &SqlitePool,
+    actor: &str,
+    user: &str,
+    label: &str,
+) -> Result<String, AuthError> {
+    let mut tx = super::store::begin(pool).await?;
     let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = ?")
         .bind(user)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
     let Some((user_id,)) = found else {
         return Err(AuthError::UnknownUser(user.to_owned()));
     };
     let token = new_secret("envl_");
-    sqlx::query("INSERT INTO api_tokens (user_id, digest, label, created_at) VALUES (?, ?, ?, ?)")
-        .bind(user_id)
-        .bind(digest(&token))
-        .bind(label)
-        .bind(super::store::now())
-        .execute(pool)
-        .await?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO api_tokens (user_id, digest, label, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(digest(&token))
+    .bind(label)
+    .bind(super::store::now())
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        &[admin_event(
+            actor,
+            "token_created",
+            format!("token {id} for `{user}` ({label})"),
+            json!({ "user": user, "token": id, "label": label }),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(token)
+}
+
+/// Revokes a token by its id (as `envline token list` shows it); audited.
+pub async fn revoke_token(pool: &SqlitePool, actor: &str, id: i64) -> Result<(), AuthError> {
+    let mut tx = super::store::begin(pool).await?;
+    let found: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT u.name, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((user, revoked)) = found else {
+        return Err(AuthError::Invalid(format!(
+            "there is no token {id}; see `envline token list`"
+        )));
+    };
+    if revoked.is_some() {
+        return Err(AuthError::Invalid(format!("token {id} is already revoked")));
+    }
+    sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ?")
+        .bind(super::store::now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        &[admin_event(
+            actor,
+            "token_revoked",
+            format!("token {id} of `{user}`"),
+            json!({ "user": user, "token": id }),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn principal_of(

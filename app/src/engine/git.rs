@@ -65,10 +65,31 @@ pub fn looks_like_commit_id(spec: &str) -> bool {
 /// One compare-and-swap ref change: `branch` moves from `old` (None: must not exist) to `new`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RefChange {
+    /// A branch name, or a full ref name (`refs/envline/audit`); branch
+    /// names never start with `refs/`.
     pub branch: String,
     pub old: Option<ObjectId>,
     pub new: ObjectId,
 }
+
+impl RefChange {
+    /// The full name of the ref it changes.
+    pub fn ref_name(&self) -> String {
+        full_ref_name(&self.branch)
+    }
+}
+
+/// `refs/heads/<branch>`, or the name itself when it is already a full ref name.
+fn full_ref_name(name: &str) -> String {
+    if name.starts_with("refs/") {
+        name.to_owned()
+    } else {
+        format!("refs/heads/{name}")
+    }
+}
+
+/// Where the audit log's anchor lives, on the remote and in the clone.
+pub const AUDIT_REF: &str = "refs/envline/audit";
 
 /// A file that differs between two trees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +178,8 @@ impl GitRepo {
         if dir.join("HEAD").exists() {
             let repo = Self::open(dir)?;
             repo.set_config("remote.origin.url", url)?;
+            // Clones made before the audit anchor existed fetch it too.
+            repo.add_config("remote.origin.fetch", "+refs/envline/*:refs/envline/*")?;
             return Ok(repo);
         }
         let parent = dir.parent().unwrap_or(Path::new("."));
@@ -184,6 +207,7 @@ impl GitRepo {
         std::fs::rename(&tmp, dir).map_err(repo_err)?;
         let repo = Self::open(dir)?;
         repo.set_config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")?;
+        repo.add_config("remote.origin.fetch", "+refs/envline/*:refs/envline/*")?;
         repo.set_config("core.logAllRefUpdates", "always")?;
         repo.set_config("fetch.writeCommitGraph", "true")?;
         repo.set_config("gc.auto", "0")?;
@@ -202,6 +226,35 @@ impl GitRepo {
             .arg("--git-dir")
             .arg(&self.dir)
             .args(["config", key, value])
+            .output()
+            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(GitError::Repository(
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ))
+        }
+    }
+
+    /// Adds a value to a multi-valued key, unless it is there already.
+    fn add_config(&self, key: &str, value: &str) -> Result<(), GitError> {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.dir)
+            .args(["config", "--get-all", key])
+            .output()
+            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+        if String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == value)
+        {
+            return Ok(());
+        }
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.dir)
+            .args(["config", "--add", key, value])
             .output()
             .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
         if out.status.success() {
@@ -244,6 +297,28 @@ impl GitRepo {
         }
     }
 
+    /// The remote's audit anchor tip, with its objects fetched into the clone
+    /// (no ref moves); `None` when the remote has none.
+    pub fn fetch_anchor(&self) -> Result<Option<ObjectId>, GitError> {
+        let tip = self.remote_tips(&[AUDIT_REF.to_owned()])?.pop().flatten();
+        let Some(tip) = tip else { return Ok(None) };
+        if self.local().find_header(tip).is_err() {
+            let mut cmd = Command::new("git");
+            cmd.arg("--git-dir").arg(&self.dir).args([
+                "fetch",
+                "--quiet",
+                "--no-write-fetch-head",
+                "origin",
+                AUDIT_REF,
+            ]);
+            let out = run_network(cmd, self.network_timeout)?;
+            if !out.success {
+                return Err(classify_network_error(&out.stderr));
+            }
+        }
+        Ok(Some(tip))
+    }
+
     /// The remote's tips of `branches` right now (`git ls-remote`); `None` where a branch is absent.
     pub fn remote_tips(&self, branches: &[String]) -> Result<Vec<Option<ObjectId>>, GitError> {
         let mut cmd = Command::new("git");
@@ -251,7 +326,7 @@ impl GitRepo {
             .arg(&self.dir)
             .args(["ls-remote", "origin"]);
         for b in branches {
-            cmd.arg(format!("refs/heads/{b}"));
+            cmd.arg(full_ref_name(b));
         }
         let out = run_network(cmd, self.network_timeout)?;
         if !out.success {
@@ -267,7 +342,7 @@ impl GitRepo {
             .iter()
             .map(|b| {
                 listed
-                    .get(format!("refs/heads/{b}").as_str())
+                    .get(full_ref_name(b).as_str())
                     .and_then(|id| ObjectId::from_hex(id.as_bytes()).ok())
             })
             .collect())
@@ -291,7 +366,7 @@ impl GitRepo {
     pub fn branch_tip(&self, branch: &str) -> Result<Option<ObjectId>, GitError> {
         let repo = self.local();
         let found = repo
-            .try_find_reference(format!("refs/heads/{branch}").as_str())
+            .try_find_reference(full_ref_name(branch).as_str())
             .map_err(repo_err)?;
         Ok(found.and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
     }
@@ -472,9 +547,7 @@ impl GitRepo {
                     },
                     new: Target::Object(change.new),
                 },
-                name: format!("refs/heads/{}", change.branch)
-                    .try_into()
-                    .map_err(repo_err)?,
+                name: change.ref_name().try_into().map_err(repo_err)?,
                 deref: false,
             });
         }
@@ -514,14 +587,11 @@ impl GitRepo {
             .env("GIT_TERMINAL_PROMPT", "0");
         for change in changes {
             let old = change.old.map(|o| o.to_string()).unwrap_or_default();
-            cmd.arg(format!(
-                "--force-with-lease=refs/heads/{}:{old}",
-                change.branch
-            ));
+            cmd.arg(format!("--force-with-lease={}:{old}", change.ref_name()));
         }
         cmd.arg("origin");
         for change in changes {
-            cmd.arg(format!("+{}:refs/heads/{}", change.new, change.branch));
+            cmd.arg(format!("+{}:{}", change.new, change.ref_name()));
         }
         let out = run_network(cmd, self.network_timeout)?;
         if out.success {
@@ -654,6 +724,46 @@ impl GitRepo {
         let signature = author.signature();
         let parents: Vec<ObjectId> = parent.into_iter().collect();
         self.write_commit(&repo, tree, &parents, message, &signature, &signature)
+    }
+
+    /// Writes an audit anchor: a commit (on `parent`, the previous anchor)
+    /// whose tree holds `head` (the newest event's id and hash) and
+    /// `events.jsonl` (the events since the previous anchor). Moves no ref.
+    pub fn write_anchor(
+        &self,
+        parent: Option<ObjectId>,
+        head: &str,
+        events: &str,
+        message: &str,
+    ) -> Result<ObjectId, GitError> {
+        let repo = self.local();
+        let mut editor = repo
+            .edit_tree(ObjectId::empty_tree(repo.object_hash()))
+            .map_err(repo_err)?;
+        for (path, content) in [("head", head), ("events.jsonl", events)] {
+            let blob = repo
+                .write_blob(content.as_bytes())
+                .map_err(repo_err)?
+                .detach();
+            editor
+                .upsert(path, gix::object::tree::EntryKind::Blob, blob)
+                .map_err(repo_err)?;
+        }
+        let tree = editor.write().map_err(repo_err)?.detach();
+        let who = Person::envline("audit").signature();
+        let parents: Vec<ObjectId> = parent.into_iter().collect();
+        self.write_commit(&repo, tree, &parents, message, &who, &who)
+    }
+
+    /// Every anchor from `tip` back to the first, newest first: each one's
+    /// `head` file (the event id and hash it vouches for).
+    pub fn anchors(&self, tip: ObjectId) -> Result<Vec<(ObjectId, String)>, GitError> {
+        let mut out = Vec::new();
+        for (id, _) in self.first_parent_history(tip, |_| false)? {
+            let head = self.read_file(id, "head")?.unwrap_or_default();
+            out.push((id, head));
+        }
+        Ok(out)
     }
 
     /// The paths a commit changed compared to its first parent.

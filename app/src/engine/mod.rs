@@ -4,6 +4,7 @@
 //! [`Engine`] is what the server keeps in its state: the REST handlers and
 //! the server functions are thin adapters over its methods.
 
+pub mod anchor;
 pub mod audit;
 pub mod auth;
 pub mod caller;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod git;
+pub mod integrity;
 pub mod line;
 pub mod ops;
 pub mod pipeline;
@@ -142,6 +144,8 @@ pub struct Engine {
     /// Turns true when the server stops, so live streams end and let it.
     stopping: tokio::sync::watch::Sender<bool>,
     login_limiter: session::LoginLimiter,
+    /// Whether the remote takes the audit anchor.
+    anchoring: anchor::Anchoring,
     /// Automatic promotions whose push failed, backing off.
     auto_failures: ops::auto::AutoFailures,
     /// Held while the engine lives: this process owns the data directory.
@@ -187,6 +191,7 @@ impl Engine {
             stopping: tokio::sync::watch::channel(false).0,
             login_limiter: session::LoginLimiter::default(),
             auto_failures: ops::auto::AutoFailures::default(),
+            anchoring: anchor::Anchoring::default(),
             _data_dir_lock: data_dir_lock,
             crash_at: std::env::var("ENVLINE_CRASH_AT")
                 .ok()
@@ -274,9 +279,22 @@ impl Engine {
     }
 
     /// Stops the process at a named step, for crash-safety tests.
+    /// Kills the process (SIGKILL, as a power cut or the OOM killer would)
+    /// at a named step, for crash-safety tests (`ENVLINE_CRASH_AT`). The
+    /// step `during_push` kills it a moment after the push has started,
+    /// while git is still talking to the remote.
     fn crash_point(&self, step: &str) {
-        if self.crash_at.as_deref() == Some(step) {
-            eprintln!("ENVLINE_CRASH_AT={step}: aborting");
+        if self.crash_at.as_deref() != Some(step) {
+            return;
+        }
+        eprintln!("ENVLINE_CRASH_AT={step}: killing this process");
+        if step == "during_push" {
+            std::thread::spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            });
+        } else {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
             std::process::abort();
         }
     }
@@ -551,6 +569,9 @@ impl Engine {
         let _guard = self.ref_lock.lock().await;
         let before = self.git(|git| git.branch_tips()).await?;
         let fetched = self.git(|git| git.fetch()).await;
+        if fetched.is_ok() {
+            self.anchoring.fetched();
+        }
         let error_changed = {
             let mut state = self.refresh_state.write().expect("lock");
             state.at = Some(store::now());
@@ -567,6 +588,12 @@ impl Engine {
             },
             Err(e) => Err(e),
         };
+        // Events that moved no branch are anchored within a refresh.
+        if result.is_ok()
+            && let Err(e) = self.anchor_now().await
+        {
+            tracing::warn!("the audit log could not be anchored on the remote: {e}");
+        }
         let after = self.git(|git| git.branch_tips()).await?;
         if before != after || error_changed || pending {
             self.changed();
@@ -639,9 +666,16 @@ impl Engine {
         Ok(audit::events(&self.pool, filter).await?)
     }
 
-    /// Checks the audit log's hash chain.
+    /// Checks the audit log whole: the chain, the remote's anchors, the
+    /// branches against the log, the evidence rows.
     pub async fn audit_check(&self) -> Result<audit::ChainCheck, EngineError> {
-        Ok(audit::verify(&self.pool).await?)
+        integrity::check(
+            &self.pool,
+            self.git.clone(),
+            &self.config.pipeline,
+            self.anchoring.unavailable(),
+        )
+        .await
     }
 }
 

@@ -271,6 +271,17 @@ impl Pipeline {
         }
     }
 
+    /// The environment (or the root) a branch belongs to.
+    pub fn environment_of_branch(&self, branch: &str) -> Option<&str> {
+        if branch == self.root {
+            return Some(&self.root);
+        }
+        self.environments
+            .iter()
+            .find(|e| e.branch == branch)
+            .map(|e| e.name.as_str())
+    }
+
     /// Names of environments matching a glob like `prod-*`.
     pub fn matching(&self, pattern: &str) -> Vec<&Environment> {
         match globset::Glob::new(pattern) {

@@ -25,6 +25,9 @@ const ATTEMPTS_PER_ACCOUNT: u32 = 5;
 /// Sign-in attempts allowed per client address per minute.
 const ATTEMPTS_PER_ADDRESS: u32 = 20;
 
+/// Above this many keys, a limiter forgets the ones not seen lately.
+const PRUNE_ABOVE: usize = 10_000;
+
 /// Counts sign-in attempts so passwords cannot be guessed quickly.
 pub struct LoginLimiter {
     by_account: DefaultKeyedRateLimiter<String>,
@@ -43,6 +46,14 @@ impl Default for LoginLimiter {
 
 impl LoginLimiter {
     fn check(&self, user: &str, address: Option<IpAddr>) -> Result<(), EngineError> {
+        // Forget accounts and addresses not seen lately, so guessing random
+        // names cannot make the limiter grow without end.
+        if self.by_account.len() > PRUNE_ABOVE {
+            self.by_account.retain_recent();
+        }
+        if self.by_address.len() > PRUNE_ABOVE {
+            self.by_address.retain_recent();
+        }
         let wait = |not_until: governor::NotUntil<_>| {
             not_until
                 .wait_time_from(DefaultClock::default().now())

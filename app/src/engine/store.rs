@@ -198,8 +198,13 @@ pub async fn find_hold(pool: &SqlitePool, id: i64) -> Result<Option<HoldRecord>,
     .await
 }
 
-pub async fn release_hold(tx: &mut Tx<'_>, id: i64, released_by: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Releases a hold; false when it was already released (by someone else meanwhile).
+pub async fn release_hold(
+    tx: &mut Tx<'_>,
+    id: i64,
+    released_by: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE holds SET released_by = ?, released_at = ? WHERE id = ? AND released_at IS NULL",
     )
     .bind(released_by)
@@ -207,7 +212,7 @@ pub async fn release_hold(tx: &mut Tx<'_>, id: i64, released_by: &str) -> Result
     .bind(id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Requests with their approvals, newest first; `state` filters when given.
@@ -463,27 +468,64 @@ pub async fn pending_intents(pool: &SqlitePool) -> Result<Vec<IntentRow>, sqlx::
     .await
 }
 
-/// The newest failed intents, newest first (a late landing may match one).
-pub async fn recent_failed_intents(
+/// Failed intents whose push may still land, made at or after `since`,
+/// oldest first (a late landing is credited to the first that matches).
+pub async fn late_landing_candidates(
     pool: &SqlitePool,
-    limit: i64,
+    since: &str,
 ) -> Result<Vec<IntentRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, actor, action, payload, state, error FROM intents WHERE state = 'failed' ORDER BY id DESC LIMIT ?",
+        "SELECT id, actor, action, payload, state, error FROM intents
+         WHERE state = 'failed' AND unknown_outcome = 1 AND created_at >= ? ORDER BY id",
     )
-    .bind(limit)
+    .bind(since)
     .fetch_all(pool)
     .await
 }
 
-/// Notes what went wrong with a pending intent's push (it stays pending).
-pub async fn note_intent_error(pool: &SqlitePool, id: i64, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE intents SET error = ? WHERE id = ? AND state = 'pending'")
-        .bind(error)
-        .bind(id)
-        .execute(pool)
-        .await?;
+/// The tip Envline last saw or set for a branch, read inside a write transaction.
+pub async fn observed_tip(tx: &mut Tx<'_>, branch: &str) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT commit_id FROM observed_tips WHERE branch = ?")
+            .bind(branch)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(|(c,)| c))
+}
+
+/// Notes that a pending intent's push may or may not have landed (it stays
+/// pending, and if it is failed later, a late landing is still credited).
+pub async fn note_unknown_outcome(
+    pool: &SqlitePool,
+    id: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE intents SET error = ?, unknown_outcome = 1 WHERE id = ? AND state = 'pending'",
+    )
+    .bind(error)
+    .bind(id)
+    .execute(pool)
+    .await?;
     Ok(())
+}
+
+/// Fails a pending intent whose push may still land later (it was pending
+/// after a crash or an unknown outcome). Returns false when it was not pending.
+pub async fn fail_unsettled_intent(
+    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    id: i64,
+    why: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE intents SET state = 'failed', error = ?, unknown_outcome = 1, finished_at = ? WHERE id = ? AND state = 'pending'",
+    )
+    .bind(why)
+    .bind(now())
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Marks a failed intent done after all: its push landed late. Returns false
@@ -500,6 +542,33 @@ pub async fn revive_intent(
     .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Starts carrying out an approved request: awaiting → executing, so no
+/// decision can change it while its push is on the way. False when it was
+/// no longer awaiting (rejected, or run by someone else).
+pub async fn start_executing(tx: &mut Tx<'_>, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE promotion_requests SET state = 'executing', updated_at = ? WHERE id = ? AND state = 'awaiting_approval'",
+    )
+    .bind(now())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Requests left `executing` with no push on the way (a crash before their
+/// intent was written) are closed as failed.
+pub async fn fail_orphaned_executing(tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE promotion_requests SET state = 'failed', state_reason = 'interrupted before its push reached the remote; nothing was changed; request again', updated_at = ?
+         WHERE state = 'executing'",
+    )
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// A request's state, read inside a write transaction.
@@ -519,7 +588,7 @@ pub async fn fail_request_if_open(
     reason: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE promotion_requests SET state = 'failed', state_reason = ?, updated_at = ? WHERE id = ? AND state = 'awaiting_approval'",
+        "UPDATE promotion_requests SET state = 'failed', state_reason = ?, updated_at = ? WHERE id = ? AND state IN ('awaiting_approval', 'executing')",
     )
     .bind(reason)
     .bind(now())

@@ -47,7 +47,10 @@ pub fn install_metrics() {
     });
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus metrics: readable like the rest, so a token when anonymous
+/// reading is off.
+async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.reader()?;
     if let Ok(view) = state.engine.pipeline().await {
         for env in view.environments.iter().filter(|e| !e.is_root) {
             metrics::gauge!("envline_environment_behind_from", "environment" => env.name.clone())
@@ -57,14 +60,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
     }
     let body = METRICS.get().map(|h| h.render()).unwrap_or_default();
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
         body,
     )
-        .into_response()
+        .into_response())
 }
 
 /// Counts requests and their latency by route and status.

@@ -101,17 +101,25 @@ pub async fn decide(
 /// (two last approvals arriving together run it once).
 async fn execute_request(engine: &Engine, request: &PromotionView) -> Result<(), EngineError> {
     let _guard = engine.ref_lock.lock().await;
+    journal::settle_pending(engine).await?;
     let Some(request) = store::request(&engine.pool, request.id).await? else {
         return Ok(());
     };
     if request.state != RequestState::AwaitingApproval || !rules::approvals_met(&request) {
         return Ok(());
     }
+    // From here no decision changes it: a rejection arriving now is refused.
+    let mut tx = store::begin(&engine.pool).await?;
+    if !store::start_executing(&mut tx, request.id).await? {
+        tx.rollback().await?;
+        return Ok(());
+    }
+    tx.commit().await?;
     let result = try_execute_request(engine, &request).await;
     match &result {
         Ok(()) => {}
-        // The push may still land: the request stays open, and the refresh
-        // that settles the push records it done, or closes it as failed.
+        // The push may still land: the request stays executing, and the
+        // refresh that settles the push records it done, or closes it as failed.
         Err(EngineError::Remote {
             code: "outcome_unknown",
             ..

@@ -134,6 +134,8 @@ pub async fn auto_promote(engine: &Engine) -> Result<Option<Instant>, EngineErro
         .filter(|e| e.auto_promote)
     {
         let Ok(candidate) = tip_of_source(engine, &env.from).await else {
+            // Nothing to promote from: nothing is failing either.
+            engine.auto_failures.clear(&env.name);
             continue;
         };
         let candidate = candidate.to_string();

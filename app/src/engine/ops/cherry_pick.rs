@@ -27,6 +27,7 @@ pub async fn cherry_pick(
     let reason = reason_of(input.reason.as_deref())?;
     let pick = engine.resolve(&input.commit).await?;
     let _guard = engine.ref_lock.lock().await;
+    journal::settle_pending(engine).await?;
     let head = head_of(engine, env).await?;
     if engine.git(move |git| git.is_ancestor(pick, head)).await? {
         return Err(EngineError::Conflict {
@@ -89,6 +90,7 @@ pub async fn cherry_pick(
     };
     let id = *journal::apply(engine, &who.user, "cherry_pick", payload)
         .await?
+        .requests
         .first()
         .ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
     store::request(&engine.pool, id)

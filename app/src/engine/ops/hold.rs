@@ -133,7 +133,13 @@ pub async fn release(
         });
     }
     let mut tx = store::begin(&engine.pool).await?;
-    store::release_hold(&mut tx, id, &who.user).await?;
+    if !store::release_hold(&mut tx, id, &who.user).await? {
+        tx.rollback().await?;
+        return Err(EngineError::Conflict {
+            code: "already_released",
+            message: format!("hold {id} was released meanwhile"),
+        });
+    }
     audit::append(
         &mut tx,
         &[AuditDraft {

@@ -18,6 +18,13 @@ use super::super::store::{self, NewHold, NewRequest};
 use super::super::{Engine, EngineError};
 use crate::model::{HoldKind, RequestKind, RequestState};
 
+/// What a change recorded: the requests it created or finished, and its audit events.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Applied {
+    pub requests: Vec<i64>,
+    pub events: Vec<i64>,
+}
+
 /// What an intent carries so that it can be finished after a crash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct IntentPayload {
@@ -58,8 +65,15 @@ pub(super) async fn apply(
     actor: &str,
     action: &str,
     payload: IntentPayload,
-) -> Result<Vec<i64>, EngineError> {
-    settle_pending(engine).await?;
+) -> Result<Applied, EngineError> {
+    // The operation settled pending intents before it planned; an intent
+    // pending now would mean its planning read an unsettled state.
+    if !store::pending_intents(&engine.pool).await?.is_empty() {
+        return Err(EngineError::Conflict {
+            code: "unsettled",
+            message: "an earlier change's outcome is not settled yet; try again in a moment".into(),
+        });
+    }
     let text = serde_json::to_string(&payload).map_err(|e| EngineError::Internal(e.to_string()))?;
     let intent = store::insert_intent(&engine.pool, actor, action, &text).await?;
     engine.crash_point("after_intent");
@@ -75,8 +89,45 @@ pub(super) async fn apply(
         return Err(e);
     }
     engine.crash_point("after_local");
-    let changes = payload.changes.clone();
-    let pushed = engine.git(move |git| git.push(&changes)).await;
+    // The audit log's anchor moves with the branches, in the same atomic push.
+    let anchor = engine.anchor_change().await.unwrap_or_else(|e| {
+        tracing::warn!("no audit anchor with this push: {e}");
+        None
+    });
+    engine.crash_point("during_push");
+    let mut pushed = push_with(engine, &payload.changes, anchor.clone()).await;
+    match (&anchor, &pushed) {
+        (Some(anchor), Ok(())) => engine.anchored(anchor.clone()).await,
+        // Perhaps it is the anchor the remote refuses, or the clone's anchor
+        // is behind the remote's: the branches go without it.
+        (
+            Some(_),
+            Err(
+                e @ (EngineError::Remote {
+                    code: "remote_rejected",
+                    ..
+                }
+                | EngineError::Conflict {
+                    code: "remote_moved",
+                    ..
+                }),
+            ),
+        ) => {
+            let refused = matches!(e, EngineError::Remote { .. });
+            let message = e.to_string();
+            let without = push_with(engine, &payload.changes, None).await;
+            if without.is_ok() {
+                if refused {
+                    engine.anchor_refused(message);
+                } else {
+                    engine.anchoring.set_unsure();
+                }
+            }
+            pushed = without;
+        }
+        (Some(_), Err(_)) => engine.anchoring.set_unsure(),
+        (None, _) => {}
+    }
     engine.crash_point("after_push_attempt");
     if let Err(e) = pushed {
         // Refused, or never connected: it certainly did not land.
@@ -104,7 +155,7 @@ pub(super) async fn apply(
                 store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
                 return Err(e);
             }
-            store::note_intent_error(&engine.pool, intent, &e.to_string()).await?;
+            store::note_unknown_outcome(&engine.pool, intent, &e.to_string()).await?;
             return Err(EngineError::Remote {
                 code: "outcome_unknown",
                 message: format!(
@@ -122,21 +173,43 @@ pub(super) async fn apply(
     Ok(id)
 }
 
+/// Pushes `changes` (and the audit anchor, when given) atomically.
+async fn push_with(
+    engine: &Engine,
+    changes: &[RefChange],
+    anchor: Option<RefChange>,
+) -> Result<(), EngineError> {
+    let mut all = changes.to_vec();
+    all.extend(anchor);
+    engine.git(move |git| git.push(&all)).await
+}
+
 /// Whether the remote's `tips` (one per change, in order) hold every change:
-/// the branch is at the change's `new`, or at a descendant of it (someone
-/// pushed on top afterwards).
+/// the branch is at the change's `new`; or, for a forward change only, at a
+/// descendant of `new` that is not its `old` (someone pushed on top
+/// afterwards). A move back (a rollback, a reset) counts only when the
+/// branch is exactly at `new`: its `old` descends from `new` too.
 async fn holds_changes(engine: &Engine, changes: &[RefChange], tips: &[Option<ObjectId>]) -> bool {
     for (change, tip) in changes.iter().zip(tips) {
         let Some(tip) = *tip else { return false };
         if tip == change.new {
             continue;
         }
-        let new = change.new;
-        if !engine
-            .git(move |git| git.is_ancestor(new, tip))
+        if Some(tip) == change.old {
+            return false;
+        }
+        let (new, old) = (change.new, change.old);
+        let on_top = engine
+            .git(move |git| {
+                let forward = match old {
+                    Some(old) => git.is_ancestor(old, new)?,
+                    None => true,
+                };
+                Ok(forward && git.is_ancestor(new, tip)?)
+            })
             .await
-            .unwrap_or(false)
-        {
+            .unwrap_or(false);
+        if !on_top {
             return false;
         }
     }
@@ -198,8 +271,10 @@ pub async fn restore_pending(engine: &Engine) -> Result<(), EngineError> {
 
 /// Settles intents left pending (a crash, or a push whose outcome was not
 /// known) before a new change, so their outcome is decided against the remote
-/// as it was and recorded for the person who asked.
-async fn settle_pending(engine: &Engine) -> Result<(), EngineError> {
+/// as it was and recorded for the person who asked. Operations call it first,
+/// under the ref lock, before they read where branches are and check gates,
+/// so no network wait separates their checks from their push.
+pub(super) async fn settle_pending(engine: &Engine) -> Result<(), EngineError> {
     if store::pending_intents(&engine.pool).await?.is_empty() {
         return Ok(());
     }
@@ -209,7 +284,10 @@ async fn settle_pending(engine: &Engine) -> Result<(), EngineError> {
             "an earlier change's outcome is not settled and the remote cannot be reached to settle it ({e}); try again when the remote answers"
         ),
     })?;
-    reconcile_intents(engine).await
+    reconcile_intents(engine).await?;
+    // The fetch may have brought other moves: record them before anything
+    // reads the clone as its starting point (I5).
+    record_observations(engine).await
 }
 
 /// How an intent comes to be recorded.
@@ -230,7 +308,7 @@ async fn finish(
     intent: i64,
     payload: &IntentPayload,
     settled: Settled,
-) -> Result<Vec<i64>, EngineError> {
+) -> Result<Applied, EngineError> {
     let mut tx = store::begin(&engine.pool).await?;
     // An intent is finished once: if another path settled it first, this
     // writes nothing. A late landing may finish one that was marked failed.
@@ -241,7 +319,7 @@ async fn finish(
     };
     if !finished {
         tx.rollback().await?;
-        return Ok(Vec::new());
+        return Ok(Applied::default());
     }
     // The request each environment's change belongs to.
     let mut requests: Vec<(String, i64)> = Vec::new();
@@ -306,7 +384,36 @@ async fn finish(
                 .await?;
         }
     }
-    audit::append(&mut tx, &events).await?;
+    // A move Envline did not record between its last look and this change's
+    // start is written first, so the log has no gap (I5).
+    let mut gaps = Vec::new();
+    for change in &payload.changes {
+        let seen = store::observed_tip(&mut tx, &change.branch).await?;
+        let start = change.old.map(|o| o.to_string());
+        if let Some(seen) = seen
+            && seen != store::DELETED
+            && Some(&seen) != start.as_ref()
+        {
+            gaps.push(AuditDraft {
+                actor: "envline".into(),
+                action: "out_of_band".into(),
+                environment: engine
+                    .config
+                    .pipeline
+                    .environment_of_branch(&change.branch)
+                    .map(str::to_owned),
+                old: Some(seen),
+                new: start.clone(),
+                reason: format!(
+                    "branch `{}` moved without Envline before this change",
+                    change.branch
+                ),
+                details: json!({ "branch": change.branch, "intent": intent }),
+            });
+        }
+    }
+    audit::append(&mut tx, &gaps).await?;
+    let event_ids = audit::append(&mut tx, &events).await?;
     for change in &payload.changes {
         store::set_observed_tip(&mut tx, &change.branch, &change.new.to_string()).await?;
     }
@@ -335,7 +442,10 @@ async fn finish(
     tx.commit().await?;
     let mut ids: Vec<i64> = requests.into_iter().map(|(_, id)| id).collect();
     ids.dedup();
-    Ok(ids)
+    Ok(Applied {
+        requests: ids,
+        events: event_ids,
+    })
 }
 
 /// At start-up and on every refresh, after a fetch (so the clone equals the
@@ -374,7 +484,7 @@ pub async fn reconcile_intents(engine: &Engine) -> Result<(), EngineError> {
                     .unwrap_or_default()
             );
             let mut tx = store::begin(&engine.pool).await?;
-            if store::finish_intent(&mut *tx, intent.id, "failed", Some(&why)).await?
+            if store::fail_unsettled_intent(&mut *tx, intent.id, &why).await?
                 && let Some(request) = payload.request_id
             {
                 store::fail_request_if_open(
@@ -387,6 +497,13 @@ pub async fn reconcile_intents(engine: &Engine) -> Result<(), EngineError> {
             tx.commit().await?;
         }
     }
+    // Every push is settled now (this runs under the ref lock): a request
+    // still `executing` never got as far as its push.
+    let mut tx = store::begin(&engine.pool).await?;
+    if store::fail_orphaned_executing(&mut tx).await? > 0 {
+        tracing::warn!("requests interrupted before their push were closed as failed");
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -408,13 +525,18 @@ async fn local_tips(
 
 /// A branch that moved without a pending intent may be a push that landed
 /// after Envline gave up on it: credit the failed intent it matches (its
-/// requester, its approvals), not "out of band".
+/// requester, its approvals), not "out of band". Only an intent whose outcome
+/// was unknown, made recently, whose branches were still where it started
+/// from, oldest first.
 async fn credit_late_landing(
     engine: &Engine,
     branch: &str,
     tip: ObjectId,
+    observed: &std::collections::HashMap<String, String>,
 ) -> Result<bool, EngineError> {
-    for intent in store::recent_failed_intents(&engine.pool, LATE_LANDING_WINDOW).await? {
+    let window = chrono::Duration::from_std(late_landing_window(engine)).unwrap_or_default();
+    let since = (chrono::Utc::now() - window).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for intent in store::late_landing_candidates(&engine.pool, &since).await? {
         let Ok(payload) = serde_json::from_str::<IntentPayload>(&intent.payload) else {
             continue;
         };
@@ -423,6 +545,13 @@ async fn credit_late_landing(
             .iter()
             .any(|c| c.branch == branch && c.new == tip)
         {
+            continue;
+        }
+        // Nothing else moved these branches since the intent was made.
+        let unmoved = payload.changes.iter().all(|c| {
+            observed.get(&c.branch).map(String::as_str) == c.old.map(|o| o.to_string()).as_deref()
+        });
+        if !unmoved {
             continue;
         }
         let tips = local_tips(engine, &payload.changes).await?;
@@ -441,8 +570,11 @@ async fn credit_late_landing(
     Ok(false)
 }
 
-/// How many recently failed intents a refresh considers for a late landing.
-const LATE_LANDING_WINDOW: i64 = 50;
+/// How long after a push gave up it may still land and be credited.
+fn late_landing_window(engine: &Engine) -> std::time::Duration {
+    let timeout = std::time::Duration::from_secs(engine.config.repository.network_timeout_seconds);
+    (timeout * 5).max(std::time::Duration::from_secs(600))
+}
 
 /// I5: logs every environment branch that moved without Envline.
 pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
@@ -455,8 +587,8 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
     // First, moves that are Envline's own pushes landing late.
     let mut credited = false;
     for (branch, tip) in &tips {
-        if observed.get(branch) != Some(&tip.to_string()) {
-            credited |= credit_late_landing(engine, branch, *tip).await?;
+        if observed.contains_key(branch) && observed.get(branch) != Some(&tip.to_string()) {
+            credited |= credit_late_landing(engine, branch, *tip, &observed).await?;
         }
     }
     if credited {
@@ -475,8 +607,10 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
             .iter()
             .map(|e| (e.branch.clone(), Some(e.name.clone()))),
     );
-    let mut tx = store::begin(&engine.pool).await?;
+    // Everything that reads git is decided first; the write transaction
+    // (which holds SQLite's write lock) only writes.
     let mut events = Vec::new();
+    let mut writes: Vec<(String, String)> = Vec::new();
     for (branch, env) in tracked {
         let Some(tip) = tips.get(&branch) else {
             // A branch deleted outside Envline is a move too (I5).
@@ -492,7 +626,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
                     reason: format!("branch `{branch}` was deleted without Envline"),
                     details: json!({ "branch": branch, "deleted": true }),
                 });
-                store::forget_observed_tip(&mut tx, &branch).await?;
+                writes.push((branch.clone(), store::DELETED.to_owned()));
             }
             continue;
         };
@@ -551,7 +685,14 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
                 }
             }
         }
-        store::set_observed_tip(&mut tx, &branch, &tip_hex).await?;
+        writes.push((branch.clone(), tip_hex));
+    }
+    if writes.is_empty() && events.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store::begin(&engine.pool).await?;
+    for (branch, tip) in &writes {
+        store::set_observed_tip(&mut tx, branch, tip).await?;
     }
     audit::append(&mut tx, &events).await?;
     tx.commit().await?;

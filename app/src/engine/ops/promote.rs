@@ -151,6 +151,7 @@ pub(super) async fn promote_inner(
     let reason = reason_of(input.reason.as_deref())?;
 
     let _guard = engine.ref_lock.lock().await;
+    journal::settle_pending(engine).await?;
     let mut planned = Vec::with_capacity(envs.len());
     let mut refusals = Vec::new();
     for env in &envs {
@@ -241,7 +242,10 @@ pub(super) async fn promote_inner(
             .flat_map(|p| reset_hold(p.env, p.kind, &who.user, &reason))
             .collect(),
     };
-    for id in journal::apply(engine, &who.user, action, payload).await? {
+    for id in journal::apply(engine, &who.user, action, payload)
+        .await?
+        .requests
+    {
         results.push(
             store::request(&engine.pool, id)
                 .await?

@@ -75,6 +75,30 @@ pub(super) async fn plan_rollback<'a>(
                         ),
                     });
                 }
+                // Back only: behind the head (unless the head is off the
+                // line, where earlier positions are not its ancestors).
+                let root = engine.config.pipeline.root().to_owned();
+                let (behind, head_on_line) = engine
+                    .git(move |git| {
+                        let behind = git.is_ancestor(t, head)?;
+                        let on_line = match git.branch_tip(&root)? {
+                            Some(r) => git.is_ancestor(head, r)?,
+                            None => false,
+                        };
+                        Ok((behind, on_line))
+                    })
+                    .await?;
+                if !behind && head_on_line {
+                    return Err(EngineError::Conflict {
+                        code: "not_back",
+                        message: format!(
+                            "{} is not behind `{}`'s head {}: a rollback only goes back; promote to move forward",
+                            short(&t_hex),
+                            env.name,
+                            short(&head.to_string())
+                        ),
+                    });
+                }
                 if let Some(v) = store::latest_verification(&engine.pool, &env.name, &t_hex).await?
                     && v.status == VerificationStatus::Failed
                 {
@@ -135,6 +159,7 @@ pub async fn rollback(
 ) -> Result<Vec<AuditEventView>, EngineError> {
     let reason = reason_of(input.reason.as_deref())?;
     let _guard = engine.ref_lock.lock().await;
+    journal::settle_pending(engine).await?;
     let steps = plan_rollback(engine, who, &input).await?;
     let names: Vec<String> = steps.iter().map(|s| s.env.name.clone()).collect();
     let payload = IntentPayload {
@@ -172,17 +197,8 @@ pub async fn rollback(
             })
             .collect(),
     };
-    journal::apply(engine, &who.user, "rollback", payload).await?;
-    let filter = audit::AuditFilter {
-        limit: Some(steps.len() as i64 * 2),
-        ..Default::default()
-    };
-    Ok(audit::events(&engine.pool, &filter)
-        .await?
-        .into_iter()
-        .filter(|e| e.action == "rollback")
-        .take(steps.len())
-        .collect())
+    let applied = journal::apply(engine, &who.user, "rollback", payload).await?;
+    Ok(audit::events_by_id(&engine.pool, &applied.events).await?)
 }
 
 /// S5: brings an off-line environment back onto the line by resetting it to
@@ -202,6 +218,7 @@ pub async fn realign(
     )?;
     let reason = reason_of(reason)?;
     let _guard = engine.ref_lock.lock().await;
+    journal::settle_pending(engine).await?;
     let head = head_of(engine, env).await?;
     let target = tip_of_source(engine, &env.from).await?;
     let facts = facts_for(engine, env, &env.from, head, target, true, false).await?;
@@ -259,6 +276,7 @@ pub async fn realign(
     };
     let id = *journal::apply(engine, &who.user, "realign", payload)
         .await?
+        .requests
         .first()
         .ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
     store::request(&engine.pool, id)

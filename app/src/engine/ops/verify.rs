@@ -21,9 +21,15 @@ async fn passed_where_it_ran(
     branch: &str,
     commit: &str,
 ) -> Result<(), EngineError> {
-    let branch = branch.to_owned();
-    let head = engine.git(move |git| git.branch_tip(&branch)).await?;
-    if head.is_some_and(|h| h == commit) {
+    // Where the environment is as Envline last saw or set it: not the
+    // clone, which shows a change whose push is still on the way.
+    let head = store::observed_tips(&engine.pool)
+        .await?
+        .into_iter()
+        .find(|(b, _)| b == branch)
+        .map(|(_, c)| c)
+        .filter(|c| c != store::DELETED);
+    if head.as_deref() == Some(commit) {
         return Ok(());
     }
     let moves = audit::moves_of(&engine.pool, environment).await?;
@@ -33,7 +39,7 @@ async fn passed_where_it_ran(
     {
         return Ok(());
     }
-    let mut held: Vec<String> = head.iter().map(|h| h.to_string()).collect();
+    let mut held: Vec<String> = head.into_iter().collect();
     for m in &moves {
         if let Some(n) = &m.new
             && !held.contains(n)

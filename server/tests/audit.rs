@@ -1,0 +1,306 @@
+//! The audit log anchored in the repository (I5): deleting its newest rows,
+//! or rewriting it and recomputing the whole chain, or editing the evidence
+//! behind a gate, is found by `envline audit verify` and the API; a remote
+//! that refuses the anchor ref is said so, and Envline keeps working.
+
+mod common;
+
+use common::{Api, TestServer, git};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+/// A server with a promotion, a test result, an approval and a hold on
+/// record, all anchored on the remote; stopped, ready for tampering.
+async fn history() -> (TestServer, String) {
+    let mut server = TestServer::new();
+    let pat = server.user("pat", &["promoter", "tester"]);
+    let ann = server.user("ann", &["approver:prod-*"]);
+    server.start();
+    let api = Api::new(&server);
+    let main = server.remote_tip("main");
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 201, "{b}");
+    api.verify(&pat, "qa", &main, "passed").await;
+    let staging = server.remote_tip("staging-eu");
+    api.verify(&pat, "staging-eu", &staging, "passed").await;
+    let (_, request) = api.promote(&pat, json!({"environment": "prod-eu"})).await;
+    let id = request["id"].as_i64().unwrap();
+    api.post(
+        &format!("/api/v1/promotions/{id}/approvals"),
+        Some(&ann),
+        json!({"decision": "approve", "comment": "ok"}),
+    )
+    .await;
+    api.post(
+        "/api/v1/holds",
+        Some(&pat),
+        json!({"environments": ["loadtest"], "reason": "rig rebuild"}),
+    )
+    .await;
+    // A refresh anchors what moved no branch.
+    let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200);
+    let (_, check) = api.get("/api/v1/audit/verify", Some(&pat)).await;
+    assert_eq!(check["intact"], true, "{check}");
+    assert!(
+        check["anchor"]
+            .as_str()
+            .unwrap()
+            .contains("anchors on the remote"),
+        "{check}"
+    );
+    server.stop();
+    (server, pat)
+}
+
+async fn database(server: &TestServer) -> SqlitePool {
+    let pool = app::engine::store::open(&server.dir.path().join("data/envline.sqlite"))
+        .await
+        .unwrap();
+    for trigger in [
+        "audit_events_append_only_update",
+        "audit_events_append_only_delete",
+    ] {
+        sqlx::query(&format!("DROP TRIGGER IF EXISTS {trigger}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool
+}
+
+fn verify(server: &TestServer) -> (Option<i32>, String) {
+    let out = server.cli(&["audit", "verify"], &[]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anchor_finds_deleted_newest_events() {
+    let (server, _) = history().await;
+    assert_eq!(verify(&server).0, Some(0), "{}", verify(&server).1);
+    let pool = database(&server).await;
+    let (last,): (i64,) = sqlx::query_as("SELECT MAX(id) FROM audit_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // The chain alone cannot tell: the remaining rows still chain.
+    sqlx::query("DELETE FROM audit_events WHERE id > ?")
+        .bind(last - 2)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (code, text) = verify(&server);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("missing from the database"), "{text}");
+}
+
+/// An audit row as a tamperer reads it: id, at, actor, action, environment,
+/// old, new, reason, details.
+type Row = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+/// The hash a tamperer recomputes for a row (the chain's own recipe).
+fn rehash(prev: &str, row: &Row) -> String {
+    let (id, at, actor, action, env, old, new, reason, details) = row;
+    let canonical =
+        json!([prev, id, at, actor, action, env, old, new, reason, details]).to_string();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anchor_finds_a_rewritten_and_rechained_log() {
+    let (server, _) = history().await;
+    let pool = database(&server).await;
+    sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE action = 'promote'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Recompute every hash so the chain itself is intact again.
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, at, actor, action, environment, old_commit, new_commit, reason, details FROM audit_events ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut prev = "0".repeat(64);
+    for row in &rows {
+        let hash = rehash(&prev, row);
+        sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(row.0)
+            .execute(&pool)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    pool.close().await;
+    let (code, text) = verify(&server);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("the log was rewritten"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_evidence_behind_a_gate_is_found() {
+    let (server, _) = history().await;
+    let pool = database(&server).await;
+    sqlx::query("UPDATE verifications SET status = 'failed' WHERE environment = 'staging-eu'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE approvals SET comment = 'forged'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE holds SET reason = 'nothing to see'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (code, text) = verify(&server);
+    assert_eq!(code, Some(1), "{text}");
+    for found in ["test result", "decision on request", "hold"] {
+        assert!(text.contains(found), "{found}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_the_log_does_not_explain_is_found() {
+    let (server, _) = history().await;
+    let main = server.remote_tip("main");
+    git(
+        &server.remote,
+        &["update-ref", "refs/heads/loadtest", &main],
+    );
+    // The clone sees it at its next fetch; verify asks the clone as fetched.
+    git(
+        &server.dir.path().join("data/repository.git"),
+        &["fetch", "-q", "origin"],
+    );
+    let (code, text) = verify(&server);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("`loadtest` is at"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_that_refuses_the_anchor_is_said_so_and_promotions_go_on() {
+    let mut server = TestServer::new();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let hook = server.remote.join("hooks/pre-receive");
+        std::fs::write(
+            &hook,
+            "#!/bin/sh\nwhile read old new ref; do case \"$ref\" in refs/envline/*) echo 'custom refs are not allowed here' >&2; exit 1;; esac; done\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let pat = server.user("pat", &["promoter"]);
+    server.start();
+    let api = Api::new(&server);
+    let main = server.remote_tip("main");
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(server.remote_tip("qa"), main);
+    let (_, check): (u16, Value) = api.get("/api/v1/audit/verify", Some(&pat)).await;
+    assert_eq!(check["intact"], true, "{check}");
+    assert!(
+        check["anchor"]
+            .as_str()
+            .unwrap()
+            .contains("not anchored: the remote refuses"),
+        "{check}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_people_and_tokens_are_audited_and_a_revoked_token_stops_working() {
+    let mut server = TestServer::new();
+    let token = server.user("cid", &["promoter"]);
+    let out = server.cli(
+        &[
+            "user",
+            "role",
+            "cid",
+            "--grant",
+            "tester:qa",
+            "--remove",
+            "promoter",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = server.cli(&["token", "list", "--user", "cid"], &[]);
+    let listed = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        !listed.contains(&token),
+        "tokens are never shown again: {listed}"
+    );
+    let id = listed.split_whitespace().next().unwrap().to_owned();
+    let users = String::from_utf8_lossy(&server.cli(&["user", "list"], &[]).stdout).into_owned();
+    assert!(
+        users.contains("tester:qa") && !users.contains("promoter"),
+        "{users}"
+    );
+    server.start();
+    let api = Api::new(&server);
+    let (s, _) = api.get("/api/v1/environments", Some(&token)).await;
+    assert_eq!(s, 200);
+    let out = server.cli(&["token", "revoke", &id], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A revoked token stops working (tokens are remembered for 5 s at most).
+    let mut status = 200;
+    for _ in 0..70 {
+        status = api.get("/api/v1/environments", Some(&token)).await.0;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401);
+    let admin = server.user("root", &["viewer"]);
+    let (_, audit) = api.get("/api/v1/audit", Some(&admin)).await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["details"]["user"] == "cid")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "user_created",
+        "role_granted",
+        "token_created",
+        "role_removed",
+        "token_revoked",
+    ] {
+        assert!(actions.contains(&action), "{action}: {actions:?}");
+    }
+    let text = audit.to_string();
+    assert!(
+        !text.contains(&token),
+        "the token itself is never in the log"
+    );
+}
