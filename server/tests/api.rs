@@ -1188,4 +1188,19 @@ async fn scoped_users_read_deleted_branches_are_logged_and_bad_queries_get_json(
     assert_eq!(event["action"], "out_of_band", "{audit}");
     assert_eq!(event["old"], loadtest);
     assert_eq!(event["new"], Value::Null);
+    // Made again without Envline: a move too, not a "first seen".
+    git(
+        &w.server.remote,
+        &["update-ref", "refs/heads/loadtest", &loadtest],
+    );
+    let (s, _) = w.api.post("/api/v1/refresh", Some(&w.pat), json!({})).await;
+    assert_eq!(s, 200);
+    let (_, audit) = w
+        .api
+        .get("/api/v1/audit?environment=loadtest", Some(&w.vic))
+        .await;
+    let event = &audit["events"][0];
+    assert_eq!(event["action"], "out_of_band", "{audit}");
+    assert_eq!(event["new"], loadtest);
+    assert_eq!(event["details"]["recreated"], true);
 }

@@ -186,3 +186,47 @@ async fn killed_at_any_step_of_a_slow_push_the_remote_clone_and_log_agree() {
         server.stop();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_request_whose_push_never_happened_is_closed_as_failed() {
+    let mut server = TestServer::new();
+    let pat = server.user("pat", &["promoter", "tester"]);
+    let ann = server.user("ann", &["approver:prod-*"]);
+    let bob = server.user("bob", &["approver:prod-*"]);
+    server.start_with(&[("ENVLINE_CRASH_AT", "after_local")]);
+    let api = Api::new(&server);
+    let staging = server.remote_tip("staging-eu");
+    let before = server.remote_tip("prod-eu");
+    api.verify(&pat, "staging-eu", &staging, "passed").await;
+    let (_, request) = api.promote(&pat, json!({"environment": "prod-eu"})).await;
+    let id = request["id"].as_i64().unwrap();
+    let path = format!("/api/v1/promotions/{id}/approvals");
+    let (s, _) = api
+        .post(&path, Some(&ann), json!({"decision": "approve"}))
+        .await;
+    assert_eq!(s, 200);
+    // The last approval runs it; the server dies after moving the clone.
+    let r = api
+        .client
+        .post(format!("{}{path}", api.base))
+        .bearer_auth(&bob)
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert!(server.wait_exit());
+    server.start();
+    let (_, request) = api
+        .get(&format!("/api/v1/promotions/{id}"), Some(&pat))
+        .await;
+    assert_eq!(request["state"], "failed", "not left awaiting: {request}");
+    assert!(
+        request["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("request again"),
+        "{request}"
+    );
+    assert_eq!(server.remote_tip("prod-eu"), before);
+    assert_eq!(server.clone_tip("prod-eu"), before);
+}
