@@ -103,10 +103,16 @@ impl Engine {
         }))
     }
 
-    /// Moves the clone's anchor ref after a push that took it.
+    /// Moves the clone's anchor ref after a push that took it (git's push
+    /// usually has: the fetch refspec maps the ref onto itself).
     pub(crate) async fn anchored(&self, change: RefChange) {
         let result = self
-            .git(move |git| git.update_refs(&[change], "envline", "envline audit anchor"))
+            .git(move |git| {
+                if git.branch_tip(AUDIT_REF)? == Some(change.new) {
+                    return Ok(());
+                }
+                git.update_refs(&[change], "envline", "envline audit anchor")
+            })
             .await;
         if let Err(e) = result {
             tracing::warn!(
