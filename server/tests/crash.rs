@@ -15,14 +15,15 @@ async fn promote_and_crash(step: &str) -> (TestServer, String, String) {
     let before = server.remote_tip("integration");
     let (s, _) = api.verify(&pat, "qa", &qa, "passed").await;
     assert_eq!(s, 201);
-    let r = api
-        .client
-        .post(format!("{}/api/v1/promotions", api.base))
-        .bearer_auth(&pat)
-        .json(&json!({"environment": "integration"}))
-        .send()
-        .await;
-    assert!(r.is_err(), "the server died mid-request");
+    assert!(
+        api.post_and_die(
+            "/api/v1/promotions",
+            &pat,
+            json!({"environment": "integration"})
+        )
+        .await,
+        "the server died mid-request"
+    );
     assert!(server.wait_exit(), "aborted at {step}");
     server.start();
     (server, before, qa)
@@ -121,14 +122,15 @@ async fn killed_at_any_step_of_a_slow_push_the_remote_clone_and_log_agree() {
         let before = server.remote_tip("integration");
         let (s, _) = api.verify(&pat, "qa", &qa, "passed").await;
         assert_eq!(s, 201, "{step}");
-        let r = api
-            .client
-            .post(format!("{}/api/v1/promotions", api.base))
-            .bearer_auth(&pat)
-            .json(&json!({"environment": "integration"}))
-            .send()
-            .await;
-        assert!(r.is_err(), "{step}: the server died mid-request");
+        assert!(
+            api.post_and_die(
+                "/api/v1/promotions",
+                &pat,
+                json!({"environment": "integration"})
+            )
+            .await,
+            "{step}: the server died mid-request"
+        );
         assert!(server.wait_exit(), "{step}: killed");
         // A push under way finishes on its own (git outlives Envline).
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -206,14 +208,10 @@ async fn an_approved_request_whose_push_never_happened_is_closed_as_failed() {
         .await;
     assert_eq!(s, 200);
     // The last approval runs it; the server dies after moving the clone.
-    let r = api
-        .client
-        .post(format!("{}{path}", api.base))
-        .bearer_auth(&bob)
-        .json(&json!({"decision": "approve"}))
-        .send()
-        .await;
-    assert!(r.is_err());
+    assert!(
+        api.post_and_die(&path, &bob, json!({"decision": "approve"}))
+            .await
+    );
     assert!(server.wait_exit());
     server.start();
     let (_, request) = api

@@ -5,61 +5,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Api, TestServer, free_port};
+use common::{Api, TestServer, daemon, free_port, hook};
 use serde_json::{Value, json};
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `git daemon` on 127.0.0.1 serving the test's folder (receive-pack on): a
-/// remote in processes of its own, as a real one is.
-fn daemon(base: &std::path::Path, port: u16) -> Daemon {
-    let exec_path = String::from_utf8(
-        Command::new("git")
-            .arg("--exec-path")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let child = Command::new(std::path::Path::new(exec_path.trim()).join("git-daemon"))
-        .args([
-            "--reuseaddr",
-            "--export-all",
-            "--enable=receive-pack",
-            "--listen=127.0.0.1",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--base-path={}", base.display()))
-        .arg(base)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Daemon(child)
-}
-
-fn hook(server: &TestServer, name: &str, script: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let path = server.remote.join("hooks").join(name);
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 async fn events_of(api: &Api, token: &str, env: &str) -> Vec<Value> {
     let (_, audit) = api
@@ -342,14 +292,15 @@ async fn a_restart_with_an_unsettled_change_and_the_remote_down_shows_where_bran
     let qa = server.remote_tip("qa");
     let before = server.remote_tip("integration");
     api.verify(&pat, "qa", &qa, "passed").await;
-    let died = api
-        .client
-        .post(format!("{}/api/v1/promotions", api.base))
-        .bearer_auth(&pat)
-        .json(&json!({"environment": "integration"}))
-        .send()
-        .await;
-    assert!(died.is_err(), "the server died mid-request");
+    assert!(
+        api.post_and_die(
+            "/api/v1/promotions",
+            &pat,
+            json!({"environment": "integration"})
+        )
+        .await,
+        "the server died mid-request"
+    );
     assert!(server.wait_exit(), "crashed after moving the clone");
     assert_eq!(server.clone_tip("integration"), qa, "the clone moved");
     // The remote is away when Envline starts again.

@@ -3,53 +3,8 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use common::{Api, TestServer, free_port};
+use common::{Api, TestServer, daemon, free_port};
 use serde_json::json;
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn daemon(base: &std::path::Path, port: u16) -> Daemon {
-    // `git daemon` runs `git-daemon` as a child; start that directly so killing it closes the port.
-    let exec_path = String::from_utf8(
-        Command::new("git")
-            .arg("--exec-path")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let child = Command::new(std::path::Path::new(exec_path.trim()).join("git-daemon"))
-        .args([
-            "--reuseaddr",
-            "--export-all",
-            "--enable=receive-pack",
-            "--listen=127.0.0.1",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--base-path={}", base.display()))
-        .arg(base)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Daemon(child)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing() {

@@ -234,6 +234,18 @@ impl Api {
         )
     }
 
+    /// Posts a request during which the server is meant to die (an injected
+    /// crash); true when it did (no answer came).
+    pub async fn post_and_die(&self, path: &str, token: &str, body: Value) -> bool {
+        self.client
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .is_err()
+    }
+
     /// `POST /api/v1/promotions`.
     pub async fn promote(&self, token: &str, body: Value) -> (u16, Value) {
         self.post("/api/v1/promotions", Some(token), body).await
@@ -264,4 +276,56 @@ impl Api {
             .body(body);
         Self::send(req, token).await
     }
+}
+
+/// A `git daemon` on 127.0.0.1, stopped when dropped.
+pub struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `git daemon` on 127.0.0.1 serving the test's folder (receive-pack on): a
+/// remote in processes of its own, as a real one is.
+pub fn daemon(base: &std::path::Path, port: u16) -> Daemon {
+    let exec_path = String::from_utf8(
+        Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let child = Command::new(std::path::Path::new(exec_path.trim()).join("git-daemon"))
+        .args([
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon(child)
+}
+
+/// Installs a hook script in the test's remote.
+pub fn hook(server: &TestServer, name: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = server.remote.join("hooks").join(name);
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

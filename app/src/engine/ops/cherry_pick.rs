@@ -10,7 +10,6 @@ use crate::engine::audit::AuditDraft;
 use crate::engine::auth::{Permission, Principal};
 use crate::engine::git::{Person, RefChange};
 use crate::engine::rules;
-use crate::engine::store;
 use crate::engine::{Engine, EngineError};
 use crate::model::{CherryPickInput, PromotionView, RequestKind};
 
@@ -88,12 +87,5 @@ pub async fn cherry_pick(
         }],
         holds: Vec::new(),
     };
-    let id = *journal::apply(engine, &who.user, "cherry_pick", payload)
-        .await?
-        .requests
-        .first()
-        .ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
-    store::request(&engine.pool, id)
-        .await?
-        .ok_or_else(|| EngineError::Internal("request vanished".into()))
+    journal::apply_one(engine, &who.user, "cherry_pick", payload).await
 }

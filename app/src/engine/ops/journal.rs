@@ -173,6 +173,23 @@ pub(super) async fn apply(
     Ok(id)
 }
 
+/// [`apply`] for a change that records one request: returns that request.
+pub(super) async fn apply_one(
+    engine: &Engine,
+    actor: &str,
+    action: &str,
+    payload: IntentPayload,
+) -> Result<crate::model::PromotionView, EngineError> {
+    let id = *apply(engine, actor, action, payload)
+        .await?
+        .requests
+        .first()
+        .ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
+    store::request(&engine.pool, id)
+        .await?
+        .ok_or_else(|| EngineError::Internal("request vanished".into()))
+}
+
 /// Pushes `changes` (and the audit anchor, when given) atomically.
 async fn push_with(
     engine: &Engine,

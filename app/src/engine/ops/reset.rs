@@ -274,12 +274,5 @@ pub async fn realign(
         }],
         holds: Vec::new(),
     };
-    let id = *journal::apply(engine, &who.user, "realign", payload)
-        .await?
-        .requests
-        .first()
-        .ok_or_else(|| EngineError::Internal("request not recorded".into()))?;
-    store::request(&engine.pool, id)
-        .await?
-        .ok_or_else(|| EngineError::Internal("request vanished".into()))
+    journal::apply_one(engine, &who.user, "realign", payload).await
 }
