@@ -19,7 +19,7 @@ const dir = mkdtempSync(path.join(tmpdir(), "envline-bench-"));
 const port = 3190 + Math.floor(Math.random() * 500);
 const base = `http://127.0.0.1:${port}`;
 const git = (gitDir, ...args) =>
-  execFileSync("git", ["--git-dir", gitDir, ...args], { encoding: "utf8" }).trim();
+  execFileSync("git", ["--git-dir", gitDir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
 const ENVIRONMENTS = [
   ["qa", "main", 2], ["integration-gpu", "qa", 4], ["integration-non-gpu", "qa", 4],
