@@ -93,6 +93,18 @@ choice! {
 }
 
 choice! {
+    /// Where an incident's hotfix mode stands (S4).
+    pub enum IncidentState {
+        /// The root is the hotfix branch; the fix is on its way to production.
+        Active,
+        /// The fix is in production; main still has to take it (merge back).
+        Resolved,
+        /// Main has the fix: hotfix mode is over.
+        Merged,
+    }
+}
+
+choice! {
     /// A gate a promotion must pass.
     pub enum GateKind {
         /// I3: the exact commit passed in a required environment.
@@ -492,6 +504,114 @@ pub struct CherryPickInput {
     pub environment: String,
     pub commit: String,
     pub reason: Option<String>,
+}
+
+/// One of main's commits rebased onto the hotfix: the equivalent commit,
+/// so a flow cancelled by the incident can be restarted from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitMapping {
+    pub old: String,
+    pub new: String,
+    pub subject: String,
+}
+
+/// An incident and its hotfix mode (S4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct IncidentView {
+    pub id: i64,
+    pub incident: String,
+    /// `hotfix/<incident>`: the pipeline's root while hotfix mode is on.
+    pub branch: String,
+    /// The production environment it started from.
+    pub production: String,
+    /// That environment's commit when it started: where every branch was reset to.
+    pub fork: String,
+    pub reason: String,
+    pub state: IncidentState,
+    pub started_by: String,
+    pub started_at: String,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<String>,
+    pub merged_by: Option<String>,
+    pub merged_at: Option<String>,
+    /// Production environments the commander left where they were.
+    #[cfg_attr(feature = "ssr", sqlx(json))]
+    pub kept: Vec<String>,
+    #[cfg_attr(feature = "ssr", sqlx(json))]
+    pub mapping: Vec<CommitMapping>,
+}
+
+/// One branch's reset when hotfix mode starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedReset {
+    pub environment: String,
+    pub branch: String,
+    pub old: Option<CommitView>,
+    /// Already at the fork: nothing to do.
+    pub at_fork: bool,
+    /// A protected (production) environment: the commander may keep it where it is.
+    pub protected: bool,
+}
+
+/// What starting hotfix mode from a production environment would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotfixPlan {
+    pub incident: String,
+    pub branch: String,
+    pub production: String,
+    pub fork: CommitView,
+    pub resets: Vec<PlannedReset>,
+    /// Open requests that will be cancelled.
+    pub cancels: Vec<PromotionView>,
+    /// Environments whose auto-promotion pauses.
+    pub paused: Vec<String>,
+}
+
+/// `POST /api/v1/hotfixes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotfixInput {
+    pub incident: String,
+    /// The production environment whose commit the fix starts from.
+    pub from: String,
+    pub reason: Option<String>,
+    /// Environments to leave where they are (production ones at another commit).
+    #[serde(default)]
+    pub keep: Vec<String>,
+}
+
+/// One environment on the way of the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixProgress {
+    pub environment: String,
+    /// It holds the hotfix branch's tip.
+    pub has_fix: bool,
+    pub head: Option<CommitView>,
+}
+
+/// Hotfix mode as the Incident page and the banner show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotfixStatus {
+    pub incident: IncidentView,
+    /// The hotfix branch's tip (the fix, once pushed).
+    pub tip: Option<CommitView>,
+    /// Commits on the hotfix branch since the fork, newest first.
+    pub fix_commits: Vec<CommitView>,
+    /// Environments and whether each holds the fix.
+    pub progress: Vec<FixProgress>,
+    /// main's commits since the fork, which merging back replays on the fix.
+    pub main_ahead: usize,
+    /// Audit events of the incident, oldest first.
+    pub steps: Vec<AuditEventView>,
+}
+
+/// A merge-back that stopped on a conflict: what a person needs to do it by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeConflict {
+    pub commit: String,
+    pub subject: String,
+    pub paths: Vec<String>,
 }
 
 /// Turns an age in seconds into "5 min ago" style text.

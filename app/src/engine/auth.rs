@@ -123,6 +123,8 @@ pub enum Permission {
     },
     Hold,
     Refresh,
+    /// Start, resolve and merge back hotfix mode (S4).
+    Hotfix,
     Admin,
 }
 
@@ -145,6 +147,7 @@ impl Permission {
                 Role::IncidentCommander,
                 Role::Admin,
             ],
+            Permission::Hotfix => &[Role::IncidentCommander, Role::Admin],
             Permission::Admin => &[Role::Admin],
         }
     }
@@ -159,6 +162,7 @@ impl Permission {
             Permission::Reset { protected: false } => "reset",
             Permission::Hold => "hold",
             Permission::Refresh => "refresh",
+            Permission::Hotfix => "run hotfix mode",
             Permission::Admin => "administer",
         }
     }

@@ -34,6 +34,14 @@ pub enum EngineError {
     GatesUnmet(Vec<GateCheck>),
     #[error("{message}")]
     Remote { code: &'static str, message: String },
+    /// Merging a hotfix back stopped on conflicts: nothing moved (HTTP 409).
+    #[error("{message}")]
+    MergeBackConflict {
+        message: String,
+        conflicts: Vec<crate::model::MergeConflict>,
+        /// What a person runs to do it by hand.
+        commands: Vec<String>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -48,7 +56,7 @@ impl EngineError {
             EngineError::CrossOrigin(_) => 403,
             EngineError::NotFound(_) => 404,
             EngineError::RateLimited(_) => 429,
-            EngineError::Conflict { .. } => 409,
+            EngineError::Conflict { .. } | EngineError::MergeBackConflict { .. } => 409,
             EngineError::GatesUnmet(_) | EngineError::Unprocessable { .. } => 422,
             EngineError::Remote { .. } => 503,
             EngineError::Internal(_) => 500,
@@ -65,6 +73,7 @@ impl EngineError {
             EngineError::NotFound(_) => "not_found",
             EngineError::RateLimited(_) => "rate_limited",
             EngineError::Conflict { code, .. } => code,
+            EngineError::MergeBackConflict { .. } => "merge_back_conflict",
             EngineError::GatesUnmet(_) => "gates_not_met",
             EngineError::Unprocessable { code, .. } => code,
             EngineError::Remote { code, .. } => code,
@@ -76,6 +85,11 @@ impl EngineError {
     pub fn details(&self) -> serde_json::Value {
         match self {
             EngineError::GatesUnmet(gates) => serde_json::to_value(gates).unwrap_or_default(),
+            EngineError::MergeBackConflict {
+                conflicts,
+                commands,
+                ..
+            } => serde_json::json!({ "conflicts": conflicts, "commands": commands }),
             EngineError::Forbidden(f) => serde_json::json!({
                 "permission": f.permission.name(),
                 "environment": f.environment,
@@ -102,6 +116,19 @@ impl From<GitError> for EngineError {
             GitError::MergeConflict(_) => EngineError::Conflict {
                 code: "merge_conflict",
                 message: e.to_string(),
+            },
+            GitError::RebaseConflict {
+                ref commit,
+                ref subject,
+                ref paths,
+            } => EngineError::MergeBackConflict {
+                message: e.to_string(),
+                conflicts: vec![crate::model::MergeConflict {
+                    commit: commit.to_string(),
+                    subject: subject.clone(),
+                    paths: paths.clone(),
+                }],
+                commands: Vec::new(),
             },
             GitError::Timeout(_) => EngineError::Remote {
                 code: "remote_timeout",

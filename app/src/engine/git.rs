@@ -50,6 +50,13 @@ pub enum GitError {
     RemoteRejected(String),
     #[error("the change does not apply cleanly; conflicting paths: {}", .0.join(", "))]
     MergeConflict(Vec<String>),
+    /// Replaying a commit onto another stopped on conflicting paths.
+    #[error("{commit} does not apply on the fix; conflicting paths: {}", .paths.join(", "))]
+    RebaseConflict {
+        commit: ObjectId,
+        subject: String,
+        paths: Vec<String>,
+    },
 }
 
 fn repo_err(e: impl std::fmt::Display) -> GitError {
@@ -606,6 +613,101 @@ impl GitRepo {
         } else {
             Err(classify_network_error(&text))
         }
+    }
+
+    /// The commits on `tip`'s first-parent line after `fork`, oldest first;
+    /// `None` when `fork` is not on that line.
+    pub fn first_parent_since(
+        &self,
+        tip: ObjectId,
+        fork: ObjectId,
+    ) -> Result<Option<Vec<ObjectId>>, GitError> {
+        let mut reached = false;
+        let mut commits: Vec<ObjectId> = self
+            .first_parent_history(tip, |id| {
+                reached |= *id == fork;
+                reached
+            })?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        if !reached && tip != fork {
+            return Ok(None);
+        }
+        commits.reverse();
+        Ok(Some(commits))
+    }
+
+    /// Replays `commits` (oldest first) one by one on `onto`, like `git
+    /// rebase`: each commit's change relative to its first parent is merged
+    /// (three-way, tree by tree) onto the result so far, keeping its author
+    /// (name, email, time) and message. Returns each old commit with its new
+    /// one. Moves no ref; on the first conflict nothing is kept and the
+    /// commit and its paths are returned.
+    pub fn rebase(
+        &self,
+        commits: &[ObjectId],
+        onto: ObjectId,
+        committer: &Person,
+    ) -> Result<Vec<(ObjectId, ObjectId)>, GitError> {
+        let repo = self.local();
+        let options = repo.tree_merge_options().map_err(repo_err)?;
+        let mut current = onto;
+        let mut current_tree = repo
+            .find_commit(onto)
+            .map_err(repo_err)?
+            .tree_id()
+            .map_err(repo_err)?
+            .detach();
+        let committer = committer.signature();
+        let mut mapping = Vec::with_capacity(commits.len());
+        for &id in commits {
+            let commit = repo.find_commit(id).map_err(repo_err)?;
+            let their_tree = commit.tree_id().map_err(repo_err)?.detach();
+            let base_tree = match commit.parent_ids().next() {
+                Some(p) => repo
+                    .find_commit(p.detach())
+                    .map_err(repo_err)?
+                    .tree_id()
+                    .map_err(repo_err)?
+                    .detach(),
+                None => ObjectId::empty_tree(repo.object_hash()),
+            };
+            let labels = gix::merge::blob::builtin_driver::text::Labels {
+                ancestor: Some("base".into()),
+                current: Some("fix".into()),
+                other: Some("main".into()),
+            };
+            let mut outcome = repo
+                .merge_trees(base_tree, current_tree, their_tree, labels, options.clone())
+                .map_err(repo_err)?;
+            if outcome.has_unresolved_conflicts(gix::merge::tree::TreatAsUnresolved::default()) {
+                let mut paths: Vec<String> = outcome
+                    .conflicts
+                    .iter()
+                    .map(|c| c.ours.location().to_string())
+                    .collect();
+                paths.sort();
+                paths.dedup();
+                let subject = commit
+                    .message()
+                    .map(|m| m.summary().to_string())
+                    .unwrap_or_default();
+                return Err(GitError::RebaseConflict {
+                    commit: id,
+                    subject,
+                    paths,
+                });
+            }
+            let tree = outcome.tree.write().map_err(repo_err)?.detach();
+            let author: gix::actor::Signature = commit.author().map_err(repo_err)?.into();
+            let message = commit.message_raw().map_err(repo_err)?.to_string();
+            let new = self.write_commit(&repo, tree, &[current], &message, &author, &committer)?;
+            mapping.push((id, new));
+            current = new;
+            current_tree = tree;
+        }
+        Ok(mapping)
     }
 
     /// Applies the change `pick` made (relative to its first parent) on top

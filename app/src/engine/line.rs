@@ -118,7 +118,7 @@ pub fn standings(
     tips: &HashMap<String, ObjectId>,
     line: &Line,
 ) -> Result<Vec<Standing>, GitError> {
-    let root_tip = tips.get(pipeline.root()).copied();
+    let root_tip = tips.get(pipeline.root_branch()).copied();
     let head_of = |name: &str| pipeline.branch_of(name).and_then(|b| tips.get(b)).copied();
     let mut on_line_cache: HashMap<ObjectId, bool> = HashMap::new();
     let mut on_line = |id: ObjectId| -> Result<bool, GitError> {
@@ -151,8 +151,8 @@ pub fn standings(
     let mut out = Vec::with_capacity(pipeline.environments().len() + 1);
     let root_position = root_tip.and_then(|t| line.position(&t));
     out.push(Standing {
-        name: pipeline.root().to_owned(),
-        branch: pipeline.root().to_owned(),
+        name: pipeline.root_branch().to_owned(),
+        branch: pipeline.root_branch().to_owned(),
         head: root_tip,
         position: root_position,
         on_line: root_tip.is_some(),

@@ -146,6 +146,10 @@ pub struct Engine {
     login_limiter: session::LoginLimiter,
     /// Whether the remote takes the audit anchor.
     anchoring: anchor::Anchoring,
+    /// The running incident, if hotfix mode is on (S4).
+    hotfix: RwLock<Option<crate::model::IncidentView>>,
+    /// The pipeline as it stands: its root is the hotfix branch in hotfix mode.
+    effective: RwLock<Arc<pipeline::Pipeline>>,
     /// Automatic promotions whose push failed, backing off.
     auto_failures: ops::auto::AutoFailures,
     /// Held while the engine lives: this process owns the data directory.
@@ -175,6 +179,10 @@ impl Engine {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot clone {}: {e}", config.repository.url))?;
+        let effective = Arc::new(config.pipeline.clone());
+        let running = store::running_incident(&pool)
+            .await
+            .map_err(|e| format!("cannot read the running incident: {e}"))?;
         let engine = Arc::new(Engine {
             config,
             git: Arc::new(git),
@@ -192,11 +200,15 @@ impl Engine {
             login_limiter: session::LoginLimiter::default(),
             auto_failures: ops::auto::AutoFailures::default(),
             anchoring: anchor::Anchoring::default(),
+            hotfix: RwLock::new(None),
+            effective: RwLock::new(effective),
             _data_dir_lock: data_dir_lock,
             crash_at: std::env::var("ENVLINE_CRASH_AT")
                 .ok()
                 .filter(|s| !s.is_empty()),
         });
+        // Hotfix mode survives a restart.
+        engine.set_hotfix(running);
         // Changes whose push never settled (a crash) must not show as done
         // until the remote says they landed: put the clone's refs back first;
         // the refresh then settles them against the remote, if it answers.
@@ -207,6 +219,27 @@ impl Engine {
             tracing::warn!("first refresh failed: {e}");
         }
         Ok(engine)
+    }
+
+    /// The pipeline as it stands now: in hotfix mode its root stands for the
+    /// hotfix branch (promotions from the root take the fix).
+    pub fn pipeline_now(&self) -> Arc<pipeline::Pipeline> {
+        self.effective.read().expect("lock").clone()
+    }
+
+    /// The running incident, if hotfix mode is on.
+    pub fn hotfix(&self) -> Option<crate::model::IncidentView> {
+        self.hotfix.read().expect("lock").clone()
+    }
+
+    /// Turns hotfix mode on (the incident running) or off (`None`).
+    pub(crate) fn set_hotfix(&self, incident: Option<crate::model::IncidentView>) {
+        let pipeline = match &incident {
+            Some(i) => self.config.pipeline.with_root_branch(&i.branch),
+            None => self.config.pipeline.clone(),
+        };
+        *self.effective.write().expect("lock") = Arc::new(pipeline);
+        *self.hotfix.write().expect("lock") = incident;
     }
 
     /// Runs blocking git work off the async threads.
@@ -360,11 +393,11 @@ impl Engine {
 
     async fn compute_pipeline(&self) -> Result<PipelineView, EngineError> {
         let engine_git = self.git.clone();
-        let pipeline = self.config.pipeline.clone();
+        let pipeline = self.pipeline_now();
         let previous = self.line.lock().expect("lock").clone();
         let (line, standings) = tokio::task::block_in_place(|| -> Result<_, GitError> {
             let tips = engine_git.branch_tips()?;
-            let line = match tips.get(pipeline.root()) {
+            let line = match tips.get(pipeline.root_branch()) {
                 Some(root) if previous.tip() == Some(*root) => previous.clone(),
                 Some(root) => Arc::new(Line::build(&engine_git, *root, Some(&previous))?),
                 None => Arc::new(Line::default()),
@@ -393,7 +426,14 @@ impl Engine {
             environments.push(EnvironmentView {
                 auto_promotion_failure: self.auto_failures.shown(&standing.name),
                 is_root: env.is_none(),
-                from: env.map(|e| e.from.clone()),
+                // In hotfix mode the root's environments take the hotfix branch.
+                from: env.map(|e| {
+                    self.pipeline_now()
+                        .branch_of(&e.from)
+                        .filter(|_| e.from == self.config.pipeline.root())
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| e.from.clone())
+                }),
                 requires: env.map(|e| e.requires.clone()).unwrap_or_default(),
                 approvals: env.map(|e| e.approvals).unwrap_or(0),
                 protected: env.map(|e| e.protected).unwrap_or(false),
@@ -420,7 +460,7 @@ impl Engine {
         *self.line.lock().expect("lock") = line;
         let refresh = self.refresh_state.read().expect("lock").clone();
         Ok(PipelineView {
-            root: self.config.pipeline.root().to_owned(),
+            root: self.pipeline_now().root_branch().to_owned(),
             environments,
             merges,
             refreshed_at: refresh.at,

@@ -50,6 +50,9 @@ pub struct PipelineError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pipeline {
     root: String,
+    /// The branch the root stands for: the root's own branch, or the hotfix
+    /// branch while hotfix mode is on.
+    root_branch: String,
     /// In stage order, then in the order of the file.
     environments: Vec<Environment>,
     by_name: HashMap<String, usize>,
@@ -243,6 +246,7 @@ impl Pipeline {
             .collect();
         Ok(Pipeline {
             root: root.to_owned(),
+            root_branch: root.to_owned(),
             environments,
             by_name,
         })
@@ -251,6 +255,19 @@ impl Pipeline {
     /// The root branch (`main`).
     pub fn root(&self) -> &str {
         &self.root
+    }
+
+    /// The branch promotions from the root take their commits from.
+    pub fn root_branch(&self) -> &str {
+        &self.root_branch
+    }
+
+    /// The same pipeline with its root standing for another branch (hotfix mode).
+    pub fn with_root_branch(&self, branch: &str) -> Pipeline {
+        Pipeline {
+            root_branch: branch.to_owned(),
+            ..self.clone()
+        }
     }
 
     /// Every environment, upstream first.
@@ -265,7 +282,7 @@ impl Pipeline {
     /// The branch of an environment or of the root.
     pub fn branch_of<'a>(&'a self, name: &'a str) -> Option<&'a str> {
         if name == self.root {
-            Some(&self.root)
+            Some(&self.root_branch)
         } else {
             self.environment(name).map(|e| e.branch.as_str())
         }
@@ -273,7 +290,7 @@ impl Pipeline {
 
     /// The environment (or the root) a branch belongs to.
     pub fn environment_of_branch(&self, branch: &str) -> Option<&str> {
-        if branch == self.root {
+        if branch == self.root || branch == self.root_branch {
             return Some(&self.root);
         }
         self.environments

@@ -597,3 +597,123 @@ pub async fn fail_request_if_open(
     .await?;
     Ok(())
 }
+
+/// The incident whose hotfix mode is on (active or resolved), if any.
+pub async fn running_incident(
+    pool: &SqlitePool,
+) -> Result<Option<crate::model::IncidentView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM incidents WHERE state IN ('active', 'resolved') LIMIT 1")
+        .fetch_optional(pool)
+        .await
+}
+
+/// Every incident, newest first.
+pub async fn incidents(pool: &SqlitePool) -> Result<Vec<crate::model::IncidentView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM incidents ORDER BY id DESC")
+        .fetch_all(pool)
+        .await
+}
+
+/// An incident by its id (`INC-42`).
+pub async fn incident(
+    pool: &SqlitePool,
+    incident: &str,
+) -> Result<Option<crate::model::IncidentView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM incidents WHERE incident = ?")
+        .bind(incident)
+        .fetch_optional(pool)
+        .await
+}
+
+/// An incident to record when hotfix mode starts.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NewIncident {
+    pub incident: String,
+    pub branch: String,
+    pub production: String,
+    pub fork: String,
+    pub reason: String,
+    pub started_by: String,
+    pub kept: Vec<String>,
+}
+
+/// Records a started incident (active).
+pub async fn insert_incident(tx: &mut Tx<'_>, i: &NewIncident) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO incidents (incident, branch, production, fork, reason, state, started_by, started_at, kept)
+         VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?) RETURNING id",
+    )
+    .bind(&i.incident)
+    .bind(&i.branch)
+    .bind(&i.production)
+    .bind(&i.fork)
+    .bind(&i.reason)
+    .bind(&i.started_by)
+    .bind(now())
+    .bind(sqlx::types::Json(&i.kept))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Marks an active incident resolved; false when it was not active.
+pub async fn resolve_incident(
+    tx: &mut Tx<'_>,
+    incident: &str,
+    by: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE incidents SET state = 'resolved', resolved_by = ?, resolved_at = ? WHERE incident = ? AND state = 'active'",
+    )
+    .bind(by)
+    .bind(now())
+    .bind(incident)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks a resolved incident merged back, with the mapping of main's
+/// commits; false when it was not resolved.
+pub async fn merge_incident(
+    tx: &mut Tx<'_>,
+    incident: &str,
+    by: &str,
+    mapping: &[crate::model::CommitMapping],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE incidents SET state = 'merged', merged_by = ?, merged_at = ?, mapping = ? WHERE incident = ? AND state = 'resolved'",
+    )
+    .bind(by)
+    .bind(now())
+    .bind(sqlx::types::Json(mapping))
+    .bind(incident)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Cancels every request still awaiting approval; returns their ids.
+pub async fn cancel_open_requests(tx: &mut Tx<'_>, reason: &str) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE promotion_requests SET state = 'cancelled', state_reason = ?, updated_at = ? WHERE state = 'awaiting_approval' RETURNING id",
+    )
+    .bind(reason)
+    .bind(now())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// The audit events of an incident, oldest first.
+pub async fn incident_events(
+    pool: &SqlitePool,
+    incident: &str,
+) -> Result<Vec<crate::model::AuditEventView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM audit_events WHERE json_extract(details, '$.incident') = ? ORDER BY id",
+    )
+    .bind(incident)
+    .fetch_all(pool)
+    .await
+}

@@ -8,6 +8,7 @@ mod environments;
 mod error;
 mod extract;
 mod holds;
+mod hotfixes;
 mod promotions;
 mod resets;
 mod system;
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .merge(verifications::router())
         .merge(resets::router())
         .merge(holds::router())
+        .merge(hotfixes::router())
         .merge(audit::router())
         .route("/api/v1/{*rest}", axum::routing::any(unknown))
         .method_not_allowed_fallback(wrong_method)

@@ -195,6 +195,7 @@ async fn try_execute_request(engine: &Engine, request: &PromotionView) -> Result
         request_id: Some(request.id),
         new_requests: Vec::new(),
         holds: reset_hold(env, request.kind, &request.requested_by, &request.reason),
+        incident: None,
     };
     journal::apply(
         engine,

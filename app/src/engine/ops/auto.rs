@@ -125,6 +125,10 @@ fn is_push_failure(error: &EngineError) -> bool {
 /// newer commit, skipping those backing off. Returns when it should run
 /// again at the latest (the next retry due), if any is waiting.
 pub async fn auto_promote(engine: &Engine) -> Result<Option<Instant>, EngineError> {
+    // Hotfix mode pauses auto-promotion until the fix is merged back (S4).
+    if engine.hotfix().is_some() {
+        return Ok(None);
+    }
     let system = Principal::system();
     for env in engine
         .config

@@ -86,6 +86,7 @@ pub async fn cherry_pick(
             required_approvals: 0,
         }],
         holds: Vec::new(),
+        incident: None,
     };
     journal::apply_one(engine, &who.user, "cherry_pick", payload).await
 }

@@ -37,6 +37,23 @@ pub(super) struct IntentPayload {
     pub new_requests: Vec<OwnedRequest>,
     /// Auto-promotion holds to place (rollbacks): (environment, reason).
     pub holds: Vec<(String, String)>,
+    /// A step of hotfix mode this change carries out (S4).
+    #[serde(default)]
+    pub incident: Option<IncidentStep>,
+}
+
+/// What a change does to hotfix mode, recorded with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) enum IncidentStep {
+    /// Hotfix mode starts: the incident is recorded and every open request
+    /// is cancelled.
+    Start(store::NewIncident),
+    /// main took the fix: hotfix mode ends.
+    MergeBack {
+        incident: String,
+        merged_by: String,
+        mapping: Vec<crate::model::CommitMapping>,
+    },
 }
 
 /// A request recorded as done when its change lands.
@@ -456,7 +473,45 @@ async fn finish(
         )
         .await?;
     }
+    let incident_changed = payload.incident.is_some();
+    match &payload.incident {
+        Some(IncidentStep::Start(new)) => {
+            store::insert_incident(&mut tx, new).await?;
+            let cancelled = store::cancel_open_requests(
+                &mut tx,
+                &format!("cancelled: hotfix mode started for {}", new.incident),
+            )
+            .await?;
+            audit::append(
+                &mut tx,
+                &[AuditDraft {
+                    actor: new.started_by.clone(),
+                    action: "hotfix_paused".into(),
+                    environment: None,
+                    old: None,
+                    new: None,
+                    reason: format!(
+                        "hotfix mode for {}: open requests cancelled, auto-promotion paused",
+                        new.incident
+                    ),
+                    details: json!({ "incident": new.incident, "cancelled": cancelled }),
+                }],
+            )
+            .await?;
+        }
+        Some(IncidentStep::MergeBack {
+            incident,
+            merged_by,
+            mapping,
+        }) => {
+            store::merge_incident(&mut tx, incident, merged_by, mapping).await?;
+        }
+        None => {}
+    }
     tx.commit().await?;
+    if incident_changed {
+        engine.set_hotfix(store::running_incident(&engine.pool).await?);
+    }
     let mut ids: Vec<i64> = requests.into_iter().map(|(_, id)| id).collect();
     ids.dedup();
     Ok(Applied {
@@ -616,6 +671,10 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
     }
     let root = engine.config.pipeline.root().to_owned();
     let mut tracked: Vec<(String, Option<String>)> = vec![(root.clone(), None)];
+    // In hotfix mode people push the fix to the hotfix branch: a root too.
+    if let Some(incident) = engine.hotfix() {
+        tracked.push((incident.branch.clone(), None));
+    }
     tracked.extend(
         engine
             .config

@@ -1,5 +1,5 @@
 //! The operations of DESIGN.md §3, one module each: promote, approve,
-//! verify, roll back and realign, cherry-pick, hold. Each checks its gates,
+//! verify, roll back and realign, cherry-pick, hold, hotfix mode. Each checks its gates,
 //! then hands its ref changes and audit events to the [`journal`], which
 //! writes an intent, moves refs with compare-and-swap in the clone and on the
 //! remote, and records the outcome: all or nothing.
@@ -8,6 +8,7 @@ mod approve;
 pub mod auto;
 mod cherry_pick;
 mod hold;
+mod hotfix;
 pub mod journal;
 mod preview;
 mod promote;
@@ -18,6 +19,7 @@ pub use approve::decide;
 pub use auto::auto_promote;
 pub use cherry_pick::cherry_pick;
 pub use hold::{hold, release};
+pub use hotfix::{hotfix_plan, hotfix_status, merge_back, resolve_hotfix, start_hotfix};
 pub use journal::{reconcile_intents, record_observations};
 pub use preview::{preview_promotion, preview_request, preview_rollback};
 pub use promote::promote;
@@ -108,13 +110,12 @@ async fn facts_for(
     is_reset: bool,
     automatic: bool,
 ) -> Result<PromotionFacts, EngineError> {
-    let source_branch = engine
-        .config
-        .pipeline
+    let pipeline = engine.pipeline_now();
+    let source_branch = pipeline
         .branch_of(source)
         .ok_or_else(|| EngineError::NotFound(format!("unknown source `{source}`")))?
         .to_owned();
-    let root_branch = engine.config.pipeline.root().to_owned();
+    let root_branch = pipeline.root_branch().to_owned();
     let (ff, head_on_line, on_source, on_line) = engine
         .git(move |git| {
             let source_tip = git.branch_tip(&source_branch)?;
@@ -180,8 +181,7 @@ async fn head_of(engine: &Engine, env: &Environment) -> Result<ObjectId, EngineE
 /// The tip of the branch of `source` (the root or an environment).
 async fn tip_of_source(engine: &Engine, source: &str) -> Result<ObjectId, EngineError> {
     let branch = engine
-        .config
-        .pipeline
+        .pipeline_now()
         .branch_of(source)
         .ok_or_else(|| {
             EngineError::NotFound(format!(

@@ -59,6 +59,17 @@ pub(super) async fn targets<'a>(
         }
     };
     let envs = environments(engine, &names)?;
+    if let (Some(source), Some(incident)) = (&input.from, engine.hotfix())
+        && source == engine.config.pipeline.root()
+    {
+        return Err(EngineError::Conflict {
+            code: "hotfix_mode",
+            message: format!(
+                "hotfix mode is on for {} (started by {}): the root is `{}` until the fix is merged back, so nothing is promoted from `{source}`; promote from the root's environments instead",
+                incident.incident, incident.started_by, incident.branch
+            ),
+        });
+    }
     if let Some(source) = &input.from
         && engine.config.pipeline.branch_of(source).is_none()
     {
@@ -241,6 +252,7 @@ pub(super) async fn promote_inner(
             .iter()
             .flat_map(|p| reset_hold(p.env, p.kind, &who.user, &reason))
             .collect(),
+        incident: None,
     };
     for id in journal::apply(engine, &who.user, action, payload)
         .await?

@@ -77,7 +77,7 @@ pub(super) async fn plan_rollback<'a>(
                 }
                 // Back only: behind the head (unless the head is off the
                 // line, where earlier positions are not its ancestors).
-                let root = engine.config.pipeline.root().to_owned();
+                let root = engine.pipeline_now().root_branch().to_owned();
                 let (behind, head_on_line) = engine
                     .git(move |git| {
                         let behind = git.is_ancestor(t, head)?;
@@ -196,6 +196,7 @@ pub async fn rollback(
                 )
             })
             .collect(),
+        incident: None,
     };
     let applied = journal::apply(engine, &who.user, "rollback", payload).await?;
     Ok(audit::events_by_id(&engine.pool, &applied.events).await?)
@@ -273,6 +274,7 @@ pub async fn realign(
             required_approvals: 0,
         }],
         holds: Vec::new(),
+        incident: None,
     };
     journal::apply_one(engine, &who.user, "realign", payload).await
 }
