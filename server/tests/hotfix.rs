@@ -438,7 +438,7 @@ async fn a_fix_that_conflicts_with_main_is_merged_back_by_hand() {
         &work,
         &["push", "-q", "--force-with-lease", "origin", "main"],
     );
-    w.refresh().await;
+    // Merging back right after the push sees it (no refresh in between).
     let (s, merged) = w
         .api
         .post("/api/v1/hotfixes/INC-2/merge-back", Some(&w.ida), json!({}))

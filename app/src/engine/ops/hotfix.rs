@@ -279,6 +279,8 @@ pub async fn resolve_hotfix(
     incident: &str,
 ) -> Result<IncidentView, EngineError> {
     who.require(Permission::Hotfix, None)?;
+    // Production as the remote has it now, not as of the last refresh.
+    engine.refresh().await?;
     let _guard = engine.ref_lock.lock().await;
     let running_incident = the_running(engine, incident)?;
     if running_incident.state != IncidentState::Active {
@@ -376,6 +378,8 @@ pub async fn merge_back(
     incident: &str,
 ) -> Result<IncidentView, EngineError> {
     who.require(Permission::Hotfix, None)?;
+    // A person's rebase of main was pushed a moment ago: see it.
+    engine.refresh().await?;
     let _guard = engine.ref_lock.lock().await;
     journal::settle_pending(engine).await?;
     let running_incident = the_running(engine, incident)?;
