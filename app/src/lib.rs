@@ -22,7 +22,9 @@ use leptos_router::{
 
 use api::session::{SignOut, get_session};
 use components::live::provide_live_updates;
-use pages::{approvals::ApprovalsPage, login::LoginPage, pipeline::PipelinePage};
+use pages::{
+    approvals::ApprovalsPage, incident::IncidentPage, login::LoginPage, pipeline::PipelinePage,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -71,6 +73,7 @@ pub fn App() -> impl IntoView {
                 }>
                     <Route path=StaticSegment("") view=PipelinePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("incident") view=IncidentPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
@@ -108,6 +111,7 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                         })}
                     </Transition>
                 </A>
+                <A href="/incident" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Incident"</A>
                 <a href="/api/v1/environments" class="text-sm text-slate-700 hover:text-indigo-700">"API"</a>
                 <div class="ml-auto flex items-center gap-3 text-sm">
                     <Transition fallback=|| ()>
@@ -137,6 +141,25 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                     </Transition>
                 </div>
             </nav>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    session.await.ok().and_then(|s| s.hotfix).map(|i| view! {
+                        <div class="border-t border-rose-300 bg-rose-50 px-6 py-2 text-sm text-rose-950" role="status" data-testid="hotfix-banner">
+                            <span aria-hidden="true">"⚠ "</span>
+                            <span class="font-semibold">{format!("Hotfix mode: {}", i.incident)}</span>
+                            {format!(
+                                ", started by {} {}: the root is {} until the fix is merged back into main. ",
+                                i.started_by,
+                                chrono::DateTime::parse_from_rfc3339(&i.started_at)
+                                    .map(|t| crate::model::age_text(chrono::Utc::now().timestamp() - t.timestamp()))
+                                    .unwrap_or_default(),
+                                i.branch
+                            )}
+                            <A href="/incident" attr:class="font-medium underline">"The incident"</A>
+                        </div>
+                    })
+                })}
+            </Transition>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     session.await.ok().and_then(|s| s.remote_error).map(|e| view! {

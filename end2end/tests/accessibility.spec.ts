@@ -2,12 +2,12 @@
 // pages and dialogs (no serious or critical violation).
 
 import type { Page } from "@playwright/test";
-import AxeBuilder from "@axe-core/playwright";
 import {
   PASSWORD,
   api,
   card,
   dialog,
+  expectNoSeriousViolations,
   headOf,
   newCommitOnMain,
   newContext,
@@ -82,21 +82,6 @@ test("keyboard only: sign in, open a promote preview, close it, and confirm", as
   await expect(page.locator("dialog[open]")).toHaveCount(0);
   await expect(card(page, "qa")).toHaveAttribute("data-head", candidate);
 });
-
-/** Runs axe on the page as it is; fails listing every serious or critical violation. */
-async function expectNoSeriousViolations(page: Page, what: string): Promise<void> {
-  const results = await new AxeBuilder({ page }).analyze();
-  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  const report = serious
-    .map(
-      (v) =>
-        `[${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})\n` +
-        v.nodes.map((n) => `    ${n.target.join(" ")}\n      ${n.failureSummary?.replace(/\n/g, "\n      ")}`).join("\n"),
-    )
-    .join("\n");
-  if (serious.length > 0) console.log(`axe on ${what}:\n${report}`);
-  expect(serious, `axe on ${what}:\n${report}`).toEqual([]);
-}
 
 test("axe finds no serious violation on the pages and dialogs", async ({ page, browser }) => {
   // Something to show: an open request into prod-asia (on /approvals), qa

@@ -9,6 +9,7 @@
 // main and promotes it as far as it needs.
 
 import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -138,7 +139,16 @@ export function pushToMain(
   subject: string,
   change: { path: string; content: string } | null = { path: "CHANGELOG.md", content: "" },
 ): string {
-  const parent = headOf("main");
+  return pushTo("main", subject, change);
+}
+
+/** As {@link pushToMain}, onto any branch of the remote (a hotfix branch, say). */
+export function pushTo(
+  branch: string,
+  subject: string,
+  change: { path: string; content: string } | null = { path: "CHANGELOG.md", content: "" },
+): string {
+  const parent = headOf(branch);
   let tree = git(["rev-parse", `${parent}^{tree}`]);
   if (change) {
     pushes += 1;
@@ -164,7 +174,7 @@ export function pushToMain(
     }
   }
   const commit = git(["commit-tree", tree, "-p", parent, "-m", subject]);
-  git(["update-ref", "refs/heads/main", commit, parent]);
+  git(["update-ref", `refs/heads/${branch}`, commit, parent]);
   return commit;
 }
 
@@ -326,6 +336,11 @@ export class Api {
   async release(id: number): Promise<void> {
     await this.call("DELETE", `holds/${id}`);
   }
+
+  /** Hotfix mode as it stands: the running incident (or null) and every incident. */
+  hotfixes(): Promise<{ current: { incident: { incident: string; state: string } } | null; incidents: { incident: string; state: string }[] }> {
+    return this.call("GET", "hotfixes");
+  }
 }
 
 export function api(key: PersonKey): Api {
@@ -465,4 +480,19 @@ export function dialog(page: Page): Locator {
 /** The first 10 characters of a commit id, as the pages show it. */
 export function short(sha: string): string {
   return sha.slice(0, 10);
+}
+
+/** Runs axe on the page as it is; fails listing every serious or critical violation. */
+export async function expectNoSeriousViolations(page: Page, what: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  const report = serious
+    .map(
+      (v) =>
+        `[${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})\n` +
+        v.nodes.map((n) => `    ${n.target.join(" ")}\n      ${n.failureSummary?.replace(/\n/g, "\n      ")}`).join("\n"),
+    )
+    .join("\n");
+  if (serious.length > 0) console.log(`axe on ${what}:\n${report}`);
+  expect(serious, `axe on ${what}:\n${report}`).toEqual([]);
 }

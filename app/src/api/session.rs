@@ -17,6 +17,9 @@ pub struct SessionInfo {
     pub waiting_for_me: usize,
     /// Why the remote could not be fetched, while it cannot.
     pub remote_error: Option<String>,
+    /// The incident in hotfix mode, while one is.
+    #[serde(default)]
+    pub hotfix: Option<crate::model::IncidentView>,
 }
 
 /// Who is looking, what waits for them, and whether the remote answers.
@@ -33,6 +36,7 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
                 viewer: None,
                 waiting_for_me: 0,
                 remote_error: None,
+                hotfix: None,
             });
         }
         Err(e) => return Err(super::server::refuse(e)),
@@ -53,6 +57,7 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
         viewer: Some(viewer),
         waiting_for_me,
         remote_error,
+        hotfix: engine.hotfix(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! One module per page.
 
 pub mod approvals;
+pub mod incident;
 pub mod login;
 pub mod pipeline;
