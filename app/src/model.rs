@@ -542,6 +542,16 @@ pub struct IncidentView {
     pub mapping: Vec<CommitMapping>,
 }
 
+/// An incident with its audit events: what `GET /api/v1/hotfixes` and the
+/// Incident page list, so a past incident's steps stay readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    #[serde(flatten)]
+    pub incident: IncidentView,
+    /// Its audit events, oldest first.
+    pub steps: Vec<AuditEventView>,
+}
+
 /// One branch's reset when hotfix mode starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedReset {

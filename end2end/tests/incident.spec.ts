@@ -143,7 +143,10 @@ test("an incident commander runs hotfix mode from the plan to the merge back", a
 
   rebaseByHand(branch, newest);
   await running.getByRole("button", { name: "Merge back into main" }).click();
-  await expect(page.locator(`li[data-past="${incident}"]`)).toContainText("merged back by ivan-incident");
+  const past = page.locator(`li[data-past="${incident}"]`);
+  await expect(past).toContainText("merged back by ivan-incident");
+  await past.getByText("Steps").click();
+  for (const step of ["hotfix_start", "hotfix_reset", "hotfix_resolved", "merge_back"]) await expect(past).toContainText(step);
   await expect(running).toHaveCount(0);
   await expect(page.getByTestId("hotfix-banner")).toHaveCount(0);
 

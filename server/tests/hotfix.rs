@@ -346,12 +346,16 @@ async fn hotfix_mode_from_incident_to_merge_back() {
             assert_eq!(env["on_line"], true, "{}", env["name"]);
         }
     }
-    assert!(w.hotfixes().await["current"].is_null());
-    let steps: Vec<String> = w.api.get("/api/v1/audit", Some(&w.pat)).await.1["events"]
+    // The past incident lists its steps (the audit events of the incident).
+    let status = w.hotfixes().await;
+    assert!(status["current"].is_null());
+    let past = &status["incidents"][0];
+    assert_eq!(past["incident"], "INC-1", "{status}");
+    assert_eq!(past["state"], "merged");
+    let steps: Vec<String> = past["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["details"]["incident"] == "INC-1")
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect();
     for step in [

@@ -4,13 +4,13 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{HotfixPlan, HotfixStatus, IncidentView, Viewer};
+use crate::model::{HotfixPlan, HotfixStatus, IncidentRecord, IncidentView, Viewer};
 
 /// The running incident (if any), past incidents, and what the wizard offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentPage {
     pub current: Option<HotfixStatus>,
-    pub incidents: Vec<IncidentView>,
+    pub incidents: Vec<IncidentRecord>,
     /// Environments a hotfix can start from, production (protected) first.
     pub environments: Vec<(String, bool)>,
     pub viewer: Viewer,

@@ -15,7 +15,8 @@ use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
 use crate::error::AppError;
 use crate::model::{
-    CommitMapping, HotfixStatus, IncidentState, IncidentView, MergeConflict, age_text,
+    AuditEventView, CommitMapping, HotfixStatus, IncidentRecord, IncidentState, MergeConflict,
+    age_text,
 };
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
@@ -263,21 +264,7 @@ fn Running(
             }
         })
         .collect_view();
-    let steps = status
-        .steps
-        .iter()
-        .map(|e| {
-            view! {
-                <li class="text-sm">
-                    <span class="font-mono text-xs text-slate-600">{e.at.clone()}</span>
-                    " "
-                    <span class="font-medium">{e.action.clone()}</span>
-                    {format!(" by {}", e.actor)}
-                    {e.environment.clone().map(|env| format!(" on {env}"))}
-                </li>
-            }
-        })
-        .collect_view();
+    let steps = step_list(&status.steps);
     let incident = i.incident.clone();
     let actions = can_run.then(|| {
         let state = i.state;
@@ -384,13 +371,33 @@ fn MergeReport(error: AppError) -> impl IntoView {
     .into_any()
 }
 
-/// Incidents before this one, with the mapping of main's commits.
+/// An incident's audit events, oldest first.
+fn step_list(steps: &[AuditEventView]) -> impl IntoView + use<> {
+    steps
+        .iter()
+        .map(|e| {
+            view! {
+                <li class="text-sm">
+                    <span class="font-mono text-xs text-slate-600">{e.at.clone()}</span>
+                    " "
+                    <span class="font-medium">{e.action.clone()}</span>
+                    {format!(" by {}", e.actor)}
+                    {e.environment.clone().map(|env| format!(" on {env}"))}
+                    {(!e.reason.is_empty()).then(|| format!(": {}", e.reason))}
+                </li>
+            }
+        })
+        .collect_view()
+}
+
+/// Incidents before this one, with their steps and the mapping of main's commits.
 #[component]
-fn Past(incidents: Vec<IncidentView>, now: i64) -> impl IntoView {
+fn Past(incidents: Vec<IncidentRecord>, now: i64) -> impl IntoView {
     let rows = incidents
         .into_iter()
-        .filter(|i| i.state == IncidentState::Merged)
-        .map(|i| {
+        .filter(|r| r.incident.state == IncidentState::Merged)
+        .map(|IncidentRecord { incident: i, steps }| {
+            let steps = step_list(&steps);
             let when = i
                 .merged_at
                 .as_deref()
@@ -416,6 +423,10 @@ fn Past(incidents: Vec<IncidentView>, now: i64) -> impl IntoView {
                         <span class="font-semibold">{i.incident.clone()}</span>
                         {format!(" from {}, started by {}, merged back by {} {when}", i.production, i.started_by, i.merged_by.clone().unwrap_or_default())}
                     </p>
+                    <details class="mt-1">
+                        <summary class="cursor-pointer text-xs text-slate-700">"Steps"</summary>
+                        <ul class="mt-1 space-y-0.5">{steps}</ul>
+                    </details>
                     {(count > 0).then(|| view! {
                         <details class="mt-1">
                             <summary class="cursor-pointer text-xs text-slate-700">{format!("{count} commit(s) of main replayed on the fix: old → new (to restart a cancelled flow from the equivalent commit)")}</summary>
@@ -425,9 +436,11 @@ fn Past(incidents: Vec<IncidentView>, now: i64) -> impl IntoView {
                 </li>
             }
         })
-        .collect_view();
+        .collect::<Vec<_>>();
+    let none = rows.is_empty();
     view! {
         <h2 class="mt-8 text-sm font-semibold uppercase tracking-wide text-slate-600">"Past incidents"</h2>
-        <ul class="divide-y divide-slate-100">{rows}</ul>
+        {none.then(|| view! { <p class="text-sm text-slate-600">"None yet."</p> })}
+        <ul class="divide-y divide-slate-100">{rows.collect_view()}</ul>
     }
 }

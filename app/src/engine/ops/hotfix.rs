@@ -21,8 +21,8 @@ use crate::engine::pipeline::is_valid_branch_name;
 use crate::engine::store::{self, NewIncident};
 use crate::engine::{Engine, EngineError};
 use crate::model::{
-    CommitMapping, FixProgress, HotfixInput, HotfixPlan, HotfixStatus, IncidentState, IncidentView,
-    PlannedReset, RequestState,
+    CommitMapping, FixProgress, HotfixInput, HotfixPlan, HotfixStatus, IncidentRecord,
+    IncidentState, IncidentView, PlannedReset, RequestState,
 };
 
 /// Fix commits the Incident page lists.
@@ -526,9 +526,13 @@ async fn finish_by_hand(
 pub async fn hotfix_status(
     engine: &Engine,
     who: &Principal,
-) -> Result<(Option<HotfixStatus>, Vec<IncidentView>), EngineError> {
+) -> Result<(Option<HotfixStatus>, Vec<IncidentRecord>), EngineError> {
     who.require(Permission::Read, None)?;
-    let all = store::incidents(&engine.pool).await?;
+    let mut all = Vec::new();
+    for incident in store::incidents(&engine.pool).await? {
+        let steps = store::incident_events(&engine.pool, &incident.incident).await?;
+        all.push(IncidentRecord { incident, steps });
+    }
     let Some(incident) = engine.hotfix() else {
         return Ok((None, all));
     };
