@@ -4,7 +4,9 @@
 //! 1. status of 12 environments on a 100,000-commit line (cold and warm)
 //!    vs `git rev-list --count` + `git merge-base --is-ancestor` per environment;
 //! 2. one promotion (CAS + audit row + push to a local bare remote)
-//!    vs `git update-ref` + `git push`.
+//!    vs `git update-ref` + `git push`;
+//! 3. hotfix mode (see `hotfix.rs`): starting it for 12 environments vs one
+//!    atomic `git push`, and merging back 100 commits vs `git rebase`.
 //!
 //! Run: `make bench` (or `cargo run --release -p app --features ssr --example bench`).
 
@@ -20,9 +22,12 @@ use app::engine::config::Config;
 use app::engine::ops;
 use app::model::PromoteInput;
 
+mod hotfix;
+
 const COMMITS: usize = 100_000;
 const ENVS: usize = 12;
 
+/// Runs git on a (bare) repository; panics with its stderr when it fails.
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("--git-dir")
@@ -78,6 +83,7 @@ fn make_line(dir: &Path, n: usize) {
     assert!(child.wait().unwrap().success());
 }
 
+/// An engine configuration for `remote` with the environments `(name, from)`, no gates.
 fn config_for(dir: &Path, remote: &Path, envs: &[(String, String)]) -> Config {
     let mut text = format!(
         "[repository]\nurl = \"{}\"\nrefresh_seconds = 3600\n[server]\ndata_dir = \"{}\"\n",
@@ -92,6 +98,7 @@ fn config_for(dir: &Path, remote: &Path, envs: &[(String, String)]) -> Config {
     Config::parse(&dir.join("envline.toml"), &text, &BTreeMap::new()).unwrap()
 }
 
+/// The middle one of several measurements.
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -242,4 +249,6 @@ async fn main() {
         ours.as_secs_f64() * 1e3,
         ours.as_secs_f64() / theirs.as_secs_f64()
     );
+
+    hotfix::run().await;
 }
