@@ -255,6 +255,27 @@ async fn hotfix_mode_from_incident_to_merge_back() {
     assert_eq!(b["state"], "resolved");
     assert_eq!(b["resolved_by"], "ida");
 
+    // Work on main went on meanwhile: a feature branch merged with a merge commit.
+    let dev = w.work("feature");
+    git_in(&dev, &["checkout", "-q", "-b", "feature", "origin/main"]);
+    std::fs::write(dev.join("base/feature-flags.yml"), "checkout_v2: true\n").unwrap();
+    git_in(&dev, &["add", "base/feature-flags.yml"]);
+    git_in(&dev, &["commit", "-qm", "feature: checkout v2 flag"]);
+    git_in(&dev, &["checkout", "-q", "main"]);
+    git_in(
+        &dev,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "Merge feature/checkout-v2",
+            "feature",
+        ],
+    );
+    git_in(&dev, &["push", "-q", "origin", "main"]);
+    let main_before = w.server.remote_tip("main");
+
     // Merge back: main keeps its own changes and gets the fix, linear.
     let (s, merged) = w
         .api
@@ -289,7 +310,12 @@ async fn hotfix_mode_from_incident_to_merge_back() {
     let replayed = merged["mapping"].as_array().unwrap();
     let ahead: usize = git(
         &w.server.remote,
-        &["rev-list", "--count", &format!("{fork}..{main_before}")],
+        &[
+            "rev-list",
+            "--count",
+            "--first-parent",
+            &format!("{fork}..{main_before}"),
+        ],
     )
     .parse()
     .unwrap();
@@ -315,6 +341,14 @@ async fn hotfix_mode_from_incident_to_merge_back() {
             &["show", &format!("{main}:base/service.yml")]
         )
         .contains("timeout: 30s")
+    );
+    assert_eq!(
+        git(
+            &w.server.remote,
+            &["show", &format!("{main}:base/feature-flags.yml")]
+        ),
+        "checkout_v2: true",
+        "the merged feature is kept"
     );
     // The author of a replayed commit is kept.
     let first = &replayed[0];
