@@ -332,6 +332,26 @@ pub struct TimelineEntry {
     pub is_merge: bool,
 }
 
+/// One page of the line, for `GET /api/v1/timeline` and the Line page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelinePage {
+    /// Newest first.
+    pub commits: Vec<TimelineEntry>,
+    /// Commits on the whole line (positions run from 0 to `total - 1`).
+    pub total: usize,
+}
+
+/// Where a page of the line starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimelineStart {
+    /// At the root's tip.
+    Tip,
+    /// Just below this commit (the last one of the previous page).
+    Before(String),
+    /// At this position (0 = the oldest commit).
+    At(usize),
+}
+
 /// One gate of a promotion, met or not, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateCheck {

@@ -843,6 +843,57 @@ async fn the_timeline_shows_where_environments_are_and_what_each_commit_affects(
         .await;
     assert_eq!(s, 200);
     assert_eq!(b["commits"][0]["id"], second);
+    // Paging by position: the line's length, and the same commits again
+    // (served from what the first page computed).
+    let total = b["total"].as_u64().unwrap();
+    assert_eq!(commits[0]["position"].as_u64().unwrap(), total - 1);
+    let (s, b) = w
+        .api
+        .get(
+            &format!("/api/v1/timeline?limit=2&position={}", total - 2),
+            Some(&w.vic),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["commits"][0]["id"], second);
+    assert_eq!(
+        b["commits"][0], commits[1],
+        "the same entry from either way in"
+    );
+    let (s, b) = w
+        .api
+        .get("/api/v1/timeline?limit=5&position=0", Some(&w.vic))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        b["commits"].as_array().unwrap().len(),
+        1,
+        "the oldest commit is last"
+    );
+    let (s, b) = w
+        .api
+        .get(&format!("/api/v1/timeline?position={total}"), Some(&w.vic))
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("past the line's newest commit"),
+        "{b}"
+    );
+    let (s, b) = w
+        .api
+        .get(
+            &format!("/api/v1/timeline?position=1&before={second}"),
+            Some(&w.vic),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("not both"),
+        "{b}"
+    );
     let (s, _) = w.api.get("/api/v1/timeline?limit=0", Some(&w.vic)).await;
     assert_eq!(s, 400);
 }

@@ -870,27 +870,78 @@ impl GitRepo {
 
     /// The paths a commit changed compared to its first parent.
     pub fn changed_paths(&self, id: ObjectId) -> Result<Vec<String>, GitError> {
+        Ok(self
+            .commit_changes(&[id])?
+            .pop()
+            .map(|(_, paths)| paths)
+            .unwrap_or_default())
+    }
+
+    /// For each commit, what it is and the file paths it changed against its
+    /// first parent, sorted. No rename detection: a rename is its two paths,
+    /// which is what "which environments does this touch" needs, and it
+    /// keeps each diff a plain walk of the two trees. One repository handle
+    /// and one diff state serve the whole batch.
+    pub fn commit_changes(
+        &self,
+        ids: &[ObjectId],
+    ) -> Result<Vec<(CommitInfo, Vec<String>)>, GitError> {
+        use gix::diff::tree::recorder::Change;
+        use gix::objs::TreeRefIter;
         let repo = self.local();
-        let commit = repo.find_commit(id).map_err(repo_err)?;
-        let new_tree = commit.tree().map_err(repo_err)?;
-        let old_tree = match commit.parent_ids().next() {
-            Some(p) => repo
-                .find_commit(p.detach())
-                .map_err(repo_err)?
-                .tree()
-                .map_err(repo_err)?,
-            None => repo.empty_tree(),
-        };
-        let changes = repo
-            .diff_tree_to_tree(&old_tree, &new_tree, None)
+        let mut state = gix::diff::tree::State::default();
+        let mut out = Vec::with_capacity(ids.len());
+        let empty = repo.empty_tree();
+        for &id in ids {
+            let commit = repo.find_commit(id).map_err(repo_err)?;
+            let message = commit.message().map_err(repo_err)?;
+            let author = commit.author().map_err(repo_err)?;
+            let info = CommitInfo {
+                id,
+                subject: message.summary().to_string(),
+                author: author.name.to_string(),
+                author_email: author.email.to_string(),
+                time: author.time().map(|t| t.seconds).unwrap_or(0),
+                parent_count: commit.parent_ids().count(),
+            };
+            let new_tree = commit.tree().map_err(repo_err)?;
+            let old_tree = match commit.parent_ids().next() {
+                Some(p) => repo
+                    .find_commit(p.detach())
+                    .map_err(repo_err)?
+                    .tree()
+                    .map_err(repo_err)?,
+                None => empty.clone(),
+            };
+            let mut recorder = gix::diff::tree::Recorder::default();
+            gix::diff::tree(
+                TreeRefIter::from_bytes(&old_tree.data, old_tree.id.kind()),
+                TreeRefIter::from_bytes(&new_tree.data, new_tree.id.kind()),
+                &mut state,
+                &repo.objects,
+                &mut recorder,
+            )
             .map_err(repo_err)?;
-        let mut paths: Vec<String> = changes
-            .iter()
-            .filter(|c| !c.entry_mode().is_tree())
-            .map(|c| c.location().to_string())
-            .collect();
-        paths.sort();
-        Ok(paths)
+            let mut paths: Vec<String> = recorder
+                .records
+                .into_iter()
+                .filter_map(|change| match change {
+                    Change::Addition {
+                        entry_mode, path, ..
+                    }
+                    | Change::Deletion {
+                        entry_mode, path, ..
+                    }
+                    | Change::Modification {
+                        entry_mode, path, ..
+                    } => (!entry_mode.is_tree()).then(|| path.to_string()),
+                })
+                .collect();
+            paths.sort();
+            paths.dedup();
+            out.push((info, paths));
+        }
+        Ok(out)
     }
 
     /// Commits reachable from `tip` but not from `base` (`git log base..tip`),

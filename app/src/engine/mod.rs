@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod git;
+pub mod history;
 pub mod integrity;
 pub mod line;
 pub mod ops;
@@ -30,7 +31,7 @@ use sqlx::SqlitePool;
 
 use crate::model::{
     Abilities, AuditEventView, CommitView, EnvironmentView, HoldView, MergeSummary, PipelineView,
-    PromotionView, RequestState, TimelineEntry, Viewer,
+    PromotionView, RequestState, TimelineEntry, TimelinePage, TimelineStart, Viewer,
 };
 use auth::{Permission, Principal};
 use config::Config;
@@ -94,22 +95,6 @@ pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
-/// Whether a `kustomization.yml` lists the component `variants/<variant>`,
-/// matching whole path components (`variants/prod` is not `variants/prod-eu`).
-fn lists_component(kustomization: &str, variant: &str) -> bool {
-    kustomization.lines().any(|line| {
-        let path = line
-            .trim()
-            .trim_start_matches('-')
-            .trim()
-            .trim_matches(['"', '\'']);
-        let parts: Vec<&str> = path.split('/').collect();
-        parts
-            .windows(2)
-            .any(|w| w[0] == "variants" && w[1] == variant)
-    })
-}
-
 /// The state of the last fetch of the remote.
 #[derive(Debug, Clone, Default)]
 struct RefreshState {
@@ -134,7 +119,10 @@ pub struct Engine {
     snapshot: RwLock<Option<(u64, Arc<PipelineView>)>>,
     /// Shared, not copied: rebuilt only when the root moves.
     line: Mutex<Arc<Line>>,
-    commits: Mutex<HashMap<ObjectId, CommitInfo>>,
+    /// Subject, author and time of commits read lately (bounded).
+    commits: Mutex<lru::LruCache<ObjectId, CommitInfo>>,
+    /// The line's commits with the environments they affect, computed once.
+    facts: history::FactsCache,
     refresh_state: RwLock<RefreshState>,
     tokens: Mutex<HashMap<String, (Principal, Instant)>>,
     /// Wakes the auto-promotion task.
@@ -191,7 +179,10 @@ impl Engine {
             generation: AtomicU64::new(1),
             snapshot: RwLock::new(None),
             line: Mutex::new(Arc::new(Line::default())),
-            commits: Mutex::new(HashMap::new()),
+            commits: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(history::FACTS_KEPT).expect("not zero"),
+            )),
+            facts: history::FactsCache::default(),
             refresh_state: RwLock::new(RefreshState::default()),
             tokens: Mutex::new(HashMap::new()),
             auto_promote: tokio::sync::Notify::new(),
@@ -352,14 +343,14 @@ impl Engine {
 
     fn commit_view(&self, id: ObjectId) -> Result<CommitView, GitError> {
         let info = {
-            let cache = self.commits.lock().expect("lock");
+            let mut cache = self.commits.lock().expect("lock");
             cache.get(&id).cloned()
         };
         let info = match info {
             Some(i) => i,
             None => {
                 let i = self.git.commit_info(id)?;
-                self.commits.lock().expect("lock").insert(id, i.clone());
+                self.commits.lock().expect("lock").put(id, i.clone());
                 i
             }
         };
@@ -501,57 +492,87 @@ impl Engine {
         })
     }
 
-    /// The root branch's first-parent line, newest first.
+    /// One page of the root branch's first-parent line, newest first:
+    /// `limit` commits from `start` down. Each commit's files and affected
+    /// environments are computed once and kept ([`history::FactsCache`]);
+    /// a page then costs one database query for the verifications.
     pub async fn timeline(
         &self,
         limit: usize,
-        before: Option<&str>,
-    ) -> Result<Vec<TimelineEntry>, EngineError> {
+        start: TimelineStart,
+    ) -> Result<TimelinePage, EngineError> {
         let view = self.pipeline().await?;
         let line = self.line.lock().expect("lock").clone();
-        let offset = match before {
-            Some(b) => {
-                let id = self.resolve(b).await?;
+        let offset = match start {
+            TimelineStart::Tip => 0,
+            TimelineStart::Before(b) => {
+                let id = self.resolve(&b).await?;
                 let pos = line.position(&id).ok_or_else(|| {
                     EngineError::BadInput(format!(
-                        "`before` = {b} is not on the root branch's line"
+                        "`before` = {b} is not on the root branch's line; give a commit the line lists"
                     ))
                 })?;
                 line.len() - pos
             }
-            None => 0,
+            TimelineStart::At(position) => {
+                if position >= line.len() {
+                    return Err(EngineError::BadInput(format!(
+                        "`position` = {position} is past the line's newest commit ({}); positions count from 0 at the oldest commit",
+                        line.len().saturating_sub(1)
+                    )));
+                }
+                line.len() - 1 - position
+            }
         };
         let ids: Vec<ObjectId> = line.newest_first(offset).take(limit).collect();
-        let merges: std::collections::HashSet<ObjectId> = line.merges().iter().copied().collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let commit = tokio::task::block_in_place(|| self.commit_view(id))?;
+        let facts = self.commit_facts(ids.clone()).await?;
+        let full: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let mut verifications = store::verifications_of_commits(&self.pool, &full).await?;
+        let mut commits = Vec::with_capacity(ids.len());
+        for ((id, full), facts) in ids.iter().zip(full).zip(facts) {
             let environments = view
                 .environments
                 .iter()
-                .filter(|e| {
-                    !e.is_root && e.head.as_ref().map(|h| h.id.as_str()) == Some(commit.id.as_str())
-                })
+                .filter(|e| !e.is_root && e.head.as_ref().map(|h| h.id.as_str()) == Some(&full))
                 .map(|e| e.name.clone())
                 .collect();
-            let affects = self.affected_environments(id).await?;
-            let verifications = store::verifications_of(&self.pool, &commit.id).await?;
-            out.push(TimelineEntry {
-                position: line.position(&id).unwrap_or_default(),
-                is_merge: merges.contains(&id),
-                commit,
+            let info = &facts.info;
+            commits.push(TimelineEntry {
+                position: line.position(id).unwrap_or_default(),
+                is_merge: info.parent_count > 1,
+                commit: CommitView {
+                    short: full[..10].to_string(),
+                    subject: info.subject.clone(),
+                    author: info.author.clone(),
+                    time: info.time,
+                    id: full.clone(),
+                },
                 environments,
-                affects,
-                verifications,
+                affects: facts.affects.clone(),
+                verifications: verifications.remove(&full).unwrap_or_default(),
             });
         }
-        Ok(out)
+        Ok(TimelinePage {
+            commits,
+            total: line.len(),
+        })
     }
 
-    /// S2: the environments a commit's changes affect. `envs/<env>/…` affects
-    /// that environment; `variants/<v>/…` every environment whose
-    /// `envs/<env>/kustomization.yml` lists that component; anything else all.
+    /// S2: the environments a commit's changes affect (see [`history::affected`]).
     pub async fn affected_environments(&self, id: ObjectId) -> Result<Vec<String>, EngineError> {
+        let facts = self.commit_facts(vec![id]).await?;
+        Ok(facts
+            .into_iter()
+            .next()
+            .map(|f| f.affects.clone())
+            .unwrap_or_default())
+    }
+
+    /// The facts of `ids`, computed once per commit and then kept.
+    async fn commit_facts(
+        &self,
+        ids: Vec<ObjectId>,
+    ) -> Result<Vec<Arc<history::CommitFacts>>, EngineError> {
         let names: Vec<String> = self
             .config
             .pipeline
@@ -559,37 +580,9 @@ impl Engine {
             .iter()
             .map(|e| e.name.clone())
             .collect();
-        self.git(move |git| {
-            let paths = git.changed_paths(id)?;
-            let mut affected = std::collections::BTreeSet::new();
-            for path in &paths {
-                let parts: Vec<&str> = path.split('/').collect();
-                match parts.as_slice() {
-                    ["envs", env, _, ..] => {
-                        if names.iter().any(|n| n == env) {
-                            affected.insert(env.to_string());
-                        }
-                    }
-                    ["variants", variant, _, ..] => {
-                        for name in &names {
-                            let file =
-                                git.read_file(id, &format!("envs/{name}/kustomization.yml"))?;
-                            if file.is_some_and(|k| lists_component(&k, variant)) {
-                                affected.insert(name.clone());
-                            }
-                        }
-                    }
-                    _ => return Ok(names.clone()),
-                }
-            }
-            let order: Vec<String> = names
-                .iter()
-                .filter(|n| affected.contains(*n))
-                .cloned()
-                .collect();
-            Ok(order)
-        })
-        .await
+        let git = self.git.clone();
+        let facts = tokio::task::block_in_place(|| self.facts.facts(&git, &ids, &names))?;
+        Ok(facts)
     }
 
     /// Resolves a commit id given by a person or script.
@@ -716,22 +709,5 @@ impl Engine {
             self.anchoring.unavailable(),
         )
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lists_component;
-
-    #[test]
-    fn variants_match_whole_path_components() {
-        let k = "components:\n  - ../../variants/prod-eu\n  - \"../../variants/non-prod\"\n";
-        assert!(lists_component(k, "prod-eu"));
-        assert!(lists_component(k, "non-prod"));
-        assert!(
-            !lists_component(k, "prod"),
-            "variants/prod is not variants/prod-eu"
-        );
-        assert!(!lists_component(k, "eu"));
     }
 }

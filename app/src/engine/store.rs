@@ -4,6 +4,7 @@
 //! the intent journal. Rows decode straight into the shared view types.
 //! Queries are checked at run time so the build needs no live database.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -78,6 +79,25 @@ pub async fn verifications_of(
         .bind(commit)
         .fetch_all(pool)
         .await
+}
+
+/// Verifications of several commits in one query, newest first per commit.
+pub async fn verifications_of_commits(
+    pool: &SqlitePool,
+    commits: &[String],
+) -> Result<HashMap<String, Vec<VerificationView>>, sqlx::Error> {
+    let ids = serde_json::to_string(commits).expect("strings serialize");
+    let rows: Vec<VerificationView> = sqlx::query_as(
+        "SELECT * FROM verifications WHERE commit_id IN (SELECT value FROM json_each(?)) ORDER BY id DESC",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut out: HashMap<String, Vec<VerificationView>> = HashMap::new();
+    for row in rows {
+        out.entry(row.commit.clone()).or_default().push(row);
+    }
+    Ok(out)
 }
 
 /// A verification to record.

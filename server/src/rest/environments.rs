@@ -1,5 +1,6 @@
 //! `GET /api/v1/environments` and `GET /api/v1/timeline`: where everything stands.
 
+use app::model::TimelineStart;
 use app::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -28,6 +29,7 @@ async fn environments(State(state): State<AppState>, caller: Caller) -> ApiResul
 struct TimelineQuery {
     limit: Option<usize>,
     before: Option<String>,
+    position: Option<usize>,
 }
 
 async fn timeline(
@@ -41,6 +43,16 @@ async fn timeline(
     if limit == 0 || limit > 500 {
         return Err(ApiError::bad_input("`limit` must be between 1 and 500"));
     }
-    let entries = state.engine.timeline(limit, q.before.as_deref()).await?;
-    Ok(Json(json!({ "commits": entries })).into_response())
+    let start = match (q.before, q.position) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_input(
+                "give `before` (a commit id) or `position` (0 = the oldest commit), not both",
+            ));
+        }
+        (Some(before), None) => TimelineStart::Before(before),
+        (None, Some(position)) => TimelineStart::At(position),
+        (None, None) => TimelineStart::Tip,
+    };
+    let page = state.engine.timeline(limit, start).await?;
+    Ok(Json(page).into_response())
 }
