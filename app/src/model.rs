@@ -553,6 +553,8 @@ pub struct IncidentView {
     pub started_at: String,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<String>,
+    /// The fix that was in production when it was resolved: what merge-back folds into main.
+    pub fix: Option<String>,
     pub merged_by: Option<String>,
     pub merged_at: Option<String>,
     /// Production environments the commander left where they were.

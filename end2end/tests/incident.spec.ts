@@ -137,7 +137,7 @@ test("an incident commander runs hotfix mode from the plan to the merge back", a
   await running.getByRole("button", { name: "Merge back into main" }).click();
   const conflict = page.getByTestId("merge-conflict");
   await expect(conflict).toContainText("CHANGELOG.md");
-  await expect(conflict).toContainText(`git rebase origin/${branch}`);
+  await expect(conflict).toContainText(`git rebase ${fix}`);
   expect(headOf("main"), "nothing moved").toBe(newest);
   await expectNoSeriousViolations(page, "a running incident with a merge conflict");
 

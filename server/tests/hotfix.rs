@@ -170,6 +170,25 @@ async fn hotfix_mode_from_incident_to_merge_back() {
     assert_eq!(asia["at_fork"], false, "prod-asia is at another commit");
     assert_eq!(plan["cancels"][0]["id"], waiting["id"]);
 
+    // Hotfix mode starts from production only: from qa, resets would carry
+    // qa's untested commits into production past every gate.
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/hotfixes",
+            Some(&w.ida),
+            json!({"incident": "INC-1", "from": "qa", "reason": "broken"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prod-eu, prod-us, prod-asia"),
+        "{b}"
+    );
+
     let before = w.server.all_remote_tips();
     let (s, incident) = w
         .api
@@ -254,6 +273,13 @@ async fn hotfix_mode_from_incident_to_merge_back() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["state"], "resolved");
     assert_eq!(b["resolved_by"], "ida");
+
+    // Someone force-pushes the hotfix branch back to the fork after the
+    // resolve: the merge back still folds in the fix that was resolved.
+    git(
+        &w.server.remote,
+        &["update-ref", "refs/heads/hotfix/INC-1", &fork],
+    );
 
     // Work on main went on meanwhile: a feature branch merged with a merge commit.
     let dev = w.work("feature");
@@ -457,10 +483,7 @@ async fn a_fix_that_conflicts_with_main_is_merged_back_by_hand() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c
-                .as_str()
-                .unwrap()
-                .contains("git rebase origin/hotfix/INC-2")),
+            .any(|c| c.as_str().unwrap().contains(&format!("git rebase {fix}"))),
         "{b}"
     );
     assert_eq!(w.server.remote_tip("main"), main_before, "nothing moved");
@@ -485,4 +508,25 @@ async fn a_fix_that_conflicts_with_main_is_merged_back_by_hand() {
     assert_eq!(merged["state"], "merged");
     let (_, envs) = w.api.get("/api/v1/environments", Some(&w.pat)).await;
     assert_eq!(envs["root"], "main");
+
+    // An incident id names one incident: reusing it, even with its branch
+    // deleted, is refused before anything moves.
+    git(
+        &w.server.remote,
+        &["update-ref", "-d", "refs/heads/hotfix/INC-2"],
+    );
+    w.refresh().await;
+    let before = w.server.all_remote_tips();
+    let (s, b) = w
+        .api
+        .post("/api/v1/hotfixes", Some(&w.ida), w.start("INC-2", &[]))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "incident_used");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("INC-2-2"),
+        "{b}"
+    );
+    assert_eq!(w.server.all_remote_tips(), before, "nothing moved");
+    assert!(w.hotfixes().await["current"].is_null());
 }

@@ -681,12 +681,14 @@ pub async fn resolve_incident(
     tx: &mut Tx<'_>,
     incident: &str,
     by: &str,
+    fix: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE incidents SET state = 'resolved', resolved_by = ?, resolved_at = ? WHERE incident = ? AND state = 'active'",
+        "UPDATE incidents SET state = 'resolved', resolved_by = ?, resolved_at = ?, fix = ? WHERE incident = ? AND state = 'active'",
     )
     .bind(by)
     .bind(now())
+    .bind(fix)
     .bind(incident)
     .execute(&mut **tx)
     .await?;

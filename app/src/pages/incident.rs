@@ -81,17 +81,14 @@ fn Wizard(page: Data, start: ServerAction<StartHotfix>) -> impl IntoView {
         })
     };
     let chosen = asked();
+    // Hotfix mode starts from production only (the engine refuses others).
     let options = page
         .environments
         .iter()
-        .map(|(name, protected)| {
+        .filter(|(_, protected)| *protected)
+        .map(|(name, _)| {
             let selected = chosen.as_ref().is_some_and(|(_, f, _)| f == name);
-            let label = if *protected {
-                format!("{name} (production)")
-            } else {
-                name.clone()
-            };
-            view! { <option value=name.clone() selected=selected>{label}</option> }
+            view! { <option value=name.clone() selected=selected>{name.clone()}</option> }
         })
         .collect_view();
     let (incident, reason) = chosen

@@ -71,7 +71,31 @@ pub async fn hotfix_plan(
     who.require(Permission::Read, None)?;
     let incident = valid_incident(incident)?;
     none_running(engine)?;
+    if let Some(used) = store::incident(&engine.pool, &incident).await? {
+        return Err(EngineError::Conflict {
+            code: "incident_used",
+            message: format!(
+                "the incident id {incident} was already used (started by {} at {}); give this incident an id of its own, like {incident}-2",
+                used.started_by, used.started_at
+            ),
+        });
+    }
     let production = environment(engine, from)?;
+    if !production.protected {
+        return Err(EngineError::BadInput(format!(
+            "hotfix mode starts from a production environment, and `{}` is not one (not protected): start from {}",
+            production.name,
+            engine
+                .config
+                .pipeline
+                .environments()
+                .iter()
+                .filter(|e| e.protected)
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let fork = head_of(engine, production).await?;
     let branch = format!("hotfix/{incident}");
     let existing = {
@@ -149,6 +173,8 @@ pub async fn start_hotfix(
             "`reason` is longer than {MAX_TEXT} characters"
         )));
     }
+    // Plan from the remote as it is now: a branch made or moved a moment ago counts.
+    engine.refresh().await?;
     let _guard = engine.ref_lock.lock().await;
     journal::settle_pending(engine).await?;
     let plan = hotfix_plan(engine, who, &input.incident, &input.from).await?;
@@ -298,12 +324,13 @@ pub async fn resolve_hotfix(
             code: "branch_missing",
             message: format!("the branch `{}` is gone", running_incident.branch),
         })?;
-    if tip == fork {
+    if tip == fork || !engine.git(move |git| git.is_ancestor(fork, tip)).await? {
         return Err(EngineError::Conflict {
             code: "no_fix",
             message: format!(
-                "no fix is on `{}` yet: push the fix there and promote it to production first",
-                running_incident.branch
+                "no fix is on `{}` yet (its tip must be a descendant of the fork {}, other than it): push the fix there and promote it to production first",
+                running_incident.branch,
+                short(&running_incident.fork)
             ),
         });
     }
@@ -330,7 +357,7 @@ pub async fn resolve_hotfix(
         });
     }
     let mut tx = store::begin(&engine.pool).await?;
-    if !store::resolve_incident(&mut tx, incident, &who.user).await? {
+    if !store::resolve_incident(&mut tx, incident, &who.user, &tip.to_string()).await? {
         tx.rollback().await?;
         return Err(EngineError::Conflict {
             code: "already_resolved",
@@ -357,11 +384,12 @@ pub async fn resolve_hotfix(
 }
 
 /// What a person runs to merge the fix back by hand.
-fn by_hand(branch: &str, main: &str, main_tip: ObjectId) -> Vec<String> {
+fn by_hand(branch: &str, fix: ObjectId, main: &str, main_tip: ObjectId) -> Vec<String> {
     vec![
         "git fetch origin".into(),
         format!("git checkout -B {main} origin/{main}"),
-        format!("git rebase origin/{branch}"),
+        format!("# {fix} is the fix as resolved ({branch} then)"),
+        format!("git rebase {fix}"),
         "# resolve the conflicting paths, then: git add <paths> && git rebase --continue".into(),
         format!("git push --force-with-lease={main}:{main_tip} origin {main}"),
         "# then merge back again in Envline: it accepts main once main contains the fix".into(),
@@ -393,16 +421,26 @@ pub async fn merge_back(
     }
     let main = engine.config.pipeline.root().to_owned();
     let fork = engine.resolve(&running_incident.fork).await?;
-    let (main_branch, fix_branch) = (main.clone(), running_incident.branch.clone());
-    let (main_tip, fix) = engine
-        .git(move |git| Ok((git.branch_tip(&main_branch)?, git.branch_tip(&fix_branch)?)))
-        .await?;
-    let (Some(main_tip), Some(fix)) = (main_tip, fix) else {
-        return Err(EngineError::Conflict {
-            code: "branch_missing",
-            message: format!("`{main}` or `{}` is gone", running_incident.branch),
-        });
+    // The fix that was in production when it was resolved, whatever the
+    // branch holds now (pushed to since, or rewound by someone).
+    let fix = match running_incident.fix.as_deref() {
+        Some(f) => engine.resolve(f).await?,
+        None => {
+            return Err(EngineError::Internal(format!(
+                "{incident} is resolved but its fix was not recorded"
+            )));
+        }
     };
+    let main_branch = main.clone();
+    let main_tip = engine
+        .git(move |git| git.branch_tip(&main_branch))
+        .await?
+        .ok_or_else(|| EngineError::Conflict {
+            code: "branch_missing",
+            message: format!(
+                "`{main}` is gone from the remote; push it back, then merge back again"
+            ),
+        })?;
     // A person's own rebase already put the fix into main: accept it.
     if engine
         .git(move |git| git.is_ancestor(fix, main_tip))
@@ -419,7 +457,7 @@ pub async fn merge_back(
                 short(&fork.to_string())
             ),
             conflicts: Vec::new(),
-            commands: by_hand(&running_incident.branch, &main, main_tip),
+            commands: by_hand(&running_incident.branch, fix, &main, main_tip),
         })?;
     let person = Person::envline(&who.user);
     let replayed = {
@@ -439,7 +477,7 @@ pub async fn merge_back(
                     running_incident.branch
                 ),
                 conflicts,
-                commands: by_hand(&running_incident.branch, &main, main_tip),
+                commands: by_hand(&running_incident.branch, fix, &main, main_tip),
             });
         }
         Err(e) => return Err(e),

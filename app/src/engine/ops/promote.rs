@@ -162,6 +162,17 @@ pub(super) async fn promote_inner(
     let reason = reason_of(input.reason.as_deref())?;
 
     let _guard = engine.ref_lock.lock().await;
+    // Hotfix mode may have started while this automatic promotion waited
+    // for the lock: it pauses auto-promotion (S4), so nothing moves.
+    if automatic && let Some(incident) = engine.hotfix() {
+        return Err(EngineError::Conflict {
+            code: "hotfix_mode",
+            message: format!(
+                "hotfix mode is on for {}: automatic promotions wait until it is merged back",
+                incident.incident
+            ),
+        });
+    }
     journal::settle_pending(engine).await?;
     let mut planned = Vec::with_capacity(envs.len());
     let mut refusals = Vec::new();
