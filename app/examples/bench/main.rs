@@ -6,9 +6,12 @@
 //! 2. one promotion (CAS + audit row + push to a local bare remote)
 //!    vs `git update-ref` + `git push`;
 //! 3. hotfix mode (see `hotfix.rs`): starting it for 12 environments vs one
-//!    atomic `git push`, and merging back 100 commits vs `git rebase`.
+//!    atomic `git push`, and merging back 100 commits vs `git rebase`;
+//! 4. the line's pages (see `timeline.rs`) vs `git log --first-parent -100
+//!    --name-only`, on `BENCH_REPO` (a real history) or a generated one.
 //!
-//! Run: `make bench` (or `cargo run --release -p app --features ssr --example bench`).
+//! Run: `make bench` (or `cargo run --release -p app --features ssr --example bench`);
+//! one part only: `… --example bench -- timeline` (or `status`, `hotfix`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,6 +26,7 @@ use app::engine::ops;
 use app::model::PromoteInput;
 
 mod hotfix;
+mod timeline;
 
 const COMMITS: usize = 100_000;
 const ENVS: usize = 12;
@@ -106,6 +110,21 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let only = std::env::args().nth(1);
+    let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if runs("status") {
+        status_and_promotion().await;
+    }
+    if runs("hotfix") {
+        hotfix::run().await;
+    }
+    if runs("timeline") {
+        timeline::run().await;
+    }
+}
+
+/// Parts 1 and 2: the status of every environment, and one promotion.
+async fn status_and_promotion() {
     let tmp = tempfile::tempdir().unwrap();
     let remote = tmp.path().join("remote.git");
     eprintln!("bench: writing a {COMMITS}-commit line with git fast-import …");
@@ -249,6 +268,4 @@ async fn main() {
         ours.as_secs_f64() * 1e3,
         ours.as_secs_f64() / theirs.as_secs_f64()
     );
-
-    hotfix::run().await;
 }

@@ -65,11 +65,7 @@ impl FactsCache {
             .map(|(id, _)| *id)
             .collect();
         if !missing.is_empty() {
-            let mut computed = Vec::with_capacity(missing.len());
-            for (info, paths) in git.commit_changes(&missing)? {
-                let affects = affected(git, info.id, &paths, environments)?;
-                computed.push(Arc::new(CommitFacts { info, affects }));
-            }
+            let computed = compute_in_parallel(git, &missing, environments)?;
             let mut kept = self.kept.lock().expect("lock");
             let mut computed = computed.into_iter();
             for slot in found.iter_mut().filter(|f| f.is_none()) {
@@ -80,6 +76,42 @@ impl FactsCache {
         }
         Ok(found.into_iter().map(|f| f.expect("filled")).collect())
     }
+}
+
+/// Computes the facts of `ids` (in order) on up to as many threads as there
+/// are cores: each tree diff is independent, and a first page is 100 of them.
+fn compute_in_parallel(
+    git: &GitRepo,
+    ids: &[ObjectId],
+    environments: &[String],
+) -> Result<Vec<Arc<CommitFacts>>, GitError> {
+    let compute = |chunk: &[ObjectId]| -> Result<Vec<Arc<CommitFacts>>, GitError> {
+        let mut out = Vec::with_capacity(chunk.len());
+        for (info, paths) in git.commit_changes(chunk)? {
+            let affects = affected(git, info.id, &paths, environments)?;
+            out.push(Arc::new(CommitFacts { info, affects }));
+        }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4);
+    if threads < 2 || ids.len() < 16 {
+        return compute(ids);
+    }
+    let chunk = ids.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = ids
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || compute(c)))
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for worker in workers {
+            out.extend(worker.join().expect("a facts worker panicked")?);
+        }
+        Ok(out)
+    })
 }
 
 /// S2: the environments a commit's changed `paths` affect. `envs/<env>/…`
