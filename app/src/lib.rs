@@ -23,7 +23,8 @@ use leptos_router::{
 use api::session::{SignOut, get_session};
 use components::live::provide_live_updates;
 use pages::{
-    approvals::ApprovalsPage, incident::IncidentPage, login::LoginPage, pipeline::PipelinePage,
+    approvals::ApprovalsPage, incident::IncidentPage, line::LinePage, login::LoginPage,
+    pipeline::PipelinePage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <p class="text-slate-700">"No such page. "<a class="text-indigo-700 underline" href="/">"Back to the pipeline"</a></p>
                 }>
                     <Route path=StaticSegment("") view=PipelinePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("line") view=LinePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("incident") view=IncidentPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
@@ -97,6 +99,7 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
             <nav class="mx-auto flex max-w-screen-2xl flex-wrap items-center gap-6 px-6 py-3" aria-label="Main">
                 <A href="/" attr:class="text-lg font-bold tracking-tight text-indigo-800">"Envline"</A>
                 <A href="/" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Pipeline"</A>
+                <A href="/line" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Line"</A>
                 <A href="/approvals" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">
                     "Approvals"
                     <Transition fallback=|| ()>

@@ -339,6 +339,23 @@ pub struct TimelinePage {
     pub commits: Vec<TimelineEntry>,
     /// Commits on the whole line (positions run from 0 to `total - 1`).
     pub total: usize,
+    /// Environments whose head is off the line (I1 broken), drawn beside it.
+    pub off_line: Vec<OffLineEnvironment>,
+}
+
+/// An environment off the root's line: the commits only it has, and where
+/// it left the line. Realigning it brings it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffLineEnvironment {
+    pub environment: String,
+    pub head: CommitView,
+    /// Its commits the line does not have, newest first (at most 20).
+    pub stray: Vec<CommitView>,
+    /// How many such commits there are in all.
+    pub stray_total: usize,
+    /// The last commit it shares with the line, and its position there.
+    pub left_at: Option<CommitView>,
+    pub left_at_position: Option<usize>,
 }
 
 /// Where a page of the line starts.

@@ -247,6 +247,8 @@ export interface Environment {
   protected: boolean;
   is_root: boolean;
   head: Commit | null;
+  /** Position of the head on the root's line (0 = the oldest commit). */
+  position: number | null;
   on_line: boolean;
   behind_from: number | null;
   verification: Verification | null;

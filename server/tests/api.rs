@@ -580,6 +580,14 @@ async fn direct_pushes_are_logged_out_of_band_and_off_line_environments_realign(
         .unwrap()
         .clone();
     assert_eq!(env["on_line"], false);
+    // The timeline draws it beside the line: its stray commit, where it left.
+    let (_, timeline) = w.api.get("/api/v1/timeline?limit=1", Some(&w.vic)).await;
+    let off = &timeline["off_line"][0];
+    assert_eq!(off["environment"], "staging-eu", "{timeline}");
+    assert_eq!(off["stray_total"], 1);
+    assert_eq!(off["stray"][0]["subject"], "direct fix");
+    assert_eq!(off["left_at"]["id"], staging);
+    assert!(off["left_at_position"].as_u64().is_some());
     // Promotions into an off-line environment are refused until realigned.
     let integration = w.server.remote_tip("integration");
     held(&w, "loadtest", &integration).await;

@@ -4,6 +4,7 @@
 
 pub mod approvals;
 pub mod incident;
+pub mod line;
 pub mod pipeline;
 pub mod session;
 

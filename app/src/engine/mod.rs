@@ -30,8 +30,9 @@ use gix::ObjectId;
 use sqlx::SqlitePool;
 
 use crate::model::{
-    Abilities, AuditEventView, CommitView, EnvironmentView, HoldView, MergeSummary, PipelineView,
-    PromotionView, RequestState, TimelineEntry, TimelinePage, TimelineStart, Viewer,
+    Abilities, AuditEventView, CommitView, EnvironmentView, HoldView, MergeSummary,
+    OffLineEnvironment, PipelineView, PromotionView, RequestState, TimelineEntry, TimelinePage,
+    TimelineStart, Viewer,
 };
 use auth::{Permission, Principal};
 use config::Config;
@@ -555,7 +556,54 @@ impl Engine {
         Ok(TimelinePage {
             commits,
             total: line.len(),
+            off_line: self.off_line(&view, &line).await?,
         })
+    }
+
+    /// The environments off the line, each with its stray commits.
+    async fn off_line(
+        &self,
+        view: &PipelineView,
+        line: &Line,
+    ) -> Result<Vec<OffLineEnvironment>, EngineError> {
+        const STRAY_LISTED: usize = 20;
+        let Some(root) = line.tip() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for env in view
+            .environments
+            .iter()
+            .filter(|e| !e.is_root && !e.on_line)
+        {
+            let Some(head) = env.head.clone() else {
+                continue;
+            };
+            let id = self.resolve(&head.id).await?;
+            let (stray, stray_total, base) = self
+                .git(move |git| {
+                    let (stray, total) = git.commits_between(root, id, STRAY_LISTED)?;
+                    Ok((stray, total, git.merge_base(id, root)?))
+                })
+                .await?;
+            let mut listed = Vec::with_capacity(stray.len());
+            for c in stray {
+                listed.push(self.commit(c).await?);
+            }
+            let left_at = match base {
+                Some(b) => Some(self.commit(b).await?),
+                None => None,
+            };
+            out.push(OffLineEnvironment {
+                environment: env.name.clone(),
+                head,
+                stray: listed,
+                stray_total,
+                left_at_position: base.and_then(|b| line.position(&b)),
+                left_at,
+            });
+        }
+        Ok(out)
     }
 
     /// S2: the environments a commit's changes affect (see [`history::affected`]).

@@ -2,5 +2,6 @@
 
 pub mod approvals;
 pub mod incident;
+pub mod line;
 pub mod login;
 pub mod pipeline;
