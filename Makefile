@@ -48,6 +48,7 @@ bench: build
 	cargo run --release -p app --features ssr --example bench
 	.ci/bench-http
 	node end2end/bench/pages.mjs
+	node end2end/bench/line.mjs
 
 demo-clean:
 	rm -rf envline-demo

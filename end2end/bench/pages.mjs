@@ -6,20 +6,15 @@
 // copy of that repository (its `main` or `master`), with 11 environments placed
 // along its first-parent line, as a team adopting Envline would have them.
 // Run: `make bench` (or `node end2end/bench/pages.mjs` after `make build`).
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { chromium } from "@playwright/test";
+import { bin, git, median, p90, root, startServer, timeGet } from "./lib.mjs";
 
-const root = path.resolve(import.meta.dirname, "../..");
-const bin = path.join(root, "target/release/envline");
 const dir = mkdtempSync(path.join(tmpdir(), "envline-bench-"));
-const port = 3190 + Math.floor(Math.random() * 500);
-const base = `http://127.0.0.1:${port}`;
-const git = (gitDir, ...args) =>
-  execFileSync("git", ["--git-dir", gitDir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
 const ENVIRONMENTS = [
   ["qa", "main", 2], ["integration-gpu", "qa", 4], ["integration-non-gpu", "qa", 4],
@@ -49,33 +44,8 @@ if (process.env.BENCH_REPO) {
   console.log("repository: the demo (10 environments)");
 }
 
-const env = { ...process.env, ENVLINE_CONFIG: config, ENVLINE_SERVER_LISTEN: `127.0.0.1:${port}`, ENVLINE_LOG: "warn",
-  ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE: "false", ENVLINE_SERVER_SITE_ROOT: path.join(root, "target/site") };
-execFileSync(bin, ["user", "add", "bench", "--role", "admin"], { env });
-const token = execFileSync(bin, ["token", "create", "--user", "bench"], { env, encoding: "utf8" }).trim();
-const server = spawn(bin, ["serve"], { env, stdio: "inherit" });
-const stop = () => { server.kill(); rmSync(dir, { recursive: true, force: true }); };
-process.on("exit", stop);
-for (let i = 0; i < 300; i++) {
-  try { if ((await fetch(`${base}/healthz`)).ok) break; } catch {}
-  await new Promise((r) => setTimeout(r, 100));
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)];
-async function timeGet(url, headers, n) {
-  const times = [];
-  let size = 0;
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    const r = await fetch(url, { headers });
-    const body = await r.arrayBuffer();
-    times.push(performance.now() - t);
-    size = body.byteLength;
-    if (!r.ok) throw new Error(`${url}: ${r.status}`);
-  }
-  return { median: median(times), p90: p90(times), size };
-}
+// qa promotes itself in the demo; here only the measured promotions move it.
+const { base, token, stop } = await startServer(config, dir, { ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE: "false" });
 
 // 1. Render of `/` against the API's environments, interleaved in one run.
 await timeGet(`${base}/`, {}, 20);
