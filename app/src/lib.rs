@@ -23,8 +23,8 @@ use leptos_router::{
 use api::session::{SignOut, get_session};
 use components::live::provide_live_updates;
 use pages::{
-    approvals::ApprovalsPage, incident::IncidentPage, line::LinePage, login::LoginPage,
-    pipeline::PipelinePage,
+    approvals::ApprovalsPage, audit::AuditPage, incident::IncidentPage, line::LinePage,
+    login::LoginPage, pipeline::PipelinePage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -75,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=PipelinePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("line") view=LinePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("incident") view=IncidentPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
                 </Routes>
@@ -115,6 +116,7 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                     </Transition>
                 </A>
                 <A href="/incident" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Incident"</A>
+                <A href="/audit" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Audit"</A>
                 <a href="/api/v1/environments" class="text-sm text-slate-700 hover:text-indigo-700">"API"</a>
                 <div class="ml-auto flex items-center gap-3 text-sm">
                     <Transition fallback=|| ()>

@@ -254,6 +254,23 @@ pub struct AuditEventView {
     pub hash: String,
 }
 
+/// The result of checking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCheck {
+    pub intact: bool,
+    pub events: i64,
+    /// The first event whose stored hash does not match its content or predecessor.
+    pub first_broken: Option<i64>,
+    pub message: String,
+    /// Everything else found wrong: anchors on the remote that disagree,
+    /// branches the log does not explain, evidence rows edited.
+    #[serde(default)]
+    pub problems: Vec<String>,
+    /// What the remote's anchor vouches for, or why there is none.
+    #[serde(default)]
+    pub anchor: Option<String>,
+}
+
 /// One environment (or the root branch) on the pipeline page and in `GET /api/v1/environments`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentView {

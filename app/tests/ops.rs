@@ -58,7 +58,7 @@ impl World {
 
     async fn audit_len(&self) -> usize {
         self.engine
-            .audit_events(&Default::default())
+            .audit_page(&Default::default(), None, i64::MAX)
             .await
             .unwrap()
             .len()
@@ -106,7 +106,11 @@ async fn promote_fast_forwards_and_records_one_event() {
     assert_eq!(done[0].state, RequestState::Done);
     assert_eq!(done[0].kind, RequestKind::Promote);
     assert_eq!(w.tip("qa"), main, "qa fast-forwarded to main");
-    let events = w.engine.audit_events(&Default::default()).await.unwrap();
+    let events = w
+        .engine
+        .audit_page(&Default::default(), None, i64::MAX)
+        .await
+        .unwrap();
     assert_eq!(events.len(), before + 1);
     assert_eq!(events[0].action, "promote");
     assert_eq!(events[0].actor, "pat");

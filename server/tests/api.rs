@@ -945,6 +945,55 @@ async fn audit_exports_as_csv_filters_by_time_and_metrics_are_served() {
     assert_eq!(s, 400);
     let (s, _) = w.api.get("/api/v1/audit?format=xml", Some(&w.vic)).await;
     assert_eq!(s, 400);
+    // Filters by actor, action and a time window (a date, as a form sends
+    // it), and pages by event id.
+    let (_, all) = w.api.get("/api/v1/audit", Some(&w.vic)).await;
+    let all = all["events"].as_array().unwrap().clone();
+    let (s, b) = w
+        .api
+        .get(
+            "/api/v1/audit?actor=pat&action=verify&environment=&until=2999-01-01",
+            Some(&w.vic),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let mine = b["events"].as_array().unwrap();
+    assert!(!mine.is_empty());
+    assert!(
+        mine.iter()
+            .all(|e| e["actor"] == "pat" && e["action"] == "verify")
+    );
+    assert_eq!(
+        mine.len(),
+        all.iter()
+            .filter(|e| e["actor"] == "pat" && e["action"] == "verify")
+            .count()
+    );
+    let (_, b) = w
+        .api
+        .get("/api/v1/audit?until=2000-01-01T00:00", Some(&w.vic))
+        .await;
+    assert!(b["events"].as_array().unwrap().is_empty());
+    let (_, b) = w
+        .api
+        .get(
+            &format!("/api/v1/audit?limit=2&before={}", all[0]["id"]),
+            Some(&w.vic),
+        )
+        .await;
+    assert_eq!(b["events"][0], all[1], "the page below the newest event");
+    let (s, b) = w
+        .api
+        .get("/api/v1/audit?until=tomorrow", Some(&w.vic))
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`until` = `tomorrow` is not a time"),
+        "{b}"
+    );
     // Metrics are read like the rest: a token when anonymous reading is off.
     let (s, _) = w.api.get("/metrics", None).await;
     assert_eq!(s, 401);

@@ -3,6 +3,7 @@
 //! something), call the engine, return its typed error.
 
 pub mod approvals;
+pub mod audit;
 pub mod incident;
 pub mod line;
 pub mod pipeline;

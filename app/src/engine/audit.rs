@@ -24,22 +24,7 @@ pub struct AuditDraft {
     pub details: serde_json::Value,
 }
 
-/// The result of checking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainCheck {
-    pub intact: bool,
-    pub events: i64,
-    /// The first event whose stored hash does not match its content or predecessor.
-    pub first_broken: Option<i64>,
-    pub message: String,
-    /// Everything else found wrong: anchors on the remote that disagree,
-    /// branches the log does not explain, evidence rows edited.
-    #[serde(default)]
-    pub problems: Vec<String>,
-    /// What the remote's anchor vouches for, or why there is none.
-    #[serde(default)]
-    pub anchor: Option<String>,
-}
+pub use crate::model::ChainCheck;
 
 fn event_hash(
     prev_hash: &str,
@@ -223,49 +208,76 @@ pub async fn events_by_id(
     Ok(out)
 }
 
-/// Filters for reading the audit log.
+/// Which events to read: each given field narrows the log.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub environment: Option<String>,
-    /// RFC 3339 time; events at or after it.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// RFC 3339 time (UTC, milliseconds, as stored); events at or after it.
     pub since: Option<String>,
+    /// RFC 3339 time; events before it.
+    pub until: Option<String>,
     pub limit: Option<i64>,
 }
 
+/// The filter's conditions, on parameters ?1 to ?5 (and ?6 for `before`).
+const FILTERED: &str = "(?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR actor = ?2)
+     AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)";
+
 /// One page of events, newest first, filtered: those older than `before`
-/// (an event id), at most `page`. Exports read the log page by page.
+/// (an event id), at most `page`. Exports and the Audit page read the log
+/// page by page.
 pub async fn events_page(
     pool: &SqlitePool,
     filter: &AuditFilter,
     before: Option<i64>,
     page: i64,
 ) -> Result<Vec<AuditEventView>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT * FROM audit_events WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR at >= ?2)
-         AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
-    )
+    sqlx::query_as(&format!(
+        "SELECT * FROM audit_events WHERE {FILTERED} AND (?6 IS NULL OR id < ?6) ORDER BY id DESC LIMIT ?7"
+    ))
     .bind(&filter.environment)
+    .bind(&filter.actor)
+    .bind(&filter.action)
     .bind(&filter.since)
+    .bind(&filter.until)
     .bind(before)
     .bind(page)
     .fetch_all(pool)
     .await
 }
 
-/// Events, newest first, filtered.
-pub async fn events(
-    pool: &SqlitePool,
-    filter: &AuditFilter,
-) -> Result<Vec<AuditEventView>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT * FROM audit_events WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR at >= ?2)
-         ORDER BY id DESC LIMIT ?3",
-    )
-    .bind(&filter.environment)
-    .bind(&filter.since)
-    .bind(filter.limit.unwrap_or(i64::MAX))
-    .fetch_all(pool)
-    .await
+/// The actions the log holds, for choosing one to filter by.
+pub async fn actions(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT DISTINCT action FROM audit_events ORDER BY action")
+        .fetch_all(pool)
+        .await
+}
+
+/// A time given by a person or a script as stored times compare: RFC 3339
+/// (`2026-11-01T09:30:00+01:00`), a UTC date and time as a browser's
+/// `datetime-local` field sends it (`2026-11-01T09:30`), or a UTC date.
+pub fn parse_time(field: &str, text: &str) -> Result<String, String> {
+    use chrono::{NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+    let text = text.trim();
+    let utc = chrono::DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+                .map(|d| d.and_utc())
+        })
+        .or_else(|_| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+        })
+        .map_err(|_| {
+            format!(
+                "`{field}` = `{text}` is not a time: give RFC 3339 like 2026-11-01T09:30:00Z, or a UTC date like 2026-11-01"
+            )
+        })?;
+    Ok(utc.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 /// One move of an environment's branch as the audit log tells it.

@@ -739,12 +739,20 @@ impl Engine {
         Ok(store::unreleased_holds(&self.pool).await?)
     }
 
-    /// Audit events, newest first, filtered.
-    pub async fn audit_events(
+    /// One page of audit events, newest first, filtered: those older than
+    /// event `before`, at most `page`.
+    pub async fn audit_page(
         &self,
         filter: &audit::AuditFilter,
+        before: Option<i64>,
+        page: i64,
     ) -> Result<Vec<AuditEventView>, EngineError> {
-        Ok(audit::events(&self.pool, filter).await?)
+        Ok(audit::events_page(&self.pool, filter, before, page).await?)
+    }
+
+    /// The actions the audit log holds.
+    pub async fn audit_actions(&self) -> Result<Vec<String>, EngineError> {
+        Ok(audit::actions(&self.pool).await?)
     }
 
     /// Checks the audit log whole: the chain, the remote's anchors, the

@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod approvals;
+pub mod audit;
 pub mod incident;
 pub mod line;
 pub mod login;

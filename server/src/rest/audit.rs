@@ -29,8 +29,21 @@ pub fn router() -> Router<AppState> {
 struct AuditQuery {
     format: Option<String>,
     environment: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
     since: Option<String>,
+    until: Option<String>,
+    /// Events older than this event id (the last id of the previous page).
+    before: Option<i64>,
     limit: Option<i64>,
+}
+
+/// An empty query parameter means "not given" (an HTML form sends them all).
+fn given(text: &Option<String>) -> Option<String> {
+    text.as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 /// How an export writes events.
@@ -56,32 +69,26 @@ async fn audit_log(
             )));
         }
     };
-    let since = match &q.since {
-        Some(s) => Some(
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|d| {
-                    d.with_timezone(&chrono::Utc)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-                })
-                .map_err(|e| {
-                    ApiError::bad_input(format!(
-                        "`since` must be an RFC 3339 time like 2026-11-01T00:00:00Z: {e}"
-                    ))
-                })?,
-        ),
-        None => None,
+    let time = |field: &str, value: &Option<String>| {
+        given(value)
+            .map(|t| audit::parse_time(field, &t))
+            .transpose()
+            .map_err(ApiError::bad_input)
     };
     if q.limit.is_some_and(|l| l < 1) {
         return Err(ApiError::bad_input("`limit` must be 1 or more"));
     }
     let filter = AuditFilter {
-        environment: q.environment.clone(),
-        since,
+        environment: given(&q.environment),
+        actor: given(&q.actor),
+        action: given(&q.action),
+        since: time("since", &q.since)?,
+        until: time("until", &q.until)?,
         limit: q.limit,
     };
     let pool = state.engine.pool.clone();
     // State: (events still allowed, the id to read below, first chunk written, done).
-    let start = (filter.limit.unwrap_or(i64::MAX), None::<i64>, false, false);
+    let start = (filter.limit.unwrap_or(i64::MAX), q.before, false, false);
     let stream = futures::stream::unfold(start, move |(left, before, opened, done)| {
         let (pool, filter) = (pool.clone(), filter.clone());
         async move {
