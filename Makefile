@@ -48,7 +48,7 @@ bench: build
 	cargo run --release -p app --features ssr --example bench
 	.ci/bench-http
 	node end2end/bench/pages.mjs
-	node end2end/bench/line.mjs
+	node end2end/bench/history.mjs
 
 demo-clean:
 	rm -rf envline-demo

@@ -109,9 +109,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let engine = Engine::start(config).await?;
     spawn_background(engine.clone());
     let stopping = engine.clone();
+    use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?
+        // Streamed answers (exports, live events) go out in several writes:
+        // without TCP_NODELAY the last one waits for the client's delayed ACK (40 ms).
+        .tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
     eprintln!("envline: serving http://{listen}");
     axum::serve(
         listener,

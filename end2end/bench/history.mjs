@@ -1,11 +1,14 @@
-// Speed figures for the Line page on a 100,000-commit line (git fast-import,
-// a file changed per commit, 12 environments along it), against the release
-// build, in one run:
-//  1. server render of `/line` (first page of 100) against GET
-//     /api/v1/timeline?limit=100, both first (nothing computed yet) and kept;
-//  2. `/line?position=50000`, the first time (its 100 commits diffed) and again.
-// Run: `make bench` (or `node end2end/bench/line.mjs` after `make build`).
+// Speed figures for the history pages, against the release build, in one run:
+//  1. the Line page on a 100,000-commit line (git fast-import, a file changed
+//     per commit, 12 environments along it): server render of `/line` (first
+//     page of 100) against GET /api/v1/timeline?limit=100, first (nothing
+//     computed yet) and kept;
+//  2. `/line?position=50000`, the first time (its 100 commits diffed) and again;
+//  3. the Audit page with 100,000 events (written into the log's table with
+//     sqlite3): the first page filtered by environment, and by actor and time.
+// Run: `make bench` (or `node end2end/bench/history.mjs` after `make build`).
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -52,5 +55,25 @@ const deepFirst = await timeGet(`${base}/line?position=${middle}`, {}, 1);
 const deep = await timeGet(`${base}/line?position=${middle}`, {}, 50);
 console.log(`GET /line?position=${middle}, first time:   ${deepFirst.median.toFixed(2)} ms`);
 console.log(`GET /line?position=${middle}, again:        median ${deep.median.toFixed(2)} ms`);
+
+// 3. The Audit page on 100,000 events.
+const EVENTS = 100_000;
+const database = path.join(dir, "data", "envline.sqlite");
+if (!existsSync(database)) throw new Error(`no database at ${database}`);
+execFileSync("sqlite3", [database, `INSERT INTO audit_events (at, actor, action, environment, old_commit, new_commit, reason, details, prev_hash, hash)
+  SELECT strftime('%Y-%m-%dT%H:%M:%S.000Z', 1600000000 + value * 60, 'unixepoch'),
+         'person' || (value % 40), CASE value % 3 WHEN 0 THEN 'promote' WHEN 1 THEN 'verify' ELSE 'approve' END,
+         'env' || printf('%02d', value % 12), NULL, NULL, 'bench event ' || value, '{}', '', ''
+  FROM generate_series(1, ${EVENTS})`]);
+console.log(`the Audit page with ${EVENTS} more events in the log:`);
+for (const [what, query] of [
+  ["environment=env03", "environment=env03"],
+  ["actor=person7&since=2022", "actor=person7&since=2022-01-01"],
+]) {
+  const first = await timeGet(`${base}/audit?${query}`, {}, 1);
+  const again = await timeGet(`${base}/audit?${query}`, {}, 50);
+  const api = await timeGet(`${base}/api/v1/audit?${query}&limit=50`, auth, 50);
+  console.log(`GET /audit?${what}: first ${first.median.toFixed(2)} ms, median ${again.median.toFixed(2)} ms (API page of 50: ${api.median.toFixed(2)} ms)`);
+}
 stop();
 process.exit(0);
