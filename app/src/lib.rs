@@ -16,15 +16,15 @@ pub mod state;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{A, Route, Router, Routes},
 };
 
 use api::session::{SignOut, get_session};
 use components::live::provide_live_updates;
 use pages::{
-    approvals::ApprovalsPage, audit::AuditPage, incident::IncidentPage, line::LinePage,
-    login::LoginPage, pipeline::PipelinePage,
+    approvals::ApprovalsPage, audit::AuditPage, environment::EnvironmentPage,
+    incident::IncidentPage, line::LinePage, login::LoginPage, pipeline::PipelinePage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                 }>
                     <Route path=StaticSegment("") view=PipelinePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("line") view=LinePage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("env"), ParamSegment("name")) view=EnvironmentPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("incident") view=IncidentPage ssr=SsrMode::Async/>

@@ -294,6 +294,16 @@ export class Api {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** Rolls environments back to where they were before their last move (S3). */
+  rollback(environments: readonly string[], reason: string): Promise<unknown> {
+    return this.call("POST", "rollbacks", { environments, reason });
+  }
+
+  /** Brings an environment off the line back to its source. */
+  realign(environment: string, reason: string): Promise<Promotion> {
+    return this.call("POST", "realignments", { environment, reason });
+  }
+
   async environments(): Promise<Environment[]> {
     return (await this.call<{ environments: Environment[] }>("GET", "environments")).environments;
   }

@@ -658,6 +658,29 @@ async fn out_of_order_cherry_pick_puts_the_environment_off_the_line() {
     held(&w, "qa", &main).await;
     let (s, _) = w.api.verify(&w.pat, "qa", &main, "passed").await;
     assert_eq!(s, 201);
+    // The preview shows that commit's change alone, its gates met, and moves nothing.
+    let (s, p) = w
+        .api
+        .post(
+            "/api/v1/cherry-picks/preview",
+            Some(&w.pat),
+            json!({"environment": "integration", "commit": main}),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["kind"], "cherry_pick");
+    assert_eq!(p["candidate"]["id"], main);
+    assert_eq!(p["commits_total"], 1);
+    assert!(p["blocked"].is_null(), "{p}");
+    assert!(
+        p["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["met"] == true),
+        "{p}"
+    );
+    assert_eq!(w.server.remote_tip("integration"), integration_before);
     let (s, b) = w.api.post("/api/v1/cherry-picks", Some(&w.pat), json!({"environment": "integration", "commit": main, "reason": "urgent settings change"})).await;
     assert_eq!(s, 201, "{b}");
     let new = w.server.remote_tip("integration");

@@ -127,7 +127,11 @@ pub fn EnvCard(env: EnvironmentView, now: i64, can: Abilities) -> impl IntoView 
             aria-label=format!("environment {}", env.name)
         >
             <header class="flex items-center justify-between gap-2">
-                <h3 class="font-semibold text-slate-900">{env.name.clone()} " " {branch_note}</h3>
+                <h3 class="font-semibold text-slate-900">
+                    <a class="hover:text-indigo-700 hover:underline" href=format!("/env/{}", env.name)>{env.name.clone()}</a>
+                    " "
+                    {branch_note}
+                </h3>
                 <Badge text=line_badge.0 tone=line_badge.1/>
             </header>
             {head}

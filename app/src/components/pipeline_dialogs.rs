@@ -153,9 +153,9 @@ fn Announce(#[prop(into)] class: String, children: Children) -> impl IntoView {
     }
 }
 
-/// What one environment's promotion would do.
+/// What one environment's promotion (or cherry-pick) would do.
 #[component]
-fn PreviewSection(preview: PromotionPreview) -> impl IntoView {
+pub fn PreviewSection(preview: PromotionPreview) -> impl IntoView {
     let now = now();
     let moving = match (&preview.head, &preview.candidate) {
         (Some(h), Some(c)) => format!("{} → {}", h.short, c.short),
@@ -179,10 +179,10 @@ fn PreviewSection(preview: PromotionPreview) -> impl IntoView {
             </p>
         }
     });
-    let commits_heading = if preview.kind == RequestKind::Reset {
-        format!("Commits that leave ({})", preview.commits_total)
-    } else {
-        format!("Commits that move ({})", preview.commits_total)
+    let commits_heading = match preview.kind {
+        RequestKind::Reset => format!("Commits that leave ({})", preview.commits_total),
+        RequestKind::CherryPick => "The commit picked (its change alone)".to_string(),
+        RequestKind::Promote => format!("Commits that move ({})", preview.commits_total),
     };
     let shown = preview.commits.len();
     let more = (preview.commits_total > shown)

@@ -750,6 +750,15 @@ impl Engine {
         Ok(audit::events_page(&self.pool, filter, before, page).await?)
     }
 
+    /// The newest verifications recorded in `environment`.
+    pub async fn verifications_in(
+        &self,
+        environment: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::model::VerificationView>, EngineError> {
+        Ok(store::verifications_in(&self.pool, environment, limit).await?)
+    }
+
     /// The actions the audit log holds.
     pub async fn audit_actions(&self) -> Result<Vec<String>, EngineError> {
         Ok(audit::actions(&self.pool).await?)

@@ -81,6 +81,19 @@ pub async fn verifications_of(
         .await
 }
 
+/// The newest verifications recorded in an environment, newest first.
+pub async fn verifications_in(
+    pool: &SqlitePool,
+    environment: &str,
+    limit: i64,
+) -> Result<Vec<VerificationView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM verifications WHERE environment = ? ORDER BY id DESC LIMIT ?")
+        .bind(environment)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
 /// Verifications of several commits in one query, newest first per commit.
 pub async fn verifications_of_commits(
     pool: &SqlitePool,

@@ -141,9 +141,10 @@ fn Line(page: Data) -> impl IntoView {
             };
             let name = env.name.clone();
             let legend = env.name.clone();
+            let legend_href = env.name.clone();
             view! {
                 <li class="flex items-center gap-1" data-legend=legend>
-                    <span class="font-medium text-slate-900">{name}</span>
+                    <a class="font-medium text-slate-900 hover:underline" href=format!("/env/{legend_href}")>{name}</a>
                     {match href {
                         Some(href) => view! { <a class="text-indigo-700 underline" href=href>{text}</a> }.into_any(),
                         None => view! { <span class="text-slate-600">{text}</span> }.into_any(),

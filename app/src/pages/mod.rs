@@ -2,6 +2,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod environment;
 pub mod incident;
 pub mod line;
 pub mod login;

@@ -20,6 +20,18 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/rollbacks/preview", post(preview_rollback))
         .route("/api/v1/realignments", post(realign))
         .route("/api/v1/cherry-picks", post(cherry_pick))
+        .route("/api/v1/cherry-picks/preview", post(preview_cherry_pick))
+}
+
+/// What `POST /api/v1/cherry-picks` with the same body would do; moves nothing.
+async fn preview_cherry_pick(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body,
+) -> ApiResult<Response> {
+    let input: CherryPickInput = body.json()?;
+    let preview = ops::preview_cherry_pick(&state.engine, &caller.0, &input).await?;
+    Ok(Json(preview).into_response())
 }
 
 async fn rollback(

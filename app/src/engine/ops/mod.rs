@@ -21,7 +21,7 @@ pub use cherry_pick::cherry_pick;
 pub use hold::{hold, release};
 pub use hotfix::{hotfix_plan, hotfix_status, merge_back, resolve_hotfix, start_hotfix};
 pub use journal::{reconcile_intents, record_observations};
-pub use preview::{preview_promotion, preview_request, preview_rollback};
+pub use preview::{preview_cherry_pick, preview_promotion, preview_request, preview_rollback};
 pub use promote::promote;
 pub use reset::{realign, rollback};
 pub use verify::verify;

@@ -15,8 +15,8 @@ use crate::engine::rules;
 use crate::engine::{Engine, EngineError};
 use crate::error::AppError;
 use crate::model::{
-    FileChange, MovingCommit, PromoteInput, PromotionPreview, PromotionView, RequestKind,
-    RollbackInput, RollbackPlan,
+    CherryPickInput, FileChange, MovingCommit, PromoteInput, PromotionPreview, PromotionView,
+    RequestKind, RollbackInput, RollbackPlan,
 };
 
 /// At most this many commits are listed (the total is always given).
@@ -82,6 +82,43 @@ async fn preview_one(
         &planned.facts,
     )
     .await
+}
+
+/// What cherry-picking `commit` onto `environment` would do (S5): that
+/// commit's change alone, the gates and approvals as for any promotion into
+/// it. Moves nothing.
+pub async fn preview_cherry_pick(
+    engine: &Engine,
+    who: &Principal,
+    input: &CherryPickInput,
+) -> Result<PromotionPreview, EngineError> {
+    who.require(Permission::Read, None)?;
+    let env = super::environment(engine, &input.environment)?;
+    let pick = engine.resolve(&input.commit).await?;
+    let head = super::head_of(engine, env).await?;
+    let root = engine.config.pipeline.root().to_owned();
+    let mut facts = facts_for(engine, env, &root, head, pick, true, false).await?;
+    facts.candidate_on_source = facts.candidate_on_line;
+    let mut preview = describe(
+        engine,
+        env,
+        &root,
+        RequestKind::CherryPick,
+        (head, pick),
+        &facts,
+    )
+    .await?;
+    if engine.git(move |git| git.is_ancestor(pick, head)).await? {
+        preview.blocked = Some(AppError::from(EngineError::Conflict {
+            code: "already_there",
+            message: format!(
+                "`{}` already contains {}: there is nothing to pick",
+                env.name,
+                super::short(&pick.to_string())
+            ),
+        }));
+    }
+    Ok(preview)
 }
 
 /// Previews an open request exactly as it was asked for (its head and
