@@ -271,6 +271,24 @@ pub struct ChainCheck {
     pub anchor: Option<String>,
 }
 
+/// A user as the Admin page and `GET /api/v1/users` list them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonView {
+    pub name: String,
+    /// `role` or `role:glob`.
+    pub roles: Vec<String>,
+    pub tokens: Vec<TokenView>,
+}
+
+/// An API token as listed: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub label: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
 /// One environment (or the root branch) on the pipeline page and in `GET /api/v1/environments`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentView {

@@ -4,6 +4,7 @@
 //! [`Engine`] is what the server keeps in its state: the REST handlers and
 //! the server functions are thin adapters over its methods.
 
+pub mod admin;
 pub mod anchor;
 pub mod audit;
 pub mod auth;
@@ -322,6 +323,11 @@ impl Engine {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
             std::process::abort();
         }
+    }
+
+    /// Drops every cached token, after a change to people or tokens.
+    fn forget_tokens(&self) {
+        self.tokens.lock().expect("lock").clear();
     }
 
     /// The user a bearer token belongs to (cached for a few seconds).

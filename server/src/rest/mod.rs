@@ -3,6 +3,7 @@
 //! input, call the engine and answer `{"error": {code, message, details}}`
 //! when it refuses.
 
+mod admin;
 mod audit;
 mod environments;
 mod error;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .merge(holds::router())
         .merge(hotfixes::router())
         .merge(audit::router())
+        .merge(admin::router())
         .route("/api/v1/{*rest}", axum::routing::any(unknown))
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::disable())

@@ -264,6 +264,10 @@ impl Api {
         self.post("/api/v1/verifications", Some(token), body).await
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        Self::send(self.client.delete(format!("{}{}", self.base, path)), token).await
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         self.post_raw(path, token, body.to_string()).await
     }

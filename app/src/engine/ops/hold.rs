@@ -10,28 +10,13 @@ use crate::engine::store::{self, NewHold};
 use crate::engine::{Engine, EngineError};
 use crate::model::{HoldInput, HoldView};
 
-/// A time a person gave: RFC 3339 (`2026-12-24T18:00:00Z`), or a date and
-/// time without a zone (`2026-12-24T18:00`, what a browser's date-time field
-/// sends), taken as UTC. Stored as RFC 3339 UTC with milliseconds.
+/// A time a person gave (see [`audit::parse_time`]), stored as RFC 3339 UTC
+/// with milliseconds.
 fn parse_time(name: &str, text: Option<&str>) -> Result<Option<String>, EngineError> {
-    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    let utc = chrono::DateTime::parse_from_rfc3339(text)
-        .map(|d| d.with_timezone(&chrono::Utc))
-        .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
-                .map(|n| n.and_utc())
-        })
-        .map_err(|e| {
-            EngineError::BadInput(format!(
-                "`{name}` must be an RFC 3339 time like 2026-12-24T18:00:00Z: {e}"
-            ))
-        })?;
-    Ok(Some(
-        utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    ))
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| audit::parse_time(name, t).map_err(EngineError::BadInput))
+        .transpose()
 }
 
 /// Holds (or, with a window, freezes) environments.
