@@ -23,7 +23,7 @@ use leptos_router::{
 use api::session::{SignOut, get_session};
 use components::live::provide_live_updates;
 use pages::{
-    approvals::ApprovalsPage, audit::AuditPage, environment::EnvironmentPage,
+    admin::AdminPage, approvals::ApprovalsPage, audit::AuditPage, environment::EnvironmentPage,
     incident::IncidentPage, line::LinePage, login::LoginPage, pipeline::PipelinePage,
 };
 
@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("env"), ParamSegment("name")) view=EnvironmentPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("incident") view=IncidentPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
                 </Routes>
@@ -118,6 +119,18 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                 </A>
                 <A href="/incident" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Incident"</A>
                 <A href="/audit" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Audit"</A>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let admin = session
+                            .await
+                            .ok()
+                            .and_then(|s| s.viewer)
+                            .is_some_and(|v| v.roles.iter().any(|r| r == "admin"));
+                        admin.then(|| view! {
+                            <A href="/admin" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Admin"</A>
+                        })
+                    })}
+                </Transition>
                 <a href="/api/v1/environments" class="text-sm text-slate-700 hover:text-indigo-700">"API"</a>
                 <div class="ml-auto flex items-center gap-3 text-sm">
                     <Transition fallback=|| ()>

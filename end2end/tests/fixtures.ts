@@ -58,6 +58,7 @@ export const PEOPLE = {
   keyboardUser: { name: "kai-keyboard", roles: ["promoter"] },
   reviewer: { name: "ada-reviewer", roles: ["promoter", "approver"] },
   refused: { name: "rex-promoter", roles: ["promoter"] },
+  admin: { name: "abe-admin", roles: ["admin"] },
 } as const satisfies Record<string, PersonSpec>;
 
 export type PersonKey = keyof typeof PEOPLE;

@@ -79,6 +79,12 @@ async fn an_admin_adds_people_grants_and_removes_roles_and_revokes_tokens() {
         .delete("/api/v1/users/cal/roles/tester", Some(&root))
         .await;
     assert_eq!(s, 400, "{b}");
+    // The only admin cannot be left without the role.
+    let (s, b) = api
+        .delete("/api/v1/users/root/roles/admin", Some(&root))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "last_admin");
     let (_, b) = api.get("/api/v1/users", Some(&root)).await;
     let cal = b["users"]
         .as_array()

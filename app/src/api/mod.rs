@@ -2,6 +2,7 @@
 //! the caller (session cookie, checked for same origin when it changes
 //! something), call the engine, return its typed error.
 
+pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod environment;

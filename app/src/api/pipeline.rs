@@ -140,13 +140,15 @@ pub async fn verify(
     super::server::run(async move { ops::verify(&engine, &who, input).await }).await
 }
 
-/// Holds `environments` (comma-separated), until released or until `ends_at` (UTC).
+/// Holds `environments` (comma-separated names or globs), until released or
+/// until `ends_at`; with `starts_at` too, a freeze for that window (UTC).
 #[server(prefix = "/fn", endpoint = "hold")]
 pub async fn hold(
     environments: String,
     reason: String,
     kind: Option<HoldKind>,
     ends_at: Option<String>,
+    starts_at: Option<String>,
 ) -> Result<Vec<HoldView>, AppError> {
     use crate::engine::{caller::Access, ops};
     use crate::model::HoldInput;
@@ -155,7 +157,7 @@ pub async fn hold(
         environments: split_names(&environments),
         reason,
         kind: kind.unwrap_or(HoldKind::Promotion),
-        starts_at: None,
+        starts_at: given(starts_at),
         ends_at: given(ends_at),
     };
     super::server::run(async move { ops::hold(&engine, &who, input).await }).await

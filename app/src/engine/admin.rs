@@ -120,6 +120,21 @@ impl Engine {
     ) -> Result<(), EngineError> {
         who.require(Permission::Admin, None)?;
         let grant = Grant::parse(role.trim()).map_err(EngineError::BadInput)?;
+        if grant.to_string() == "admin" {
+            let admins = auth::users(&self.pool)
+                .await?
+                .into_iter()
+                .filter(|(_, roles)| roles.iter().any(|r| r == "admin"))
+                .count();
+            if admins <= 1 {
+                return Err(EngineError::Conflict {
+                    code: "last_admin",
+                    message: format!(
+                        "`{name}` is the only admin: grant admin to someone else first, or nobody could manage people from here"
+                    ),
+                });
+            }
+        }
         auth::remove_role(&self.pool, &who.user, name, &grant).await?;
         self.forget_tokens();
         Ok(())

@@ -1,0 +1,121 @@
+//! The Admin page's reads and actions: people, their roles and tokens, and
+//! the holds and freezes in force. Admin role only.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::model::{HoldView, PersonView};
+
+/// Everything the Admin page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminPage {
+    pub people: Vec<PersonView>,
+    /// Holds and freezes not released (freezes that start later included).
+    pub holds: Vec<HoldView>,
+    pub environments: Vec<String>,
+}
+
+/// People and holds, for an admin.
+#[server(prefix = "/fn", endpoint = "admin")]
+pub async fn get_admin() -> Result<AdminPage, AppError> {
+    use super::server::read;
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Read).await?;
+    let people = read(engine.people(&who)).await?;
+    Ok(AdminPage {
+        people,
+        holds: read(engine.holds()).await?,
+        environments: engine
+            .config
+            .pipeline
+            .environments()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect(),
+    })
+}
+
+/// Adds a person with roles (comma- or space-separated) and, if given, a password.
+#[server(prefix = "/fn", endpoint = "add_person")]
+pub async fn add_person(
+    name: String,
+    roles: String,
+    password: Option<String>,
+) -> Result<String, AppError> {
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Change).await?;
+    let roles: Vec<String> = roles
+        .split([',', ' '])
+        .filter(|r| !r.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    let password = password.filter(|p| !p.is_empty());
+    super::server::run(async move {
+        engine
+            .add_person(&who, &name, &roles, password.as_deref())
+            .await
+            .map(|()| name)
+    })
+    .await
+}
+
+/// Grants `name` a role (`ROLE` or `ROLE:GLOB`).
+#[server(prefix = "/fn", endpoint = "grant_role")]
+pub async fn grant_role(name: String, role: String) -> Result<String, AppError> {
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Change).await?;
+    super::server::run(async move {
+        engine
+            .grant_role(&who, &name, &role)
+            .await
+            .map(|()| format!("{name} may now act as {}", role.trim()))
+    })
+    .await
+}
+
+/// Takes a role from `name`.
+#[server(prefix = "/fn", endpoint = "remove_role")]
+pub async fn remove_role(name: String, role: String) -> Result<String, AppError> {
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Change).await?;
+    super::server::run(async move {
+        engine
+            .remove_role(&who, &name, &role)
+            .await
+            .map(|()| format!("{name} no longer acts as {role}"))
+    })
+    .await
+}
+
+/// A new token for `user`, returned this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub user: String,
+    pub label: String,
+    pub token: String,
+}
+
+/// Creates an API token for `user`.
+#[server(prefix = "/fn", endpoint = "create_token")]
+pub async fn create_token(user: String, label: String) -> Result<NewToken, AppError> {
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Change).await?;
+    super::server::run(async move {
+        let token = engine.create_token(&who, &user, &label).await?;
+        Ok(NewToken {
+            user,
+            label: label.trim().to_owned(),
+            token,
+        })
+    })
+    .await
+}
+
+/// Revokes token `id`.
+#[server(prefix = "/fn", endpoint = "revoke_token")]
+pub async fn revoke_token(id: i64) -> Result<i64, AppError> {
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Change).await?;
+    super::server::run(async move { engine.revoke_token(&who, id).await.map(|()| id) }).await
+}

@@ -1,0 +1,315 @@
+//! Admin (`/admin`, admin role): people and their roles (add, grant,
+//! remove), API tokens (create, shown once; revoke), and the holds and
+//! freezes in force (place one with a time window; release).
+
+use leptos::prelude::*;
+
+use crate::api::admin::{
+    AddPerson, AdminPage as Data, CreateToken, GrantRole, RemoveRole, RevokeToken, get_admin,
+};
+use crate::api::pipeline::{Hold, Release};
+use crate::components::error_note::ErrorNote;
+use crate::components::live::use_changes;
+use crate::model::{HoldView, PersonView};
+
+const INPUT: &str =
+    "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";
+const PRIMARY: &str = "rounded-md bg-indigo-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-800 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:opacity-50";
+const SMALL: &str = "rounded border border-slate-300 bg-white px-2 py-0.5 text-xs font-medium text-slate-800 hover:bg-slate-50 focus:outline-none focus:ring-2 focus:ring-indigo-500";
+const CARD: &str = "rounded-md border border-slate-200 bg-white p-4";
+
+/// The actions of the page, shared by its sections.
+#[derive(Clone, Copy)]
+struct Actions {
+    add: ServerAction<AddPerson>,
+    grant: ServerAction<GrantRole>,
+    remove: ServerAction<RemoveRole>,
+    token: ServerAction<CreateToken>,
+    revoke: ServerAction<RevokeToken>,
+    hold: ServerAction<Hold>,
+    release: ServerAction<Release>,
+}
+
+/// Refetches the page after an action of its own finished.
+fn bump_after<S>(action: ServerAction<S>)
+where
+    S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    let changes = use_changes();
+    Effect::new(move |_| {
+        if action.version().get() > 0 {
+            changes.bump();
+        }
+    });
+}
+
+/// The Admin page.
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let changes = use_changes();
+    let data = Resource::new(move || changes.get(), |_| get_admin());
+    let actions = Actions {
+        add: ServerAction::new(),
+        grant: ServerAction::new(),
+        remove: ServerAction::new(),
+        token: ServerAction::new(),
+        revoke: ServerAction::new(),
+        hold: ServerAction::new(),
+        release: ServerAction::new(),
+    };
+    bump_after(actions.add);
+    bump_after(actions.grant);
+    bump_after(actions.remove);
+    bump_after(actions.token);
+    bump_after(actions.revoke);
+    bump_after(actions.hold);
+    bump_after(actions.release);
+    view! {
+        <div class="mb-4">
+            <h1 class="text-xl font-semibold text-slate-900">"Admin"</h1>
+            <p class="text-sm text-slate-600">"People, their roles and tokens; holds and freezes. Every change here is in the audit log."</p>
+        </div>
+        <Outcomes actions/>
+        <Transition fallback=|| view! { <p class="text-slate-600">"Reading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(page) => view! { <Sections page actions/> }.into_any(),
+                    Err(error) => view! { <ErrorNote error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// What the last action did, or why it was refused.
+#[component]
+fn Outcomes(actions: Actions) -> impl IntoView {
+    let done = |text: String| {
+        view! { <p class="mb-4 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-950" role="status">{text}</p> }
+            .into_any()
+    };
+    let refused = |error| view! { <div class="mb-4"><ErrorNote error/></div> }.into_any();
+    view! {
+        {move || actions.add.value().get().map(|r| r.map(|name| done(format!("{name} is added."))).unwrap_or_else(refused))}
+        {move || actions.grant.value().get().map(|r| r.map(done).unwrap_or_else(refused))}
+        {move || actions.remove.value().get().map(|r| r.map(done).unwrap_or_else(refused))}
+        {move || actions.revoke.value().get().map(|r| r.map(|id| done(format!("Token {id} is revoked: it is refused from now on."))).unwrap_or_else(refused))}
+        {move || actions.hold.value().get().map(|r| r.map(|holds| done(format!("{} held.", holds.iter().map(|h| h.environment.as_str()).collect::<Vec<_>>().join(", ")))).unwrap_or_else(refused))}
+        {move || actions.release.value().get().map(|r| r.map(|()| done("The hold is released.".into())).unwrap_or_else(refused))}
+        {move || actions.token.value().get().map(|r| match r {
+            Ok(t) => view! {
+                <div class="mb-4 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-950" role="status" data-testid="new-token">
+                    <p>{format!("A token for {} ({}). Copy it now: it is not shown again.", t.user, t.label)}</p>
+                    <code class="mt-1 block select-all break-all rounded bg-white px-2 py-1 font-mono text-xs text-slate-900">{t.token}</code>
+                </div>
+            }
+            .into_any(),
+            Err(error) => refused(error),
+        })}
+    }
+}
+
+#[component]
+fn Sections(page: Data, actions: Actions) -> impl IntoView {
+    let users: Vec<String> = page.people.iter().map(|p| p.name.clone()).collect();
+    let rows = page
+        .people
+        .into_iter()
+        .map(|person| view! { <PersonRow person actions/> })
+        .collect_view();
+    let user_options = users
+        .into_iter()
+        .map(|u| view! { <option value=u.clone()>{u.clone()}</option> })
+        .collect_view();
+    view! {
+        <section class=CARD aria-labelledby="people-title">
+            <h2 id="people-title" class="mb-2 text-base font-semibold text-slate-900">"People"</h2>
+            <div class="overflow-x-auto">
+                <table class="min-w-full text-left text-sm" data-testid="people">
+                    <caption class="sr-only">"Users, their roles and their tokens"</caption>
+                    <thead class="text-xs uppercase tracking-wide text-slate-600">
+                        <tr>
+                            <th scope="col" class="px-2 py-1">"Name"</th>
+                            <th scope="col" class="px-2 py-1">"Roles"</th>
+                            <th scope="col" class="px-2 py-1">"Grant a role"</th>
+                            <th scope="col" class="px-2 py-1">"Tokens"</th>
+                        </tr>
+                    </thead>
+                    <tbody class="divide-y divide-slate-100">{rows}</tbody>
+                </table>
+            </div>
+        </section>
+        <div class="mt-4 grid items-start gap-4 lg:grid-cols-2">
+            <section class=CARD aria-labelledby="add-title">
+                <h2 id="add-title" class="text-base font-semibold text-slate-900">"Add a person"</h2>
+                <ActionForm action=actions.add attr:class="mt-2 space-y-2">
+                    <label class="block text-sm font-medium text-slate-800">"Name"<input name="name" required class=INPUT autocomplete="off"/></label>
+                    <label class="block text-sm font-medium text-slate-800">
+                        "Roles (viewer, promoter, tester, approver, incident-commander, admin; ROLE:GLOB limits one to environments)"
+                        <input name="roles" required class=INPUT placeholder="promoter, approver:prod-*"/>
+                    </label>
+                    <label class="block text-sm font-medium text-slate-800">
+                        "Password (optional, 8 characters or more: to sign in here)"
+                        <input name="password" type="password" class=INPUT autocomplete="new-password"/>
+                    </label>
+                    <button type="submit" class=PRIMARY>"Add"</button>
+                </ActionForm>
+            </section>
+            <section class=CARD aria-labelledby="token-title">
+                <h2 id="token-title" class="text-base font-semibold text-slate-900">"Create a token"</h2>
+                <p class="text-sm text-slate-600">"For a pipeline or a script: it acts with its user's roles, as `Authorization: Bearer …`."</p>
+                <ActionForm action=actions.token attr:class="mt-2 space-y-2">
+                    <label class="block text-sm font-medium text-slate-800">"User"<select name="user" class=INPUT>{user_options}</select></label>
+                    <label class="block text-sm font-medium text-slate-800">"Label (where it is used)"<input name="label" required class=INPUT placeholder="ci-pipeline"/></label>
+                    <button type="submit" class=PRIMARY>"Create token"</button>
+                </ActionForm>
+            </section>
+        </div>
+        <Holds holds=page.holds environments=page.environments actions/>
+    }
+}
+
+/// One person: roles (each removable), a grant form, tokens (revocable).
+#[component]
+fn PersonRow(person: PersonView, actions: Actions) -> impl IntoView {
+    let name = person.name.clone();
+    let roles = person
+        .roles
+        .iter()
+        .map(|role| {
+            let label = format!("Remove {role} from {name}");
+            let (name, data_role, shown, value) =
+                (name.clone(), role.clone(), role.clone(), role.clone());
+            view! {
+                <li class="flex items-center gap-1" data-role=data_role>
+                    <span>{shown}</span>
+                    <ActionForm action=actions.remove>
+                        <input type="hidden" name="name" value=name/>
+                        <input type="hidden" name="role" value=value/>
+                        <button type="submit" class=SMALL aria-label=label>"Remove"</button>
+                    </ActionForm>
+                </li>
+            }
+        })
+        .collect_view();
+    let tokens = person
+        .tokens
+        .into_iter()
+        .map(|t| {
+            let label = format!("Revoke token {} ({})", t.id, t.label);
+            view! {
+                <li class="flex items-center gap-1" data-token=t.id>
+                    <span>{format!("{} · {}", t.id, t.label)}</span>
+                    {match t.revoked_at.clone() {
+                        Some(at) => view! { <span class="text-xs text-slate-600">{format!("revoked {at}")}</span> }.into_any(),
+                        None => view! {
+                            <ActionForm action=actions.revoke>
+                                <input type="hidden" name="id" value=t.id/>
+                                <button type="submit" class=SMALL aria-label=label>"Revoke"</button>
+                            </ActionForm>
+                        }
+                        .into_any(),
+                    }}
+                </li>
+            }
+        })
+        .collect_view();
+    let grant_label = format!("Role to grant {name}");
+    let (row, heading) = (name.clone(), name.clone());
+    view! {
+        <tr class="align-top" data-person=row>
+            <th scope="row" class="px-2 py-2 font-medium text-slate-900">{heading}</th>
+            <td class="px-2 py-2"><ul class="space-y-1">{roles}</ul></td>
+            <td class="px-2 py-2">
+                <ActionForm action=actions.grant attr:class="flex items-center gap-1">
+                    <input type="hidden" name="name" value=name.clone()/>
+                    <input name="role" required class="w-40 rounded-md border border-slate-300 px-2 py-0.5 text-sm" placeholder="approver:prod-*" aria-label=grant_label/>
+                    <button type="submit" class=SMALL>"Grant"</button>
+                </ActionForm>
+            </td>
+            <td class="px-2 py-2"><ul class="space-y-1">{tokens}</ul></td>
+        </tr>
+    }
+}
+
+/// Holds and freezes in force, and a form for a new one.
+#[component]
+fn Holds(holds: Vec<HoldView>, environments: Vec<String>, actions: Actions) -> impl IntoView {
+    let empty = holds.is_empty();
+    let rows = holds
+        .into_iter()
+        .map(|h| {
+            let window = match (&h.starts_at, &h.ends_at) {
+                (Some(s), Some(e)) => format!("{s} → {e}"),
+                (None, Some(e)) => format!("until {e}"),
+                (Some(s), None) => format!("from {s}"),
+                (None, None) => "until released".into(),
+            };
+            let label = format!("Release the hold on {}", h.environment);
+            view! {
+                <tr data-hold=h.id data-environment=h.environment.clone()>
+                    <td class="px-2 py-1">{h.environment.clone()}</td>
+                    <td class="px-2 py-1">{h.kind.as_str().replace('_', " ")}</td>
+                    <td class="px-2 py-1 text-xs">{window}</td>
+                    <td class="px-2 py-1">{format!("{}: {}", h.created_by, h.reason)}</td>
+                    <td class="px-2 py-1">
+                        <ActionForm action=actions.release>
+                            <input type="hidden" name="id" value=h.id/>
+                            <button type="submit" class=SMALL aria-label=label>"Release"</button>
+                        </ActionForm>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class=format!("{CARD} mt-4") aria-labelledby="holds-title">
+            <h2 id="holds-title" class="text-base font-semibold text-slate-900">"Holds and freezes"</h2>
+            {empty.then(|| view! { <p class="text-sm text-slate-600">"Nothing is held."</p> })}
+            {(!empty).then(|| view! {
+                <table class="mt-2 min-w-full text-left text-sm" data-testid="holds">
+                    <caption class="sr-only">"Holds and freezes in force or to come"</caption>
+                    <thead class="text-xs uppercase tracking-wide text-slate-600">
+                        <tr>
+                            <th scope="col" class="px-2 py-1">"Environment"</th>
+                            <th scope="col" class="px-2 py-1">"Stops"</th>
+                            <th scope="col" class="px-2 py-1">"When (UTC)"</th>
+                            <th scope="col" class="px-2 py-1">"Who and why"</th>
+                            <th scope="col" class="px-2 py-1"><span class="sr-only">"Release"</span></th>
+                        </tr>
+                    </thead>
+                    <tbody class="divide-y divide-slate-100">{rows}</tbody>
+                </table>
+            })}
+            <h3 class="mt-4 text-sm font-semibold text-slate-800">"Hold or freeze"</h3>
+            <ActionForm action=actions.hold attr:class="mt-2 grid gap-2 md:grid-cols-3">
+                <label class="block text-sm font-medium text-slate-800">
+                    "Environments (names or globs, comma-separated)"
+                    <input name="environments" required class=INPUT placeholder=environments.first().map(|_| "prod-*").unwrap_or("")/>
+                </label>
+                <label class="block text-sm font-medium text-slate-800 md:col-span-2">
+                    "Why"
+                    <input name="reason" required class=INPUT placeholder="end-of-year freeze"/>
+                </label>
+                <label class="block text-sm font-medium text-slate-800">
+                    "What it stops"
+                    <select name="kind" class=INPUT>
+                        <option value="promotion" selected=true>"every promotion"</option>
+                        <option value="auto_promotion">"only automatic promotions"</option>
+                    </select>
+                </label>
+                <label class="block text-sm font-medium text-slate-800">
+                    "From (UTC, optional: now)"
+                    <input type="datetime-local" name="starts_at" class=INPUT/>
+                </label>
+                <label class="block text-sm font-medium text-slate-800">
+                    "Until (UTC, optional: until released)"
+                    <input type="datetime-local" name="ends_at" class=INPUT/>
+                </label>
+                <div><button type="submit" class=PRIMARY>"Hold"</button></div>
+            </ActionForm>
+        </section>
+    }
+}
