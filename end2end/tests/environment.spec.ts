@@ -7,7 +7,7 @@ import {
   expect,
   api,
   expectNoSeriousViolations,
-  freshQaHead,
+  newCommitOnMain,
   headOf,
   short,
   signIn,
@@ -17,8 +17,13 @@ test("the environment page tells loadtest's story and cherry-picks a commit onto
   const promoter = api("promoter");
   const tester = api("tester");
   const before = headOf("loadtest");
-  // A promotion, a test result and a rollback, through the API.
-  const sha = await freshQaHead("env page");
+  // A promotion, a test result and a rollback, through the API. The commit
+  // adds a file of its own, so picking it alone later applies cleanly.
+  const sha = await newCommitOnMain("env page: load test tuning", {
+    path: `envs/loadtest/tuning-${Date.now()}.yml`,
+    content: "connections: 400\n",
+  });
+  expect((await promoter.promote("qa", "env page: set-up")).state).toBe("done");
   await tester.verify("qa", sha);
   const promoted = await promoter.promote("loadtest", "env page: the new build for the load test");
   expect(promoted.state).toBe("done");
@@ -48,7 +53,7 @@ test("the environment page tells loadtest's story and cherry-picks a commit onto
   await page.getByRole("button", { name: "Preview" }).click();
   const preview = page.getByTestId("pick-preview");
   await expect(preview).toContainText("The commit picked");
-  await expect(preview).toContainText("env page: shop-api build");
+  await expect(preview).toContainText("env page: load test tuning");
   expect(headOf("loadtest"), "a preview moves nothing").toBe(before);
   await preview.getByLabel("Reason (kept in the audit log)").fill("env page: only this change, for a rerun");
   await preview.getByRole("button", { name: "Cherry-pick" }).click();

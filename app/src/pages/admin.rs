@@ -10,6 +10,7 @@ use crate::api::admin::{
 use crate::api::pipeline::{Hold, Release};
 use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
+use crate::error::AppError;
 use crate::model::{HoldView, PersonView};
 
 const INPUT: &str =
@@ -72,6 +73,8 @@ pub fn AdminPage() -> impl IntoView {
             <p class="text-sm text-slate-600">"People, their roles and tokens; holds and freezes. Every change here is in the audit log."</p>
         </div>
         <Outcomes actions/>
+        // Live changes re-render what is read; the forms stay outside, so
+        // what someone is typing is kept.
         <Transition fallback=|| view! { <p class="text-slate-600">"Reading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -80,6 +83,83 @@ pub fn AdminPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <Forms data actions/>
+    }
+}
+
+/// Add a person, create a token, hold or freeze.
+#[component]
+fn Forms(data: Resource<Result<Data, AppError>>, actions: Actions) -> impl IntoView {
+    view! {
+        <div class="mt-4 grid items-start gap-4 lg:grid-cols-2">
+            <section class=CARD aria-labelledby="add-title">
+                <h2 id="add-title" class="text-base font-semibold text-slate-900">"Add a person"</h2>
+                <ActionForm action=actions.add attr:class="mt-2 space-y-2">
+                    <label class="block text-sm font-medium text-slate-800">"Name"<input name="name" required class=INPUT autocomplete="off"/></label>
+                    <label class="block text-sm font-medium text-slate-800">
+                        "Roles (viewer, promoter, tester, approver, incident-commander, admin; ROLE:GLOB limits one to environments)"
+                        <input name="roles" required class=INPUT placeholder="promoter, approver:prod-*"/>
+                    </label>
+                    <label class="block text-sm font-medium text-slate-800">
+                        "Password (optional, 8 characters or more: to sign in here)"
+                        <input name="password" type="password" class=INPUT autocomplete="new-password"/>
+                    </label>
+                    <button type="submit" class=PRIMARY>"Add"</button>
+                </ActionForm>
+            </section>
+            <section class=CARD aria-labelledby="token-title">
+                <h2 id="token-title" class="text-base font-semibold text-slate-900">"Create a token"</h2>
+                <p class="text-sm text-slate-600">"For a pipeline or a script: it acts with its user's roles, as `Authorization: Bearer …`."</p>
+                <ActionForm action=actions.token attr:class="mt-2 space-y-2">
+                    <label class="block text-sm font-medium text-slate-800">
+                        "User"
+                        <select name="user" class=INPUT>
+                            <Transition fallback=|| ()>
+                                {move || Suspend::new(async move {
+                                    data.await
+                                        .map(|page| page.people)
+                                        .unwrap_or_default()
+                                        .into_iter()
+                                        .map(|p| view! { <option value=p.name.clone()>{p.name.clone()}</option> })
+                                        .collect_view()
+                                })}
+                            </Transition>
+                        </select>
+                    </label>
+                    <label class="block text-sm font-medium text-slate-800">"Label (where it is used)"<input name="label" required class=INPUT placeholder="ci-pipeline"/></label>
+                    <button type="submit" class=PRIMARY>"Create token"</button>
+                </ActionForm>
+            </section>
+        </div>
+        <section class=format!("{CARD} mt-4") aria-labelledby="hold-form-title">
+            <h2 id="hold-form-title" class="text-base font-semibold text-slate-900">"Hold or freeze"</h2>
+            <ActionForm action=actions.hold attr:class="mt-2 grid gap-2 md:grid-cols-3">
+                <label class="block text-sm font-medium text-slate-800">
+                    "Environments (names or globs, comma-separated)"
+                    <input name="environments" required class=INPUT placeholder="prod-*"/>
+                </label>
+                <label class="block text-sm font-medium text-slate-800 md:col-span-2">
+                    "Why"
+                    <input name="reason" required class=INPUT placeholder="end-of-year freeze"/>
+                </label>
+                <label class="block text-sm font-medium text-slate-800">
+                    "What it stops"
+                    <select name="kind" class=INPUT>
+                        <option value="promotion" selected=true>"every promotion"</option>
+                        <option value="auto_promotion">"only automatic promotions"</option>
+                    </select>
+                </label>
+                <label class="block text-sm font-medium text-slate-800">
+                    "From (UTC, optional: now)"
+                    <input type="datetime-local" name="starts_at" class=INPUT/>
+                </label>
+                <label class="block text-sm font-medium text-slate-800">
+                    "Until (UTC, optional: until released)"
+                    <input type="datetime-local" name="ends_at" class=INPUT/>
+                </label>
+                <div><button type="submit" class=PRIMARY>"Hold"</button></div>
+            </ActionForm>
+        </section>
     }
 }
 
@@ -113,15 +193,10 @@ fn Outcomes(actions: Actions) -> impl IntoView {
 
 #[component]
 fn Sections(page: Data, actions: Actions) -> impl IntoView {
-    let users: Vec<String> = page.people.iter().map(|p| p.name.clone()).collect();
     let rows = page
         .people
         .into_iter()
         .map(|person| view! { <PersonRow person actions/> })
-        .collect_view();
-    let user_options = users
-        .into_iter()
-        .map(|u| view! { <option value=u.clone()>{u.clone()}</option> })
         .collect_view();
     view! {
         <section class=CARD aria-labelledby="people-title">
@@ -141,33 +216,7 @@ fn Sections(page: Data, actions: Actions) -> impl IntoView {
                 </table>
             </div>
         </section>
-        <div class="mt-4 grid items-start gap-4 lg:grid-cols-2">
-            <section class=CARD aria-labelledby="add-title">
-                <h2 id="add-title" class="text-base font-semibold text-slate-900">"Add a person"</h2>
-                <ActionForm action=actions.add attr:class="mt-2 space-y-2">
-                    <label class="block text-sm font-medium text-slate-800">"Name"<input name="name" required class=INPUT autocomplete="off"/></label>
-                    <label class="block text-sm font-medium text-slate-800">
-                        "Roles (viewer, promoter, tester, approver, incident-commander, admin; ROLE:GLOB limits one to environments)"
-                        <input name="roles" required class=INPUT placeholder="promoter, approver:prod-*"/>
-                    </label>
-                    <label class="block text-sm font-medium text-slate-800">
-                        "Password (optional, 8 characters or more: to sign in here)"
-                        <input name="password" type="password" class=INPUT autocomplete="new-password"/>
-                    </label>
-                    <button type="submit" class=PRIMARY>"Add"</button>
-                </ActionForm>
-            </section>
-            <section class=CARD aria-labelledby="token-title">
-                <h2 id="token-title" class="text-base font-semibold text-slate-900">"Create a token"</h2>
-                <p class="text-sm text-slate-600">"For a pipeline or a script: it acts with its user's roles, as `Authorization: Bearer …`."</p>
-                <ActionForm action=actions.token attr:class="mt-2 space-y-2">
-                    <label class="block text-sm font-medium text-slate-800">"User"<select name="user" class=INPUT>{user_options}</select></label>
-                    <label class="block text-sm font-medium text-slate-800">"Label (where it is used)"<input name="label" required class=INPUT placeholder="ci-pipeline"/></label>
-                    <button type="submit" class=PRIMARY>"Create token"</button>
-                </ActionForm>
-            </section>
-        </div>
-        <Holds holds=page.holds environments=page.environments actions/>
+        <Holds holds=page.holds actions/>
     }
 }
 
@@ -234,9 +283,9 @@ fn PersonRow(person: PersonView, actions: Actions) -> impl IntoView {
     }
 }
 
-/// Holds and freezes in force, and a form for a new one.
+/// Holds and freezes in force, each releasable.
 #[component]
-fn Holds(holds: Vec<HoldView>, environments: Vec<String>, actions: Actions) -> impl IntoView {
+fn Holds(holds: Vec<HoldView>, actions: Actions) -> impl IntoView {
     let empty = holds.is_empty();
     let rows = holds
         .into_iter()
@@ -283,33 +332,6 @@ fn Holds(holds: Vec<HoldView>, environments: Vec<String>, actions: Actions) -> i
                     <tbody class="divide-y divide-slate-100">{rows}</tbody>
                 </table>
             })}
-            <h3 class="mt-4 text-sm font-semibold text-slate-800">"Hold or freeze"</h3>
-            <ActionForm action=actions.hold attr:class="mt-2 grid gap-2 md:grid-cols-3">
-                <label class="block text-sm font-medium text-slate-800">
-                    "Environments (names or globs, comma-separated)"
-                    <input name="environments" required class=INPUT placeholder=environments.first().map(|_| "prod-*").unwrap_or("")/>
-                </label>
-                <label class="block text-sm font-medium text-slate-800 md:col-span-2">
-                    "Why"
-                    <input name="reason" required class=INPUT placeholder="end-of-year freeze"/>
-                </label>
-                <label class="block text-sm font-medium text-slate-800">
-                    "What it stops"
-                    <select name="kind" class=INPUT>
-                        <option value="promotion" selected=true>"every promotion"</option>
-                        <option value="auto_promotion">"only automatic promotions"</option>
-                    </select>
-                </label>
-                <label class="block text-sm font-medium text-slate-800">
-                    "From (UTC, optional: now)"
-                    <input type="datetime-local" name="starts_at" class=INPUT/>
-                </label>
-                <label class="block text-sm font-medium text-slate-800">
-                    "Until (UTC, optional: until released)"
-                    <input type="datetime-local" name="ends_at" class=INPUT/>
-                </label>
-                <div><button type="submit" class=PRIMARY>"Hold"</button></div>
-            </ActionForm>
         </section>
     }
 }

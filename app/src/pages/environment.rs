@@ -14,7 +14,10 @@ use crate::components::error_note::ErrorNote;
 use crate::components::gate_list::safe_link;
 use crate::components::live::use_changes;
 use crate::components::pipeline_dialogs::PreviewSection;
-use crate::model::{AuditEventView, RequestState, VerificationStatus, VerificationView, age_text};
+use crate::error::AppError;
+use crate::model::{
+    AuditEventView, PromotionPreview, RequestState, VerificationStatus, VerificationView, age_text,
+};
 
 const LINK: &str = "text-indigo-700 underline";
 const BUTTON: &str = "rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800 hover:bg-slate-50 focus:outline-none focus:ring-2 focus:ring-indigo-500";
@@ -32,11 +35,26 @@ pub fn EnvironmentPage() -> impl IntoView {
         move || (changes.get(), name.get()),
         |(_, name)| get_environment(name),
     );
+    // Kept here, above what live changes re-render, so a change elsewhere
+    // does not wipe a preview or what was typed.
+    let pick = PickState {
+        commit: RwSignal::new(String::new()),
+        reason: RwSignal::new(String::new()),
+        preview: Action::new(move |(env, commit): &(String, String)| {
+            preview_cherry_pick(env.clone(), commit.clone())
+        }),
+        action: ServerAction::<CherryPick>::new(),
+    };
+    Effect::new(move |_| {
+        if pick.action.version().get() > 0 {
+            changes.bump();
+        }
+    });
     view! {
         <Transition fallback=|| view! { <p class="text-slate-600">"Reading the environment…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => view! { <Environment page/> }.into_any(),
+                    Ok(page) => view! { <Environment page pick/> }.into_any(),
                     Err(error) => view! {
                         <h1 class="mb-4 text-xl font-semibold text-slate-900">{format!("Environment {}", name.get_untracked())}</h1>
                         <ErrorNote error/>
@@ -48,8 +66,17 @@ pub fn EnvironmentPage() -> impl IntoView {
     }
 }
 
+/// The cherry-pick form's state: what was typed, the preview, the pick.
+#[derive(Clone, Copy)]
+struct PickState {
+    commit: RwSignal<String>,
+    reason: RwSignal<String>,
+    preview: Action<(String, String), Result<PromotionPreview, AppError>>,
+    action: ServerAction<CherryPick>,
+}
+
 #[component]
-fn Environment(page: Data) -> impl IntoView {
+fn Environment(page: Data, pick: PickState) -> impl IntoView {
     let env = page.env.clone();
     let can = page.viewer.on(&env.name);
     let now = page.now;
@@ -121,7 +148,7 @@ fn Environment(page: Data) -> impl IntoView {
                 <h2 id="next-title" class="mb-2 text-base font-semibold text-slate-900">"Next candidate"</h2>
                 <PreviewSection preview=page.next.clone()/>
             </section>
-            <CherryPickSection name=name.clone() can_pick=can.promote/>
+            <CherryPickSection name=name.clone() can_pick=can.promote state=pick/>
         </div>
         <History events=page.history.clone() now/>
         <Tests verifications=page.verifications.clone() now/>
@@ -130,18 +157,13 @@ fn Environment(page: Data) -> impl IntoView {
 
 /// S5: one commit onto this environment, previewed first.
 #[component]
-fn CherryPickSection(name: String, can_pick: bool) -> impl IntoView {
-    let commit = RwSignal::new(String::new());
-    let preview = Action::new(move |(env, commit): &(String, String)| {
-        preview_cherry_pick(env.clone(), commit.clone())
-    });
-    let pick = ServerAction::<CherryPick>::new();
-    let changes = use_changes();
-    Effect::new(move |_| {
-        if pick.version().get() > 0 {
-            changes.bump();
-        }
-    });
+fn CherryPickSection(name: String, can_pick: bool, state: PickState) -> impl IntoView {
+    let PickState {
+        commit,
+        reason,
+        preview,
+        action: pick,
+    } = state;
     let env = name.clone();
     view! {
         <section class="rounded-md border border-slate-200 bg-white p-4" aria-labelledby="pick-title">
@@ -188,7 +210,14 @@ fn CherryPickSection(name: String, can_pick: bool) -> impl IntoView {
                                         <input type="hidden" name="commit" value=id/>
                                         <label class="block text-sm font-medium text-slate-800">
                                             "Reason (kept in the audit log)"
-                                            <textarea name="reason" required rows="2" class=INPUT></textarea>
+                                            <textarea
+                                                name="reason"
+                                                required
+                                                rows="2"
+                                                class=INPUT
+                                                prop:value=move || reason.get()
+                                                on:input=move |ev| reason.set(event_target_value(&ev))
+                                            ></textarea>
                                         </label>
                                         <button type="submit" class=PRIMARY disabled=move || pick.pending().get()>"Cherry-pick"</button>
                                     </ActionForm>
