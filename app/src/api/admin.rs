@@ -26,13 +26,7 @@ pub async fn get_admin() -> Result<AdminPage, AppError> {
     Ok(AdminPage {
         people,
         holds: read(engine.holds()).await?,
-        environments: engine
-            .config
-            .pipeline
-            .environments()
-            .iter()
-            .map(|e| e.name.clone())
-            .collect(),
+        environments: engine.config.pipeline.names(),
     })
 }
 

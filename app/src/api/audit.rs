@@ -84,29 +84,11 @@ pub async fn get_audit(
     before: Option<i64>,
 ) -> Result<AuditPage, AppError> {
     use super::server::{read, refuse};
-    use crate::engine::audit::{AuditFilter, parse_time};
+    use crate::engine::audit::AuditFilter;
     use crate::engine::caller::Access;
     let (engine, _who) = super::server::caller(Access::Read).await?;
-    let given = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let time = |field: &str, v: &Option<String>| {
-        given(v)
-            .map(|t| parse_time(field, &t))
-            .transpose()
-            .map_err(|m| refuse(AppError::new(400, "bad_input", m)))
-    };
-    let filter = AuditFilter {
-        environment: given(&environment),
-        actor: given(&actor),
-        action: given(&action),
-        since: time("since", &since)?,
-        until: time("until", &until)?,
-        limit: None,
-    };
+    let filter = AuditFilter::given(environment, actor, action, since, until)
+        .map_err(|m| refuse(AppError::new(400, "bad_input", m)))?;
     let mut events = read(engine.audit_page(&filter, before, AUDIT_PAGE + 1)).await?;
     let older = if events.len() as i64 > AUDIT_PAGE {
         events.truncate(AUDIT_PAGE as usize);
@@ -123,13 +105,7 @@ pub async fn audit_choices() -> Result<FilterChoices, AppError> {
     use crate::engine::caller::Access;
     let (engine, _who) = super::server::caller(Access::Read).await?;
     Ok(FilterChoices {
-        environments: engine
-            .config
-            .pipeline
-            .environments()
-            .iter()
-            .map(|e| e.name.clone())
-            .collect(),
+        environments: engine.config.pipeline.names(),
         actions: super::server::read(engine.audit_actions()).await?,
     })
 }

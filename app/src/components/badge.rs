@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::model::VerificationStatus;
+
 /// What a badge says about the thing it labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
@@ -29,6 +31,17 @@ impl Tone {
             Tone::Bad => "✕",
             Tone::Warn => "!",
             Tone::Neutral => "·",
+        }
+    }
+}
+
+impl From<VerificationStatus> for Tone {
+    /// A test result's tone: passed is good, failed bad, pending waiting.
+    fn from(status: VerificationStatus) -> Tone {
+        match status {
+            VerificationStatus::Passed => Tone::Good,
+            VerificationStatus::Failed => Tone::Bad,
+            VerificationStatus::Pending => Tone::Warn,
         }
     }
 }

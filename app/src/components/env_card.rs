@@ -9,7 +9,7 @@ use crate::api::pipeline::Release;
 use crate::components::badge::{Badge, Tone};
 use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
-use crate::model::{Abilities, EnvironmentView, HoldKind, VerificationStatus, age_text};
+use crate::model::{Abilities, EnvironmentView, HoldKind, age_text};
 
 /// The id of an action's link, so focus can return to it after its dialog.
 pub fn action_id(action: &str, env: &str) -> String {
@@ -40,11 +40,7 @@ pub fn EnvCard(env: EnvironmentView, now: i64, can: Abilities) -> impl IntoView 
         ("off the line", Tone::Bad)
     };
     let verification = env.verification.clone().map(|v| {
-        let tone = match v.status {
-            VerificationStatus::Passed => Tone::Good,
-            VerificationStatus::Failed => Tone::Bad,
-            VerificationStatus::Pending => Tone::Warn,
-        };
+        let tone = Tone::from(v.status);
         let title = format!("recorded by {} at {}", v.recorded_by, v.at);
         view! { <span title=title><Badge text=format!("tests {}", v.status) tone/></span> }
     });

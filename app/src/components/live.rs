@@ -60,3 +60,19 @@ pub fn provide_live_updates() -> Changes {
     });
     changes
 }
+
+/// Tells the page that `action` finished, so what it reads is fetched again
+/// (the server's change stream says so too, a moment later).
+pub fn bump_on_finish<S>(action: ServerAction<S>)
+where
+    S: leptos::server_fn::ServerFn + Send + Sync + Clone + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    let changes = use_changes();
+    Effect::new(move |_| {
+        if action.version().get() > 0 {
+            changes.bump();
+        }
+    });
+}

@@ -9,3 +9,4 @@ pub mod gate_list;
 pub mod live;
 pub mod modal;
 pub mod pipeline_dialogs;
+pub mod table;

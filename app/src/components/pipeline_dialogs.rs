@@ -12,7 +12,7 @@ use crate::components::commit_row::CommitRow;
 use crate::components::diff_view::FileList;
 use crate::components::error_note::ErrorNote;
 use crate::components::gate_list::GateList;
-use crate::components::live::use_changes;
+use crate::components::live::{bump_on_finish, use_changes};
 use crate::model::{EnvironmentView, PromotionPreview, RequestKind, RequestState, RollbackPlan};
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
@@ -22,21 +22,6 @@ const DANGER: &str = "rounded-md bg-rose-700 px-3 py-1.5 text-sm font-semibold t
 /// The time now in seconds (ages in lists), on the server and in the browser.
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-/// Tells the page that an action of this dialog finished, so it refetches.
-fn bump_on_finish<S>(action: ServerAction<S>)
-where
-    S: leptos::server_fn::ServerFn + Send + Sync + Clone + 'static,
-    S::Output: Send + Sync + 'static,
-    S::Error: Send + Sync + 'static,
-{
-    let changes = use_changes();
-    Effect::new(move |_| {
-        if action.version().get() > 0 {
-            changes.bump();
-        }
-    });
 }
 
 /// The reason field every change takes.
@@ -404,17 +389,7 @@ pub fn HoldForm(env: EnvironmentView) -> impl IntoView {
         <ActionForm action=hold attr:class="mt-4 space-y-3">
             <input type="hidden" name="environments" value=env.name.clone()/>
             <ReasonField label="Why" required=true/>
-            <label class="block text-sm font-medium text-slate-800">
-                "What it stops"
-                <select name="kind" class=INPUT>
-                    <option value="promotion" selected=true>"every promotion"</option>
-                    <option value="auto_promotion">"only automatic promotions"</option>
-                </select>
-            </label>
-            <label class="block text-sm font-medium text-slate-800">
-                "Until (UTC, optional; empty: until released)"
-                <input type="datetime-local" name="ends_at" class=INPUT/>
-            </label>
+            <HoldFields/>
             <button type="submit" class=PRIMARY disabled=move || hold.pending().get()>"Hold"</button>
         </ActionForm>
         {move || match hold.value().get() {
@@ -426,6 +401,31 @@ pub fn HoldForm(env: EnvironmentView) -> impl IntoView {
             Some(Err(error)) => view! { <div class="mt-3"><ErrorNote error/></div> }.into_any(),
             None => ().into_any(),
         }}
+    }
+}
+
+/// What a hold stops, and until when (UTC); with `window`, from when too
+/// (a freeze).
+#[component]
+pub fn HoldFields(#[prop(optional)] window: bool) -> impl IntoView {
+    view! {
+        <label class="block text-sm font-medium text-slate-800">
+            "What it stops"
+            <select name="kind" class=INPUT>
+                <option value="promotion" selected=true>"every promotion"</option>
+                <option value="auto_promotion">"only automatic promotions"</option>
+            </select>
+        </label>
+        {window.then(|| view! {
+            <label class="block text-sm font-medium text-slate-800">
+                "From (UTC, optional: now)"
+                <input type="datetime-local" name="starts_at" class=INPUT/>
+            </label>
+        })}
+        <label class="block text-sm font-medium text-slate-800">
+            "Until (UTC, optional: until released)"
+            <input type="datetime-local" name="ends_at" class=INPUT/>
+        </label>
     }
 }
 

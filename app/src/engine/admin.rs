@@ -30,6 +30,14 @@ fn grants(roles: &[String]) -> Result<Vec<Grant>, EngineError> {
 }
 
 impl Engine {
+    /// Whether a user called `name` exists.
+    async fn user_exists(&self, name: &str) -> Result<bool, EngineError> {
+        Ok(auth::users(&self.pool)
+            .await?
+            .iter()
+            .any(|(n, _)| n == name))
+    }
+
     /// Every user with their roles and tokens (never the tokens themselves).
     pub async fn people(&self, who: &Principal) -> Result<Vec<PersonView>, EngineError> {
         who.require(Permission::Admin, None)?;
@@ -64,11 +72,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         who.require(Permission::Admin, None)?;
         let name = name.trim();
-        if auth::users(&self.pool)
-            .await?
-            .iter()
-            .any(|(n, _)| n == name)
-        {
+        if self.user_exists(name).await? {
             return Err(EngineError::Conflict {
                 code: "user_exists",
                 message: format!("there is already a user `{name}`; grant them roles instead"),
@@ -92,11 +96,7 @@ impl Engine {
         role: &str,
     ) -> Result<(), EngineError> {
         who.require(Permission::Admin, None)?;
-        if !auth::users(&self.pool)
-            .await?
-            .iter()
-            .any(|(n, _)| n == name)
-        {
+        if !self.user_exists(name).await? {
             return Err(AuthError::UnknownUser(name.to_owned()).into());
         }
         auth::add_user(

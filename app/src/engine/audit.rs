@@ -221,6 +221,30 @@ pub struct AuditFilter {
     pub limit: Option<i64>,
 }
 
+impl AuditFilter {
+    /// The filter a person or a script asked for: empty fields do not
+    /// narrow (a form sends them all); times as [`parse_time`] reads them.
+    pub fn given(
+        environment: Option<String>,
+        actor: Option<String>,
+        action: Option<String>,
+        since: Option<String>,
+        until: Option<String>,
+    ) -> Result<AuditFilter, String> {
+        let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let time =
+            |field: &str, v: Option<String>| given(v).map(|t| parse_time(field, &t)).transpose();
+        Ok(AuditFilter {
+            environment: given(environment),
+            actor: given(actor),
+            action: given(action),
+            since: time("since", since)?,
+            until: time("until", until)?,
+            limit: None,
+        })
+    }
+}
+
 /// The filter's conditions, on parameters ?1 to ?5 (and ?6 for `before`).
 const FILTERED: &str = "(?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR actor = ?2)
      AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)";

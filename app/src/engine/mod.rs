@@ -627,13 +627,7 @@ impl Engine {
         &self,
         ids: Vec<ObjectId>,
     ) -> Result<Vec<Arc<history::CommitFacts>>, EngineError> {
-        let names: Vec<String> = self
-            .config
-            .pipeline
-            .environments()
-            .iter()
-            .map(|e| e.name.clone())
-            .collect();
+        let names = self.config.pipeline.names();
         let git = self.git.clone();
         let facts = tokio::task::block_in_place(|| self.facts.facts(&git, &ids, &names))?;
         Ok(facts)

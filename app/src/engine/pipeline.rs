@@ -270,6 +270,11 @@ impl Pipeline {
         }
     }
 
+    /// The environments' names, upstream first.
+    pub fn names(&self) -> Vec<String> {
+        self.environments().iter().map(|e| e.name.clone()).collect()
+    }
+
     /// Every environment, upstream first.
     pub fn environments(&self) -> &[Environment] {
         &self.environments

@@ -9,7 +9,9 @@ use crate::api::admin::{
 };
 use crate::api::pipeline::{Hold, Release};
 use crate::components::error_note::ErrorNote;
-use crate::components::live::use_changes;
+use crate::components::live::{bump_on_finish, use_changes};
+use crate::components::pipeline_dialogs::HoldFields;
+use crate::components::table::TableHead;
 use crate::error::AppError;
 use crate::model::{HoldView, PersonView};
 
@@ -31,21 +33,6 @@ struct Actions {
     release: ServerAction<Release>,
 }
 
-/// Refetches the page after an action of its own finished.
-fn bump_after<S>(action: ServerAction<S>)
-where
-    S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
-    S::Output: Send + Sync + 'static,
-    S::Error: Send + Sync + 'static,
-{
-    let changes = use_changes();
-    Effect::new(move |_| {
-        if action.version().get() > 0 {
-            changes.bump();
-        }
-    });
-}
-
 /// The Admin page.
 #[component]
 pub fn AdminPage() -> impl IntoView {
@@ -60,13 +47,13 @@ pub fn AdminPage() -> impl IntoView {
         hold: ServerAction::new(),
         release: ServerAction::new(),
     };
-    bump_after(actions.add);
-    bump_after(actions.grant);
-    bump_after(actions.remove);
-    bump_after(actions.token);
-    bump_after(actions.revoke);
-    bump_after(actions.hold);
-    bump_after(actions.release);
+    bump_on_finish(actions.add);
+    bump_on_finish(actions.grant);
+    bump_on_finish(actions.remove);
+    bump_on_finish(actions.token);
+    bump_on_finish(actions.revoke);
+    bump_on_finish(actions.hold);
+    bump_on_finish(actions.release);
     view! {
         <div class="mb-4">
             <h1 class="text-xl font-semibold text-slate-900">"Admin"</h1>
@@ -142,21 +129,7 @@ fn Forms(data: Resource<Result<Data, AppError>>, actions: Actions) -> impl IntoV
                     "Why"
                     <input name="reason" required class=INPUT placeholder="end-of-year freeze"/>
                 </label>
-                <label class="block text-sm font-medium text-slate-800">
-                    "What it stops"
-                    <select name="kind" class=INPUT>
-                        <option value="promotion" selected=true>"every promotion"</option>
-                        <option value="auto_promotion">"only automatic promotions"</option>
-                    </select>
-                </label>
-                <label class="block text-sm font-medium text-slate-800">
-                    "From (UTC, optional: now)"
-                    <input type="datetime-local" name="starts_at" class=INPUT/>
-                </label>
-                <label class="block text-sm font-medium text-slate-800">
-                    "Until (UTC, optional: until released)"
-                    <input type="datetime-local" name="ends_at" class=INPUT/>
-                </label>
+                <HoldFields window=true/>
                 <div><button type="submit" class=PRIMARY>"Hold"</button></div>
             </ActionForm>
         </section>
@@ -203,15 +176,7 @@ fn Sections(page: Data, actions: Actions) -> impl IntoView {
             <h2 id="people-title" class="mb-2 text-base font-semibold text-slate-900">"People"</h2>
             <div class="overflow-x-auto">
                 <table class="min-w-full text-left text-sm" data-testid="people">
-                    <caption class="sr-only">"Users, their roles and their tokens"</caption>
-                    <thead class="text-xs uppercase tracking-wide text-slate-600">
-                        <tr>
-                            <th scope="col" class="px-2 py-1">"Name"</th>
-                            <th scope="col" class="px-2 py-1">"Roles"</th>
-                            <th scope="col" class="px-2 py-1">"Grant a role"</th>
-                            <th scope="col" class="px-2 py-1">"Tokens"</th>
-                        </tr>
-                    </thead>
+                    <TableHead caption="Users, their roles and their tokens" columns=&["Name", "Roles", "Grant a role", "Tokens"]/>
                     <tbody class="divide-y divide-slate-100">{rows}</tbody>
                 </table>
             </div>
@@ -319,16 +284,7 @@ fn Holds(holds: Vec<HoldView>, actions: Actions) -> impl IntoView {
             {empty.then(|| view! { <p class="text-sm text-slate-600">"Nothing is held."</p> })}
             {(!empty).then(|| view! {
                 <table class="mt-2 min-w-full text-left text-sm" data-testid="holds">
-                    <caption class="sr-only">"Holds and freezes in force or to come"</caption>
-                    <thead class="text-xs uppercase tracking-wide text-slate-600">
-                        <tr>
-                            <th scope="col" class="px-2 py-1">"Environment"</th>
-                            <th scope="col" class="px-2 py-1">"Stops"</th>
-                            <th scope="col" class="px-2 py-1">"When (UTC)"</th>
-                            <th scope="col" class="px-2 py-1">"Who and why"</th>
-                            <th scope="col" class="px-2 py-1"><span class="sr-only">"Release"</span></th>
-                        </tr>
-                    </thead>
+                    <TableHead caption="Holds and freezes in force or to come" columns=&["Environment", "Stops", "When (UTC)", "Who and why", ""] hidden="Release"/>
                     <tbody class="divide-y divide-slate-100">{rows}</tbody>
                 </table>
             })}

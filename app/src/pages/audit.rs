@@ -6,10 +6,12 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::audit::{AuditPage as Data, AuditQuery, CheckAudit, audit_choices};
+use crate::api::audit::{AuditPage as Data, AuditQuery, CheckAudit, FilterChoices, audit_choices};
 use crate::components::badge::{Badge, Tone};
 use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
+use crate::components::table::TableHead;
+use crate::error::AppError;
 use crate::model::{AuditEventView, ChainCheck};
 
 const INPUT: &str =
@@ -68,23 +70,7 @@ fn Filters(query: Memo<AuditQuery>) -> impl IntoView {
         <form method="get" action="/audit" class="mb-4 grid gap-3 rounded-md border border-slate-200 bg-white p-4 md:grid-cols-6" aria-label="Filter the log">
             <label class="block text-sm font-medium text-slate-800">
                 "Environment"
-                <select name="environment" class=INPUT>
-                    <option value="">"any"</option>
-                    <Transition fallback=|| ()>
-                        {
-                            let environment = environment.clone();
-                            move || {
-                                let environment = environment.clone();
-                                Suspend::new(async move {
-                                    choices.await.map(|c| c.environments).unwrap_or_default().into_iter().map(|e| {
-                                        let selected = e == environment;
-                                        view! { <option value=e.clone() selected=selected>{e.clone()}</option> }
-                                    }).collect_view()
-                                })
-                            }
-                        }
-                    </Transition>
-                </select>
+                <Choice name="environment" chosen=environment choices pick=|c| c.environments/>
             </label>
             <label class="block text-sm font-medium text-slate-800">
                 "Actor"
@@ -92,23 +78,7 @@ fn Filters(query: Memo<AuditQuery>) -> impl IntoView {
             </label>
             <label class="block text-sm font-medium text-slate-800">
                 "Action"
-                <select name="action" class=INPUT>
-                    <option value="">"any"</option>
-                    <Transition fallback=|| ()>
-                        {
-                            let action = action.clone();
-                            move || {
-                                let action = action.clone();
-                                Suspend::new(async move {
-                                    choices.await.map(|c| c.actions).unwrap_or_default().into_iter().map(|a| {
-                                        let selected = a == action;
-                                        view! { <option value=a.clone() selected=selected>{a.clone()}</option> }
-                                    }).collect_view()
-                                })
-                            }
-                        }
-                    </Transition>
-                </select>
+                <Choice name="action" chosen=action choices pick=|c| c.actions/>
             </label>
             <label class="block text-sm font-medium text-slate-800">
                 "From (UTC)"
@@ -123,6 +93,36 @@ fn Filters(query: Memo<AuditQuery>) -> impl IntoView {
                 <a href="/audit" class="px-2 py-1.5 text-sm text-slate-700 underline">"Clear"</a>
             </div>
         </form>
+    }
+}
+
+/// A select of the choices `pick` takes from the filter choices (read when
+/// they arrive), "any" first, `chosen` selected.
+#[component]
+fn Choice(
+    name: &'static str,
+    chosen: String,
+    choices: Resource<Result<FilterChoices, AppError>>,
+    pick: fn(FilterChoices) -> Vec<String>,
+) -> impl IntoView {
+    view! {
+        <select name=name class=INPUT>
+            <option value="">"any"</option>
+            <Transition fallback=|| ()>
+                {
+                    let chosen = chosen.clone();
+                    move || {
+                        let chosen = chosen.clone();
+                        Suspend::new(async move {
+                            choices.await.map(pick).unwrap_or_default().into_iter().map(|c| {
+                                let selected = c == chosen;
+                                view! { <option value=c.clone() selected=selected>{c.clone()}</option> }
+                            }).collect_view()
+                        })
+                    }
+                }
+            </Transition>
+        </select>
     }
 }
 
@@ -229,18 +229,7 @@ fn Events(page: Data, query: AuditQuery, check: ServerAction<CheckAudit>) -> imp
         })}
         <div class="overflow-x-auto rounded-md border border-slate-200 bg-white">
             <table class="min-w-full text-left text-sm" data-testid="audit">
-                <caption class="sr-only">"Audit events, newest first"</caption>
-                <thead class="bg-slate-50 text-xs uppercase tracking-wide text-slate-600">
-                    <tr>
-                        <th scope="col" class="px-3 py-2">"Event"</th>
-                        <th scope="col" class="px-3 py-2">"When (UTC)"</th>
-                        <th scope="col" class="px-3 py-2">"Who"</th>
-                        <th scope="col" class="px-3 py-2">"Action"</th>
-                        <th scope="col" class="px-3 py-2">"Environment"</th>
-                        <th scope="col" class="px-3 py-2">"From → to"</th>
-                        <th scope="col" class="px-3 py-2">"Why"</th>
-                    </tr>
-                </thead>
+                <TableHead caption="Audit events, newest first" columns=&["Event", "When (UTC)", "Who", "Action", "Environment", "From → to", "Why"]/>
                 <tbody class="divide-y divide-slate-100">{rows}</tbody>
             </table>
         </div>

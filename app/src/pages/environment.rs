@@ -12,12 +12,11 @@ use crate::api::environment::{
 use crate::components::badge::{Badge, Tone};
 use crate::components::error_note::ErrorNote;
 use crate::components::gate_list::safe_link;
-use crate::components::live::use_changes;
+use crate::components::live::{bump_on_finish, use_changes};
 use crate::components::pipeline_dialogs::PreviewSection;
+use crate::components::table::TableHead;
 use crate::error::AppError;
-use crate::model::{
-    AuditEventView, PromotionPreview, RequestState, VerificationStatus, VerificationView, age_text,
-};
+use crate::model::{AuditEventView, PromotionPreview, RequestState, VerificationView, age_text};
 
 const LINK: &str = "text-indigo-700 underline";
 const BUTTON: &str = "rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800 hover:bg-slate-50 focus:outline-none focus:ring-2 focus:ring-indigo-500";
@@ -45,11 +44,7 @@ pub fn EnvironmentPage() -> impl IntoView {
         }),
         action: ServerAction::<CherryPick>::new(),
     };
-    Effect::new(move |_| {
-        if pick.action.version().get() > 0 {
-            changes.bump();
-        }
-    });
+    bump_on_finish(pick.action);
     view! {
         <Transition fallback=|| view! { <p class="text-slate-600">"Reading the environment…"</p> }>
             {move || Suspend::new(async move {
@@ -299,17 +294,7 @@ fn History(events: Vec<AuditEventView>, now: i64) -> impl IntoView {
             {empty.then(|| view! { <p class="text-sm text-slate-600">"Nothing has happened here yet."</p> })}
             <div class="overflow-x-auto rounded-md border border-slate-200 bg-white">
                 <table class="min-w-full text-left text-sm" data-testid="history">
-                    <caption class="sr-only">"Events of this environment, newest first"</caption>
-                    <thead class="bg-slate-50 text-xs uppercase tracking-wide text-slate-600">
-                        <tr>
-                            <th scope="col" class="px-3 py-2">"When"</th>
-                            <th scope="col" class="px-3 py-2">"Who"</th>
-                            <th scope="col" class="px-3 py-2">"What"</th>
-                            <th scope="col" class="px-3 py-2">"From → to"</th>
-                            <th scope="col" class="px-3 py-2">"Approved by"</th>
-                            <th scope="col" class="px-3 py-2">"Why"</th>
-                        </tr>
-                    </thead>
+                    <TableHead caption="Events of this environment, newest first" columns=&["When", "Who", "What", "From → to", "Approved by", "Why"]/>
                     <tbody class="divide-y divide-slate-100">{rows}</tbody>
                 </table>
             </div>
@@ -324,11 +309,7 @@ fn Tests(verifications: Vec<VerificationView>, now: i64) -> impl IntoView {
     let rows = verifications
         .into_iter()
         .map(|v| {
-            let (tone, word) = match v.status {
-                VerificationStatus::Passed => (Tone::Good, "passed"),
-                VerificationStatus::Failed => (Tone::Bad, "failed"),
-                VerificationStatus::Pending => (Tone::Warn, "pending"),
-            };
+            let (tone, word) = (Tone::from(v.status), v.status.as_str());
             let when = chrono::DateTime::parse_from_rfc3339(&v.at)
                 .map(|t| age_text(now - t.timestamp()))
                 .unwrap_or_else(|_| v.at.clone());

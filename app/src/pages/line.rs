@@ -15,9 +15,7 @@ use crate::components::live::use_changes;
 use crate::components::modal::Modal;
 use crate::components::pipeline_dialogs::RealignForm;
 use crate::error::AppError;
-use crate::model::{
-    OffLineEnvironment, TimelineEntry, VerificationStatus, VerificationView, age_text,
-};
+use crate::model::{OffLineEnvironment, TimelineEntry, VerificationView, age_text};
 
 /// The address of the page starting at `position` (the tip when `None`).
 fn page_href(position: Option<usize>) -> String {
@@ -278,11 +276,7 @@ fn LineCommit(entry: TimelineEntry, now: i64, every: usize, tip: Option<String>)
     let marks = newest_per_environment(&entry.verifications)
         .into_iter()
         .map(|v| {
-            let (tone, word) = match v.status {
-                VerificationStatus::Passed => (Tone::Good, "passed"),
-                VerificationStatus::Failed => (Tone::Bad, "failed"),
-                VerificationStatus::Pending => (Tone::Warn, "pending"),
-            };
+            let (tone, word) = (Tone::from(v.status), v.status.as_str());
             let text = format!("{word} in {}", v.environment);
             view! { <span data-verification=v.environment.clone() data-status=word><Badge text tone/></span> }
         })

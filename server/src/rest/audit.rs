@@ -38,14 +38,6 @@ struct AuditQuery {
     limit: Option<i64>,
 }
 
-/// An empty query parameter means "not given" (an HTML form sends them all).
-fn given(text: &Option<String>) -> Option<String> {
-    text.as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-}
-
 /// How an export writes events.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -69,22 +61,13 @@ async fn audit_log(
             )));
         }
     };
-    let time = |field: &str, value: &Option<String>| {
-        given(value)
-            .map(|t| audit::parse_time(field, &t))
-            .transpose()
-            .map_err(ApiError::bad_input)
-    };
     if q.limit.is_some_and(|l| l < 1) {
         return Err(ApiError::bad_input("`limit` must be 1 or more"));
     }
     let filter = AuditFilter {
-        environment: given(&q.environment),
-        actor: given(&q.actor),
-        action: given(&q.action),
-        since: time("since", &q.since)?,
-        until: time("until", &q.until)?,
         limit: q.limit,
+        ..AuditFilter::given(q.environment, q.actor, q.action, q.since, q.until)
+            .map_err(ApiError::bad_input)?
     };
     let pool = state.engine.pool.clone();
     // State: (events still allowed, the id to read below, first chunk written, done).
