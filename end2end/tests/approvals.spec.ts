@@ -58,6 +58,14 @@ test("two approvers sign off prod-eu while the requester is told they cannot", a
   const second = await signedInPage(browser, "approverTwo", "/approvals");
   const secondCard = second.page.locator(`article[data-request="${id}"]`);
   await secondCard.locator("textarea[name=comment]").fill("approved for the EU window");
+  // A change elsewhere re-reads the page while the comment is being
+  // written: the words stay.
+  await expect(second.page.locator("body")).toHaveAttribute("data-live", "true");
+  const reread = second.page.waitForResponse((r) => r.url().includes("/fn/approvals"));
+  const holds = await api("promoter").hold(["qa"], "approvals: a change elsewhere");
+  await reread;
+  await api("promoter").release(holds[0].id);
+  await expect(secondCard.locator("textarea[name=comment]")).toHaveValue("approved for the EU window");
   await secondCard.locator("button[value=approve]").click();
   await expect(second.page.getByTestId("decision-result")).toHaveText(
     `Request ${id} is approved and done: prod-eu is now at ${short(candidate)}.`,

@@ -683,6 +683,28 @@ async fn out_of_order_cherry_pick_puts_the_environment_off_the_line() {
     assert_eq!(w.server.remote_tip("integration"), integration_before);
     let (s, b) = w.api.post("/api/v1/cherry-picks", Some(&w.pat), json!({"environment": "integration", "commit": main, "reason": "urgent settings change"})).await;
     assert_eq!(s, 201, "{b}");
+    // Picking it again would change nothing: the preview and the pick say so.
+    let picked = w.server.remote_tip("integration");
+    let (_, p) = w
+        .api
+        .post(
+            "/api/v1/cherry-picks/preview",
+            Some(&w.pat),
+            json!({"environment": "integration", "commit": main}),
+        )
+        .await;
+    assert_eq!(p["blocked"]["code"], "already_there", "{p}");
+    let (s, b) = w
+        .api
+        .post(
+            "/api/v1/cherry-picks",
+            Some(&w.pat),
+            json!({"environment": "integration", "commit": main, "reason": "again"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "already_there");
+    assert_eq!(w.server.remote_tip("integration"), picked, "nothing moved");
     let new = w.server.remote_tip("integration");
     assert_ne!(new, integration_before);
     assert_eq!(

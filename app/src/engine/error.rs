@@ -117,6 +117,10 @@ impl From<GitError> for EngineError {
                 code: "merge_conflict",
                 message: e.to_string(),
             },
+            GitError::AlreadyApplied(_) => EngineError::Conflict {
+                code: "already_there",
+                message: e.to_string(),
+            },
             GitError::RebaseConflict {
                 ref commit,
                 ref subject,

@@ -50,6 +50,9 @@ pub enum GitError {
     RemoteRejected(String),
     #[error("the change does not apply cleanly; conflicting paths: {}", .0.join(", "))]
     MergeConflict(Vec<String>),
+    /// Cherry-picking a commit whose change the target already has.
+    #[error("{0}'s change is already there: picking it would change nothing")]
+    AlreadyApplied(String),
     /// Replaying a commit onto another stopped on conflicting paths.
     #[error("{commit} does not apply on the fix; conflicting paths: {}", .paths.join(", "))]
     RebaseConflict {
@@ -755,6 +758,11 @@ impl GitRepo {
             return Err(GitError::MergeConflict(paths));
         }
         let tree = outcome.tree.write().map_err(repo_err)?.detach();
+        if tree == our_tree {
+            return Err(GitError::AlreadyApplied(
+                pick.to_hex_with_len(10).to_string(),
+            ));
+        }
         let message = picked.message_raw().map_err(repo_err)?.to_string();
         let message = format!(
             "{}\n\n(cherry picked from commit {pick})\n",

@@ -14,6 +14,10 @@ use crate::components::gate_list::GateList;
 use crate::components::live::use_changes;
 use crate::model::{Decision, RequestState, age_text};
 
+/// Comments being written on the page, by request id.
+#[derive(Clone, Copy)]
+struct CommentDrafts(RwSignal<std::collections::HashMap<i64, String>>);
+
 /// The approvals page.
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
@@ -25,6 +29,17 @@ pub fn ApprovalsPage() -> impl IntoView {
         }
     });
     let data = Resource::new(move || changes.get(), |_| get_approvals());
+    // Comments being written, by request: kept above what live changes
+    // re-render, so an approver's words survive another request arriving.
+    let drafts = CommentDrafts(RwSignal::new(std::collections::HashMap::new()));
+    provide_context(drafts);
+    Effect::new(move |_| {
+        if let Some(Ok(r)) = decide.value().get() {
+            drafts.0.update(|d| {
+                d.remove(&r.id);
+            });
+        }
+    });
     view! {
         <div class="mb-4">
             <h1 class="text-xl font-semibold text-slate-900">"Approvals"</h1>
@@ -158,11 +173,25 @@ fn RequestCard(item: ApprovalItem, now: i64, decide: ServerAction<Decide>) -> im
     } else {
         let id = r.id;
         let comment_id = format!("comment-{id}");
+        let drafts = expect_context::<CommentDrafts>();
         view! {
             <ActionForm action=decide attr:class="space-y-2" attr:aria-label=format!("Decide on request {id}")>
                 <input type="hidden" name="id" value=id/>
                 <label class="block text-sm font-medium text-slate-800" for=comment_id.clone()>"Comment (kept in the audit log)"</label>
-                <textarea id=comment_id name="comment" rows="2" maxlength="2000" class="block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"></textarea>
+                <textarea
+                    id=comment_id
+                    name="comment"
+                    rows="2"
+                    maxlength="2000"
+                    class="block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"
+                    prop:value=move || drafts.0.with(|d| d.get(&id).cloned().unwrap_or_default())
+                    on:input=move |ev| {
+                        let text = event_target_value(&ev);
+                        drafts.0.update(|d| {
+                            d.insert(id, text);
+                        });
+                    }
+                ></textarea>
                 {item.approved_by_me.then(|| view! {
                     <p class="text-sm text-emerald-900"><span aria-hidden="true">"✓ "</span>"You approved this; it waits for another approver. You can still reject it."</p>
                 })}

@@ -9,7 +9,7 @@ use super::facts_for;
 use super::promote::{Targets, plan, targets};
 use super::reset::plan_rollback;
 use crate::engine::auth::{Permission, Principal};
-use crate::engine::git::{GitRepo, TreeChange};
+use crate::engine::git::{GitRepo, Person, TreeChange};
 use crate::engine::pipeline::Environment;
 use crate::engine::rules;
 use crate::engine::{Engine, EngineError};
@@ -117,6 +117,18 @@ pub async fn preview_cherry_pick(
                 super::short(&pick.to_string())
             ),
         }));
+        return Ok(preview);
+    }
+    // Whether it applies, as the pick itself would find (it writes an
+    // unreferenced commit into the clone, nothing else).
+    let person = Person::envline(&who.user);
+    match engine
+        .git(move |git| git.cherry_pick(pick, head, &person))
+        .await
+    {
+        Ok(_) => {}
+        Err(e @ EngineError::Conflict { .. }) => preview.blocked = Some(AppError::from(e)),
+        Err(e) => return Err(e),
     }
     Ok(preview)
 }
