@@ -11,9 +11,8 @@
 //!
 //! Each round uses fresh copies of one remote; the figures are medians.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use app::engine::Engine;
@@ -22,6 +21,7 @@ use app::engine::ops;
 use app::model::{HotfixInput, PromoteInput, RequestState};
 
 use super::{config_for, git, median};
+use crate::fast_import::FastImport;
 
 const APPS: usize = 300;
 const FILES_PER_APP: usize = 10;
@@ -58,42 +58,26 @@ fn make_gitops_repo(dir: &Path) {
         "git",
         &["init", "-q", "--bare", "-b", "main", dir.to_str().unwrap()],
     );
-    let mut child = Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(["fast-import", "--quiet"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufWriter::new(child.stdin.take().unwrap());
-    let file = |out: &mut dyn Write, path: &str, content: &str| {
-        writeln!(
-            out,
-            "M 100644 inline {path}\ndata {}\n{content}",
-            content.len()
-        )
-        .unwrap();
-    };
+    let mut import = FastImport::start(dir);
     for i in 0..COMMITS {
         let msg = if i == 0 {
             "the GitOps repository".to_owned()
         } else {
             format!("app-{:03}: image 1.0.{i}", i % APPS)
         };
-        writeln!(
-            out,
-            "commit refs/heads/main\nmark :{}\nauthor Build Bot <bot@example.com> {} +0000\ncommitter Build Bot <bot@example.com> {} +0000\ndata {}\n{msg}",
+        let parents: &[usize] = if i == 0 { &[] } else { &[i] };
+        import.commit(
+            "main",
             i + 1,
+            "Build Bot <bot@example.com>",
             1_600_000_000 + i,
-            1_600_000_000 + i,
-            msg.len()
-        )
-        .unwrap();
+            &msg,
+            parents,
+        );
         if i == 0 {
-            file(&mut out, "base/service.yml", "timeout: 30s\n");
+            import.file("base/service.yml", "timeout: 30s\n");
             for e in 0..ENVS {
-                file(
-                    &mut out,
+                import.file(
                     &format!("envs/env{e:02}/settings.yml"),
                     &format!("region: r{e}\n"),
                 );
@@ -105,8 +89,7 @@ fn make_gitops_repo(dir: &Path) {
                     } else {
                         format!("part-{f}.yml")
                     };
-                    file(
-                        &mut out,
+                    import.file(
                         &format!("apps/app-{a:03}/{name}"),
                         &format!(
                             "app: app-{a:03}\npart: {f}\nimage: ghcr.io/acme/app-{a:03}:1.0.0\nreplicas: 2\n"
@@ -115,10 +98,8 @@ fn make_gitops_repo(dir: &Path) {
                 }
             }
         } else {
-            writeln!(out, "from :{i}").unwrap();
             let a = i % APPS;
-            file(
-                &mut out,
+            import.file(
                 &format!("apps/app-{a:03}/deployment.yml"),
                 &format!(
                     "app: app-{a:03}\npart: 0\nimage: ghcr.io/acme/app-{a:03}:1.0.{i}\nreplicas: 2\n"
@@ -126,8 +107,7 @@ fn make_gitops_repo(dir: &Path) {
             );
         }
     }
-    drop(out);
-    assert!(child.wait().unwrap().success());
+    import.finish();
 }
 
 /// A copy of a bare repository (`cp -a`), so each measurement starts the same.
@@ -228,7 +208,8 @@ async fn round(dir: &Path, template: &Path) -> [Duration; 5] {
     let baseline_start = t.elapsed();
 
     // Envline: confirm → every branch reset on the remote.
-    let engine = Engine::start(config_for(dir, &remote, &envs))
+    // Hotfix mode starts from production (protected): the last environment.
+    let engine = Engine::start(config_for(dir, &remote, &envs, &[production.as_str()]))
         .await
         .unwrap();
     let system = Principal::system();

@@ -14,9 +14,8 @@
 //! one part only: `… --example bench -- timeline` (or `status`, `hotfix`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use app::engine::Engine;
@@ -24,7 +23,9 @@ use app::engine::auth::Principal;
 use app::engine::config::Config;
 use app::engine::ops;
 use app::model::PromoteInput;
+use fast_import::FastImport;
 
+mod fast_import;
 mod hotfix;
 mod timeline;
 
@@ -54,41 +55,28 @@ fn make_line(dir: &Path, n: usize) {
         .arg(dir)
         .status()
         .unwrap();
-    let mut child = Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(["fast-import", "--quiet"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+    let mut import = FastImport::start(dir);
     for i in 0..n {
-        let content = format!("image: ghcr.io/acme/app:1.0.{i}\n");
-        writeln!(
-            stdin,
-            "commit refs/heads/main\nmark :{}\ncommitter Bot <bot@example.com> {} +0000",
+        let parents: &[usize] = if i > 0 { &[i] } else { &[] };
+        import.commit(
+            "main",
             i + 1,
-            1_600_000_000 + i
-        )
-        .unwrap();
-        let msg = format!("build-bot: 1.0.{i}");
-        writeln!(stdin, "data {}\n{msg}", msg.len()).unwrap();
-        if i > 0 {
-            writeln!(stdin, "from :{i}").unwrap();
-        }
-        writeln!(
-            stdin,
-            "M 100644 inline base/version.yml\ndata {}\n{content}",
-            content.len()
-        )
-        .unwrap();
+            "Bot <bot@example.com>",
+            1_600_000_000 + i,
+            &format!("build-bot: 1.0.{i}"),
+            parents,
+        );
+        import.file(
+            "base/version.yml",
+            &format!("image: ghcr.io/acme/app:1.0.{i}\n"),
+        );
     }
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
+    import.finish();
 }
 
-/// An engine configuration for `remote` with the environments `(name, from)`, no gates.
-fn config_for(dir: &Path, remote: &Path, envs: &[(String, String)]) -> Config {
+/// An engine configuration for `remote` with the environments `(name, from)`,
+/// no gates; those named in `protected` are production.
+fn config_for(dir: &Path, remote: &Path, envs: &[(String, String)], protected: &[&str]) -> Config {
     let mut text = format!(
         "[repository]\nurl = \"{}\"\nrefresh_seconds = 3600\n[server]\ndata_dir = \"{}\"\n",
         remote.display(),
@@ -96,7 +84,8 @@ fn config_for(dir: &Path, remote: &Path, envs: &[(String, String)]) -> Config {
     );
     for (name, from) in envs {
         text.push_str(&format!(
-            "[[environment]]\nname = \"{name}\"\nfrom = \"{from}\"\nrequires = []\n"
+            "[[environment]]\nname = \"{name}\"\nfrom = \"{from}\"\nrequires = []\nprotected = {}\n",
+            protected.contains(&name.as_str())
         ));
     }
     Config::parse(&dir.join("envline.toml"), &text, &BTreeMap::new()).unwrap()
@@ -151,7 +140,7 @@ async fn status_and_promotion() {
     }
 
     // 1. Status of every environment.
-    let config = config_for(tmp.path(), &remote, &envs);
+    let config = config_for(tmp.path(), &remote, &envs, &[]);
     let clone = config.clone_dir();
     let engine = Engine::start(config).await.unwrap();
     let t = Instant::now();

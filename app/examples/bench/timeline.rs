@@ -11,15 +11,15 @@
 //! generated history of 20,000 first-parent commits, a third of them merges,
 //! over a tree of 3,000 files. Medians of `ROUNDS` engine starts.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use app::engine::Engine;
 use app::model::TimelineStart;
 
 use super::{config_for, git, median};
+use crate::fast_import::FastImport;
 
 const COMMITS: usize = 20_000;
 const FILES: usize = 3_000;
@@ -31,37 +31,17 @@ const ROUNDS: usize = 5;
 /// on main, every third one merging a side commit (a feature branch).
 fn make_history(dir: &Path) {
     git_init(dir);
-    let mut child = Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(["fast-import", "--quiet"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufWriter::new(child.stdin.take().unwrap());
-    let mut mark = 1;
+    let mut import = FastImport::start(dir);
+    let who = "Dev <dev@example.com>";
     let mut time = 1_600_000_000;
-    let commit = |out: &mut dyn Write, mark: usize, branch: &str, msg: &str, time: usize| {
-        writeln!(
-            out,
-            "commit refs/heads/{branch}\nmark :{mark}\ncommitter Dev <dev@example.com> {time} +0000\ndata {}\n{msg}",
-            msg.len()
-        )
-        .unwrap();
-    };
-    commit(&mut out, mark, "main", "manifests", time);
+    import.commit("main", 1, who, time, "manifests", &[]);
     for f in 0..FILES {
-        let content = format!("app: app{}\nreplicas: 2\n", f / 10);
-        writeln!(
-            out,
-            "M 100644 inline apps/app{:03}/manifest{}.yml\ndata {}\n{content}",
-            f / 10,
-            f % 10,
-            content.len()
-        )
-        .unwrap();
+        import.file(
+            &format!("apps/app{:03}/manifest{}.yml", f / 10, f % 10),
+            &format!("app: app{}\nreplicas: 2\n", f / 10),
+        );
     }
-    let mut main = mark;
+    let (mut mark, mut main) = (1, 1);
     for i in 0..COMMITS - 1 {
         time += 60;
         let path = format!("apps/app{:03}/manifest{}.yml", i % 300, i % 10);
@@ -70,38 +50,25 @@ fn make_history(dir: &Path) {
             // A side commit, merged into main.
             mark += 1;
             let side = mark;
-            commit(&mut out, side, "side", &format!("feature {i}"), time);
-            writeln!(out, "from :{main}").unwrap();
-            writeln!(
-                out,
-                "M 100644 inline {path}\ndata {}\n{content}",
-                content.len()
-            )
-            .unwrap();
+            import.commit("side", side, who, time, &format!("feature {i}"), &[main]);
+            import.file(&path, &content);
             mark += 1;
-            commit(&mut out, mark, "main", &format!("Merge feature {i}"), time);
-            writeln!(out, "from :{main}\nmerge :{side}").unwrap();
-            writeln!(
-                out,
-                "M 100644 inline {path}\ndata {}\n{content}",
-                content.len()
-            )
-            .unwrap();
+            import.commit(
+                "main",
+                mark,
+                who,
+                time,
+                &format!("Merge feature {i}"),
+                &[main, side],
+            );
         } else {
             mark += 1;
-            commit(&mut out, mark, "main", &format!("bump {i}"), time);
-            writeln!(out, "from :{main}").unwrap();
-            writeln!(
-                out,
-                "M 100644 inline {path}\ndata {}\n{content}",
-                content.len()
-            )
-            .unwrap();
+            import.commit("main", mark, who, time, &format!("bump {i}"), &[main]);
         }
+        import.file(&path, &content);
         main = mark;
     }
-    drop(out);
-    assert!(child.wait().unwrap().success());
+    import.finish();
     git(dir, &["gc", "-q"]);
 }
 
@@ -167,7 +134,7 @@ pub async fn run() {
         git(&remote, &["update-ref", &format!("refs/heads/{name}"), &at]);
         envs.push((name, from));
     }
-    let config = config_for(tmp.path(), &remote, &envs);
+    let config = config_for(tmp.path(), &remote, &envs, &[]);
 
     let mut cli = Vec::new();
     for _ in 0..ROUNDS {
