@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::line::{LINE_PAGE, LinePage as Data, get_line};
+use crate::api::pipeline::get_pipeline;
 use crate::components::badge::{Badge, Tone};
 use crate::components::commit_row::CommitRow;
 use crate::components::error_note::ErrorNote;
@@ -96,7 +97,8 @@ pub fn LinePage() -> impl IntoView {
 /// The realign form for one environment, read once when the dialog opens.
 #[component]
 fn RealignDialog(name: String) -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_line(None));
+    // Where environments stand (cached on the server), not a page of the line.
+    let data = Resource::new(|| (), |_| get_pipeline());
     view! {
         <Suspense fallback=|| view! { <p>"Reading…"</p> }>
             {move || {
@@ -106,7 +108,7 @@ fn RealignDialog(name: String) -> impl IntoView {
                         Ok(p) => p,
                         Err(error) => return view! { <ErrorNote error/> }.into_any(),
                     };
-                    match page.environments.into_iter().find(|e| e.name == name) {
+                    match page.pipeline.environments.into_iter().find(|e| e.name == name) {
                         Some(env) => view! { <RealignForm env/> }.into_any(),
                         None => view! {
                             <ErrorNote error=AppError::new(404, "not_found", format!("no environment `{name}`"))/>
