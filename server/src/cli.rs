@@ -1,4 +1,6 @@
-//! The command line: serve, the demo, people and tokens, the audit check.
+//! The command line: the server's commands (serve, the demo, people and
+//! tokens, the audit check) and the client's (status, promote, approve, …),
+//! which talk to a running server over its API.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,23 +12,60 @@ use app::engine::git::GitRepo;
 use app::engine::{demo, integrity, open_database};
 use clap::{Parser, Subcommand};
 
+use crate::client::commands::{
+    self as client_commands, ApproveArgs, AuditArgs, HoldArgs, PromoteArgs, RollbackArgs,
+    VerifyArgs,
+};
+use crate::client::{Client, EXIT_CODES, Outcome, Output, settings};
+
 /// Branch-per-environment, fast-forward-only GitOps promotions.
 ///
 /// Every environment is a branch of one GitOps repository; promoting is a
 /// fast-forward, and the history stays one straight line. Start with
 /// `envline demo` to see it on a demo repository.
 #[derive(Debug, Parser)]
-#[command(name = "envline", version, after_help = format!("Configuration is read from --config FILE, ENVLINE_CONFIG, or ./envline.toml.\nEvery key can be overridden by an environment variable: {}.", config::OVERRIDES_HELP))]
+#[command(name = "envline", version, after_help = format!("Client commands (status, promote, verify, approve, rollback, hold, release, audit) talk to a running server: --server and --token, else ENVLINE_SERVER and ENVLINE_TOKEN, else what `envline login` saved.\n\n{EXIT_CODES}\n\nServer commands read the configuration from --config FILE, ENVLINE_CONFIG, or ./envline.toml.\nEvery key can be overridden by an environment variable: {}.", config::OVERRIDES_HELP))]
 pub struct Cli {
-    /// The configuration file (default: ENVLINE_CONFIG, then ./envline.toml).
+    /// The server's configuration file (default: ENVLINE_CONFIG, then ./envline.toml).
     #[arg(long, global = true, env = "ENVLINE_CONFIG")]
     config: Option<PathBuf>,
+    /// Client commands: the Envline server's address (https://envline.example.com).
+    #[arg(long, global = true, env = "ENVLINE_SERVER")]
+    server: Option<String>,
+    /// Client commands: an API token (make one on the Admin page or with `envline token create`).
+    #[arg(long, global = true, env = "ENVLINE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Client commands: tables for people, or the API's JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    output: Output,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Where every environment is: its commit, tests, holds and open requests.
+    Status,
+    /// Promote environments (exit 3 when approvers must sign off; --wait waits for them).
+    Promote(PromoteArgs),
+    /// Record a test result for exactly one commit in an environment.
+    Verify(VerifyArgs),
+    /// Approve (or --reject) a promotion request.
+    Approve(ApproveArgs),
+    /// Move environments back to an earlier commit.
+    Rollback(RollbackArgs),
+    /// Stop promotions into environments, with a reason.
+    Hold(HoldArgs),
+    /// Lift a hold by its number.
+    Release {
+        /// The hold's number (`envline status` and `envline hold` show it).
+        id: i64,
+    },
+    /// Save the server and an API token for the client commands (mode 0600).
+    /// The token comes from --token, ENVLINE_TOKEN, a hidden prompt, or standard input.
+    Login,
+    /// Forget what `envline login` saved.
+    Logout,
     /// Serve the dashboard and the HTTP API.
     Serve,
     /// Create a demo GitOps repository with the seed's pipeline (if it does not exist yet) and serve it.
@@ -46,9 +85,14 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// The audit log.
-    #[command(subcommand)]
-    Audit(AuditCommand),
+    /// The audit log from the server (client); `audit verify` checks the chain (server).
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        check: Option<AuditCommand>,
+        #[command(flatten)]
+        list: AuditArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,8 +144,19 @@ fn cli_actor() -> String {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain: exit 0 when intact, 1 when broken.
+    /// Check the hash chain in the server's database: exit 0 when intact, 1 when broken.
     Verify,
+}
+
+/// A client for the server the flags, the environment or the login file name.
+fn client(server: Option<String>, token: Option<String>, output: Output) -> Result<Client, String> {
+    let saved = settings::login_file()
+        .ok()
+        .map(|f| settings::load(&f))
+        .transpose()?
+        .flatten();
+    let target = settings::resolve(server, token, saved)?;
+    Client::new(target, output)
 }
 
 fn load(path: Option<&Path>) -> Result<Config, String> {
@@ -114,9 +169,30 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, String> {
-    match cli.command {
+    let Cli {
+        config: config_file,
+        server,
+        token,
+        output,
+        command,
+    } = cli;
+    let connect = || client(server.clone(), token.clone(), output);
+    let ended = |outcome: Outcome| Ok(ExitCode::from(outcome.code()));
+    match command {
+        Command::Status => ended(client_commands::status(&connect()?).await?),
+        Command::Promote(args) => ended(client_commands::promote(&connect()?, args).await?),
+        Command::Verify(args) => ended(client_commands::verify(&connect()?, args).await?),
+        Command::Approve(args) => ended(client_commands::approve(&connect()?, args).await?),
+        Command::Rollback(args) => ended(client_commands::rollback(&connect()?, args).await?),
+        Command::Hold(args) => ended(client_commands::hold(&connect()?, args).await?),
+        Command::Release { id } => ended(client_commands::release(&connect()?, id).await?),
+        Command::Audit { check: None, list } => {
+            ended(client_commands::audit(&connect()?, list).await?)
+        }
+        Command::Login => ended(client_commands::login(server, token, output).await?),
+        Command::Logout => ended(client_commands::logout()?),
         Command::Serve => {
-            let config = load(cli.config.as_deref())?;
+            let config = load(config_file.as_deref())?;
             crate::serve::serve(config).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -141,7 +217,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
-            let config = load(cli.config.as_deref())?;
+            let config = load(config_file.as_deref())?;
             println!(
                 "{}: ok; root `{}`",
                 config.file.display(),
@@ -169,7 +245,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add { name, roles }) => {
-            let config = load(cli.config.as_deref())?;
+            let config = load(config_file.as_deref())?;
             let grants = roles
                 .iter()
                 .map(|r| Grant::parse(r))
@@ -197,7 +273,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::Create { user, label }) => {
-            let config = load(cli.config.as_deref())?;
+            let config = load(config_file.as_deref())?;
             let pool = open_database(&config).await?;
             let token = auth::create_token(&pool, &cli_actor(), &user, &label)
                 .await
@@ -213,7 +289,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             if grant.is_empty() && remove.is_empty() {
                 return Err("give --grant ROLE[:GLOB] or --remove ROLE[:GLOB]".into());
             }
-            let config = load(cli.config.as_deref())?;
+            let config = load(config_file.as_deref())?;
             let pool = open_database(&config).await?;
             let grants = grant
                 .iter()
@@ -234,7 +310,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::List) => {
-            let config = load(cli.config.as_deref())?;
+            let config = load(config_file.as_deref())?;
             let pool = open_database(&config).await?;
             for (name, roles) in auth::users(&pool).await.map_err(|e| e.to_string())? {
                 println!("{name:<24} {}", roles.join(", "));
@@ -242,7 +318,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::List { user }) => {
-            let config = load(cli.config.as_deref())?;
+            let config = load(config_file.as_deref())?;
             let pool = open_database(&config).await?;
             for t in auth::tokens(&pool, user.as_deref())
                 .await
@@ -262,7 +338,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::Revoke { id }) => {
-            let config = load(cli.config.as_deref())?;
+            let config = load(config_file.as_deref())?;
             let pool = open_database(&config).await?;
             auth::revoke_token(&pool, &cli_actor(), id)
                 .await
@@ -270,8 +346,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
             eprintln!("envline: token {id} is revoked");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify) => {
-            let config = load(cli.config.as_deref())?;
+        Command::Audit {
+            check: Some(AuditCommand::Verify),
+            ..
+        } => {
+            let config = load(config_file.as_deref())?;
             let pool = open_database(&config).await?;
             let git = GitRepo::open(&config.clone_dir())
                 .map_err(|e| {

@@ -2,6 +2,7 @@
 //! `envline`: the server binary and its command line.
 
 mod cli;
+mod client;
 mod rest;
 mod serve;
 
@@ -11,7 +12,15 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // Exit 2 means "refused by a gate or a rule" for the client commands, so a
+    // mistyped command line exits 1, not clap's usual 2.
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ENVLINE_LOG").unwrap_or_else(|_| {
@@ -24,7 +33,7 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(message) => {
             eprintln!("envline: {message}");
-            ExitCode::from(2)
+            ExitCode::from(1)
         }
     }
 }

@@ -1068,7 +1068,7 @@ fn a_bad_configuration_is_refused_with_file_line_and_key() {
         .replace("from = \"staging-us\"", "from = \"stagin-us\"");
     std::fs::write(&server.config, text).unwrap();
     let out = server.cli(&["check"], &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("envline.toml:")
@@ -1077,7 +1077,7 @@ fn a_bad_configuration_is_refused_with_file_line_and_key() {
         "{err}"
     );
     let out = server.cli(&["user", "add", "x", "--role", "boss"], &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
@@ -1090,7 +1090,7 @@ fn users_get_passwords_from_the_environment_and_bad_names_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = server.cli(&["user", "add", "../evil", "--role", "admin"], &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be a user name"));
     let out = server.cli(
         &["user", "add", "alice", "--role", "admin"],
@@ -1102,7 +1102,7 @@ fn users_get_passwords_from_the_environment_and_bad_names_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = server.cli(&["token", "create", "--user", "nobody"], &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user named `nobody`"));
 }
 

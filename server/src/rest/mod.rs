@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod holds;
 mod hotfixes;
+mod me;
 mod promotions;
 mod resets;
 mod system;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .merge(hotfixes::router())
         .merge(audit::router())
         .merge(admin::router())
+        .merge(me::router())
         .route("/api/v1/{*rest}", axum::routing::any(unknown))
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::disable())
