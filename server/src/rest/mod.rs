@@ -55,7 +55,7 @@ async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiEr
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!(
-            "{} does not take {method}; see the README for the methods of each endpoint",
+            "{} does not take {method}; GET /api/v1/openapi.json lists the methods of each endpoint",
             uri.path()
         ),
     )
@@ -65,6 +65,6 @@ async fn unknown(Path(rest): Path<String>) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no API endpoint /api/v1/{rest}; see the README for the list"),
+        format!("no API endpoint /api/v1/{rest}; GET /api/v1/openapi.json lists them"),
     )
 }
