@@ -11,6 +11,7 @@ use crate::model::GateCheck;
 
 /// Why something did not happen. Nothing moved when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[error("{message}")]
 pub struct AppError {
     /// The HTTP status: 400 bad input, 401/403 who and which permission, 404,

@@ -24,7 +24,7 @@ where
 
 /// Declares a closed set of text values: serde, strum and (on the server)
 /// sqlx all spell them in snake_case, so the JSON, the database and the code
-/// agree.
+/// agree; on the server each is also an OpenAPI schema (an enum of those texts).
 macro_rules! choice {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
@@ -34,7 +34,7 @@ macro_rules! choice {
         )]
         #[serde(rename_all = "snake_case")]
         #[strum(serialize_all = "snake_case")]
-        #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+        #[cfg_attr(feature = "ssr", derive(sqlx::Type, utoipa::ToSchema))]
         #[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
@@ -119,8 +119,10 @@ choice! {
 /// Text that is already JSON (an audit event's details), kept byte for byte
 /// as stored so the audit chain can be checked against exactly what was hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type, utoipa::ToSchema))]
 #[cfg_attr(feature = "ssr", sqlx(transparent))]
+// Sent as the JSON it holds, so its schema is any JSON value, not a string.
+#[cfg_attr(feature = "ssr", schema(value_type = Value))]
 pub struct JsonText(pub String);
 
 impl JsonText {
@@ -158,6 +160,7 @@ impl<'de> Deserialize<'de> for JsonText {
 
 /// A commit as people see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CommitView {
     pub id: String,
     pub short: String,
@@ -169,7 +172,7 @@ pub struct CommitView {
 
 /// A verification of exactly one commit in one environment (I3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct VerificationView {
     pub id: i64,
     pub environment: String,
@@ -184,7 +187,7 @@ pub struct VerificationView {
 
 /// A hold or freeze on an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct HoldView {
     pub id: i64,
     pub environment: String,
@@ -198,7 +201,7 @@ pub struct HoldView {
 
 /// One approver's decision on a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct ApprovalView {
     pub approver: String,
     pub decision: Decision,
@@ -208,7 +211,7 @@ pub struct ApprovalView {
 
 /// A promotion (or reset, or out-of-order cherry-pick) and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct PromotionView {
     pub id: i64,
     pub kind: RequestKind,
@@ -237,7 +240,7 @@ pub struct PromotionView {
 
 /// One audit event, as stored (I5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct AuditEventView {
     pub id: i64,
     pub at: String,
@@ -256,6 +259,7 @@ pub struct AuditEventView {
 
 /// The result of checking the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChainCheck {
     pub intact: bool,
     pub events: i64,
@@ -273,6 +277,7 @@ pub struct ChainCheck {
 
 /// A user as the Admin page and `GET /api/v1/users` list them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PersonView {
     pub name: String,
     /// `role` or `role:glob`.
@@ -282,6 +287,7 @@ pub struct PersonView {
 
 /// An API token as listed: never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub id: i64,
     pub label: String,
@@ -291,6 +297,7 @@ pub struct TokenView {
 
 /// One environment (or the root branch) on the pipeline page and in `GET /api/v1/environments`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EnvironmentView {
     pub name: String,
     pub branch: String,
@@ -322,6 +329,7 @@ pub struct EnvironmentView {
 
 /// An automatic promotion whose push failed, and when it is tried again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AutoPromotionFailure {
     pub candidate: String,
     pub message: String,
@@ -335,6 +343,7 @@ pub struct AutoPromotionFailure {
 /// has reached yet (the line should be straight). Older merges, already in
 /// every environment, are history nobody can act on, so they are not listed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MergeSummary {
     pub count: usize,
     /// The newest few, newest first.
@@ -343,6 +352,7 @@ pub struct MergeSummary {
 
 /// What the pipeline page shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PipelineView {
     pub root: String,
     pub environments: Vec<EnvironmentView>,
@@ -355,6 +365,7 @@ pub struct PipelineView {
 
 /// One commit on the line, for `GET /api/v1/timeline`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     #[serde(flatten)]
     pub commit: CommitView,
@@ -369,6 +380,7 @@ pub struct TimelineEntry {
 
 /// One page of the line, for `GET /api/v1/timeline` and the Line page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TimelinePage {
     /// Newest first.
     pub commits: Vec<TimelineEntry>,
@@ -381,6 +393,7 @@ pub struct TimelinePage {
 /// An environment off the root's line: the commits only it has, and where
 /// it left the line. Realigning it brings it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OffLineEnvironment {
     pub environment: String,
     pub head: CommitView,
@@ -406,6 +419,7 @@ pub enum TimelineStart {
 
 /// One gate of a promotion, met or not, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct GateCheck {
     pub gate: GateKind,
     /// The environment the gate is about (the required one for `verified`).
@@ -419,6 +433,7 @@ pub struct GateCheck {
 
 /// How a file changed between two commits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct FileChange {
     pub path: String,
     /// `added`, `deleted` or `modified`.
@@ -431,6 +446,7 @@ pub struct FileChange {
 
 /// A commit that would move, with the environments its changes affect (S2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MovingCommit {
     pub commit: CommitView,
     pub affects: Vec<String>,
@@ -438,6 +454,7 @@ pub struct MovingCommit {
 
 /// What a promotion would do, shown before anything moves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PromotionPreview {
     pub environment: String,
     pub source: String,
@@ -459,6 +476,7 @@ pub struct PromotionPreview {
 
 /// What a rollback of one environment would do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RollbackPlan {
     pub environment: String,
     pub head: CommitView,
@@ -472,6 +490,7 @@ pub struct RollbackPlan {
 
 /// Who is signed in and what they may do, for the header and the action buttons.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Viewer {
     pub user: String,
     /// `role` or `role:glob`.
@@ -484,6 +503,7 @@ pub struct Viewer {
 
 /// The actions one person may take on one environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Abilities {
     pub environment: String,
     pub promote: bool,
@@ -506,6 +526,7 @@ impl Viewer {
 
 /// `POST /api/v1/promotions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PromoteInput {
     /// One environment…
@@ -519,6 +540,7 @@ pub struct PromoteInput {
 
 /// `POST /api/v1/rollbacks`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RollbackInput {
     pub environments: Vec<String>,
@@ -528,6 +550,7 @@ pub struct RollbackInput {
 
 /// `POST /api/v1/holds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HoldInput {
     pub environments: Vec<String>,
@@ -544,6 +567,7 @@ fn default_hold_kind() -> HoldKind {
 
 /// `POST /api/v1/verifications`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyInput {
     pub environment: String,
@@ -555,6 +579,7 @@ pub struct VerifyInput {
 
 /// `POST /api/v1/promotions/{id}/approvals`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
     pub decision: Decision,
@@ -563,6 +588,7 @@ pub struct DecisionInput {
 
 /// `POST /api/v1/realignments`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RealignInput {
     pub environment: String,
@@ -571,6 +597,7 @@ pub struct RealignInput {
 
 /// `POST /api/v1/cherry-picks`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CherryPickInput {
     pub environment: String,
@@ -581,6 +608,7 @@ pub struct CherryPickInput {
 /// One of main's commits rebased onto the hotfix: the equivalent commit,
 /// so a flow cancelled by the incident can be restarted from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CommitMapping {
     pub old: String,
     pub new: String,
@@ -589,7 +617,7 @@ pub struct CommitMapping {
 
 /// An incident and its hotfix mode (S4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct IncidentView {
     pub id: i64,
     pub incident: String,
@@ -619,6 +647,7 @@ pub struct IncidentView {
 /// An incident with its audit events: what `GET /api/v1/hotfixes` and the
 /// Incident page list, so a past incident's steps stay readable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct IncidentRecord {
     #[serde(flatten)]
     pub incident: IncidentView,
@@ -628,6 +657,7 @@ pub struct IncidentRecord {
 
 /// One branch's reset when hotfix mode starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PlannedReset {
     pub environment: String,
     pub branch: String,
@@ -640,6 +670,7 @@ pub struct PlannedReset {
 
 /// What starting hotfix mode from a production environment would do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HotfixPlan {
     pub incident: String,
     pub branch: String,
@@ -654,6 +685,7 @@ pub struct HotfixPlan {
 
 /// `POST /api/v1/hotfixes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HotfixInput {
     pub incident: String,
@@ -667,6 +699,7 @@ pub struct HotfixInput {
 
 /// One environment on the way of the fix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct FixProgress {
     pub environment: String,
     /// It holds the hotfix branch's tip.
@@ -676,6 +709,7 @@ pub struct FixProgress {
 
 /// Hotfix mode as the Incident page and the banner show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HotfixStatus {
     pub incident: IncidentView,
     /// The hotfix branch's tip (the fix, once pushed).

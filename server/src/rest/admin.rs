@@ -1,53 +1,113 @@
 //! People and tokens (admin role): list, add, grant and remove roles,
 //! create (the token is in the answer, once) and revoke tokens.
 
+use app::model::PersonView;
 use app::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{Body, Caller, parse_id};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users", post(add_user).get(users))
-        .route("/api/v1/users/{name}/roles", post(grant))
-        .route("/api/v1/users/{name}/roles/{role}", delete(remove_role))
-        .route("/api/v1/tokens", post(create_token))
-        .route("/api/v1/tokens/{id}", delete(revoke_token))
+/// People, roles and tokens, routed and documented.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add_user, users))
+        .routes(routes!(grant))
+        .routes(routes!(remove_role))
+        .routes(routes!(create_token))
+        .routes(routes!(revoke_token))
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/users`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUser {
     name: String,
+    /// `role` or `role:glob`.
     roles: Vec<String>,
+    /// For signing in to the pages (8 characters or more); none for a
+    /// token-only user.
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/users/{name}/roles`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewRole {
+    /// `role` or `role:glob`.
     role: String,
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/tokens`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
+    user: String,
+    /// Where the token is used (like `ci-pipeline`).
+    label: String,
+}
+
+/// The answer of `GET /api/v1/users`.
+#[derive(Serialize, ToSchema)]
+struct UserList {
+    users: Vec<PersonView>,
+}
+
+/// The answer of `POST /api/v1/users`.
+#[derive(Serialize, ToSchema)]
+struct AddedUser {
+    name: String,
+    roles: Vec<String>,
+}
+
+/// The answer of `POST /api/v1/tokens`: the only time the token is shown.
+#[derive(Serialize, ToSchema)]
+struct CreatedToken {
+    token: String,
     user: String,
     label: String,
 }
 
+/// People with their roles and tokens (never the tokens themselves).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "admin",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The people", body = UserList),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+)]
 async fn users(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let people = state.engine.people(&caller.0).await?;
-    Ok(Json(json!({ "users": people })).into_response())
+    Ok(Json(UserList { users: people }).into_response())
 }
 
+/// Adds a person with roles (and a password to sign in with, if given).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "admin",
+    request_body = NewUser,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Added", body = AddedUser),
+        (status = 400, description = "The body is not a user, a role cannot be read, or the password is too short", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or a browser's change from another site", body = ErrorBody),
+        (status = 409, description = "There is already a user by that name", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+    ),
+)]
 async fn add_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -63,13 +123,30 @@ async fn add_user(
             input.password.as_deref(),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "name": input.name.trim(), "roles": input.roles })),
-    )
-        .into_response())
+    let added = AddedUser {
+        name: input.name.trim().to_owned(),
+        roles: input.roles,
+    };
+    Ok((StatusCode::CREATED, Json(added)).into_response())
 }
 
+/// Grants a role (`ROLE` or `ROLE:GLOB`) to a user.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{name}/roles",
+    tag = "admin",
+    params(("name" = String, Path, description = "The user's name")),
+    request_body = NewRole,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Granted"),
+        (status = 400, description = "The body is not a role, or the role cannot be read", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+    ),
+)]
 async fn grant(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,6 +161,25 @@ async fn grant(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Takes a role away from a user.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{name}/roles/{role}",
+    tag = "admin",
+    params(
+        ("name" = String, Path, description = "The user's name"),
+        ("role" = String, Path, description = "`ROLE` or `ROLE:GLOB`, as granted"),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Taken away"),
+        (status = 400, description = "The role cannot be read", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user is the only admin", body = ErrorBody),
+    ),
+)]
 async fn remove_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,6 +189,22 @@ async fn remove_role(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Creates an API token for a user; the answer holds it, this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "admin",
+    request_body = NewToken,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Created", body = CreatedToken),
+        (status = 400, description = "The body is not a token request, or the label is empty", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+    ),
+)]
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -103,13 +215,29 @@ async fn create_token(
         .engine
         .create_token(&caller.0, &input.user, &input.label)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "token": token, "user": input.user, "label": input.label.trim() })),
-    )
-        .into_response())
+    let created = CreatedToken {
+        token,
+        label: input.label.trim().to_owned(),
+        user: input.user,
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// Revokes a token at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The token's id (as listed, not the token)")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such token", body = ErrorBody),
+    ),
+)]
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,40 +2,61 @@
 //! long log is never held in memory whole), and the whole-log check.
 
 use app::engine::audit::{self, AuditFilter};
-use app::model::AuditEventView;
+use app::model::{AuditEventView, ChainCheck};
 use app::state::AppState;
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, query};
 
 /// Events read from the database at a time while streaming an export.
 const PAGE: i64 = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/audit", get(audit_log))
-        .route("/api/v1/audit/verify", get(audit_verify))
+/// The audit log and its check, routed and documented.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(audit_log))
+        .routes(routes!(audit_verify))
 }
 
-#[derive(Deserialize)]
+/// Which events to export, and how.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// `json` (the default) or `csv`.
     format: Option<String>,
+    /// Only events about this environment.
     environment: Option<String>,
+    /// Only events by this user.
     actor: Option<String>,
+    /// Only events of this action (`promote`, `hold`, …).
     action: Option<String>,
+    /// Only events at or after this time (RFC 3339, or a UTC date).
     since: Option<String>,
+    /// Only events before this time (RFC 3339, or a UTC date).
     until: Option<String>,
     /// Events older than this event id (the last id of the previous page).
     before: Option<i64>,
+    /// At most this many events, newest first.
     limit: Option<i64>,
+}
+
+/// The JSON export's shape. The export is streamed page by page, so the
+/// handler writes this envelope itself; the type only describes it.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the streamed JSON; never built")]
+struct AuditExport {
+    /// Newest first.
+    events: Vec<AuditEventView>,
 }
 
 /// How an export writes events.
@@ -45,6 +66,25 @@ enum Format {
     Csv,
 }
 
+/// The audit log, newest first, filtered, as JSON or CSV, streamed.
+///
+/// CSV cells that a spreadsheet would run are prefixed with `'`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The events", content(
+            (AuditExport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "An unknown `format`, a `limit` below 1, or a time that cannot be read", body = ErrorBody),
+        (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
+        (status = 403, description = "The caller may not read", body = ErrorBody),
+    ),
+)]
 async fn audit_log(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,6 +208,19 @@ fn csv_cell(text: &str) -> String {
     }
 }
 
+/// Checks the hash chain, the remote's anchors, the branches and the
+/// evidence rows (`envline audit verify` does too).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/verify",
+    tag = "audit",
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The check, intact or not", body = ChainCheck),
+        (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
+        (status = 403, description = "The caller may not read", body = ErrorBody),
+    ),
+)]
 async fn audit_verify(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.reader()?;
     let check = state.engine.audit_check().await?;

@@ -1,37 +1,73 @@
 //! `GET /api/v1/environments` and `GET /api/v1/timeline`: where everything stands.
 
-use app::model::TimelineStart;
+use app::model::{PipelineView, TimelinePage, TimelineStart};
 use app::state::AppState;
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, query};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/environments", get(environments))
-        .route("/api/v1/timeline", get(timeline))
+/// The pipeline and the line, routed and documented.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(environments))
+        .routes(routes!(timeline))
 }
 
+/// Every environment: head, position, `on_line`, `behind_from`, the head's
+/// verification, holds, open request; and the merges on the line.
+#[utoipa::path(
+    get,
+    path = "/api/v1/environments",
+    tag = "environments",
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The pipeline as of the last refresh", body = PipelineView),
+        (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
+        (status = 403, description = "The caller may not read", body = ErrorBody),
+    ),
+)]
 async fn environments(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.reader()?;
     let view = state.engine.pipeline().await?;
-    Ok(Json(json!({ "root": view.root, "environments": view.environments, "merges": view.merges, "refreshed_at": view.refreshed_at, "refresh_error": view.refresh_error })).into_response())
+    Ok(Json(&*view).into_response())
 }
 
-#[derive(Deserialize)]
+/// Where a page of the line starts, and how long it is.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TimelineQuery {
+    /// Commits on the page, 1 to 500 (50 when not given).
     limit: Option<usize>,
+    /// Start just below this commit (the last one of the previous page).
     before: Option<String>,
+    /// Start at this position (0 = the oldest commit); not with `before`.
     position: Option<usize>,
 }
 
+/// The root's first-parent line, newest first, with the environments at and
+/// affected by each commit.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timeline",
+    tag = "environments",
+    params(TimelineQuery),
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "One page of the line", body = TimelinePage),
+        (status = 400, description = "`limit` out of range, both `before` and `position`, `before` off the line or `position` past it", body = ErrorBody),
+        (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
+        (status = 403, description = "The caller may not read", body = ErrorBody),
+        (status = 404, description = "`before` names no commit", body = ErrorBody),
+    ),
+)]
 async fn timeline(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,13 +5,33 @@ use app::error::AppError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answered as `{"error": {code, message, details}}`.
 pub struct ApiError(pub AppError);
 
 /// What API handlers return.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The body of every error answer; also its schema in the OpenAPI document.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for a program (`code`) and for a person (`message`).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code (`bad_input`, `forbidden`, `not_found`,
+    /// `gates_not_met`, …).
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// Structured details when there are some: the unmet gates (422), the
+    /// missing permission (403), a merge-back's conflicts (409); else `null`.
+    pub details: serde_json::Value,
+}
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
@@ -43,12 +63,13 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!("{}: {}", e.code, e.message);
         }
-        (
-            status,
-            Json(
-                json!({ "error": { "code": e.code, "message": e.message, "details": e.details } }),
-            ),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: e.code,
+                message: e.message,
+                details: e.details,
+            },
+        };
+        (status, Json(body)).into_response()
     }
 }

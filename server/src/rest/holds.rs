@@ -1,37 +1,90 @@
 //! Holds and freezes: place, list, release.
 
 use app::engine::{Engine, ops};
-use app::model::HoldInput;
+use app::model::{HoldInput, HoldView};
 use app::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
-use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{Body, Caller, parse_id};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/holds", post(hold).get(holds))
-        .route("/api/v1/holds/{id}", delete(release))
+/// Holds and freezes, routed and documented.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(hold, holds))
+        .routes(routes!(release))
 }
 
+/// Holds: those placed by `POST /api/v1/holds`, or those in force.
+#[derive(Serialize, ToSchema)]
+struct HoldList {
+    holds: Vec<HoldView>,
+}
+
+/// Places a hold (now) or a freeze (`starts_at`/`ends_at`) on environments.
+#[utoipa::path(
+    post,
+    path = "/api/v1/holds",
+    tag = "holds",
+    request_body = HoldInput,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Placed, one per environment", body = HoldList),
+        (status = 400, description = "The body is not a hold, or its times are not RFC 3339 or out of order", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller may not hold there, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "An unknown environment", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+    ),
+)]
 async fn hold(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: HoldInput = body.json()?;
     let (engine, who) = (state.engine.clone(), caller.0);
     let result = Engine::detached(async move { ops::hold(&engine, &who, input).await }).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "holds": result }))).into_response())
+    Ok((StatusCode::CREATED, Json(HoldList { holds: result })).into_response())
 }
 
+/// Holds and freezes not yet released (freezes still to come included).
+#[utoipa::path(
+    get,
+    path = "/api/v1/holds",
+    tag = "holds",
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The holds", body = HoldList),
+        (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
+        (status = 403, description = "The caller may not read", body = ErrorBody),
+    ),
+)]
 async fn holds(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.reader()?;
     let list = state.engine.holds().await?;
-    Ok(Json(json!({ "holds": list })).into_response())
+    Ok(Json(HoldList { holds: list }).into_response())
 }
 
+/// Releases a hold or freeze.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/holds/{id}",
+    tag = "holds",
+    params(("id" = i64, Path, description = "The hold's id")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Released"),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller may not hold there, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such hold", body = ErrorBody),
+        (status = 409, description = "Already released", body = ErrorBody),
+    ),
+)]
 async fn release(
     State(state): State<AppState>,
     caller: Caller,

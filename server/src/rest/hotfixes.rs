@@ -1,41 +1,90 @@
 //! Hotfix mode (S4): plan, start, resolve, merge back, and the incidents.
 
 use app::engine::{Engine, ops};
-use app::model::HotfixInput;
+use app::model::{HotfixInput, HotfixPlan, HotfixStatus, IncidentRecord, IncidentView};
 use app::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{Body, Caller};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/hotfixes", post(start).get(status))
-        .route("/api/v1/hotfixes/plan", post(plan))
-        .route("/api/v1/hotfixes/{incident}/resolve", post(resolve))
-        .route("/api/v1/hotfixes/{incident}/merge-back", post(merge_back))
+/// Hotfix mode, routed and documented.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start, status))
+        .routes(routes!(plan))
+        .routes(routes!(resolve))
+        .routes(routes!(merge_back))
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/hotfixes/plan`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlanInput {
     incident: String,
+    /// The production environment whose commit the fix would start from.
     from: String,
 }
 
-/// What `POST /api/v1/hotfixes` with the same incident and environment would do.
+/// The answer of `GET /api/v1/hotfixes`.
+#[derive(Serialize, ToSchema)]
+struct HotfixOverview {
+    /// The running incident, if hotfix mode is on.
+    current: Option<HotfixStatus>,
+    /// Every incident with its steps.
+    incidents: Vec<IncidentRecord>,
+}
+
+/// What `POST /api/v1/hotfixes` with the same incident and environment would
+/// do: the branches it would reset; moves nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hotfixes/plan",
+    tag = "hotfixes",
+    request_body = PlanInput,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "What starting hotfix mode would do", body = HotfixPlan),
+        (status = 400, description = "The body is not a plan request", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller may not read, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "An unknown environment", body = ErrorBody),
+        (status = 409, description = "Hotfix mode is already on, or the incident's name or branch is taken", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+    ),
+)]
 async fn plan(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: PlanInput = body.json()?;
     let plan = ops::hotfix_plan(&state.engine, &caller.0, &input.incident, &input.from).await?;
     Ok(Json(plan).into_response())
 }
 
+/// Starts hotfix mode (`incident-commander`): the pipeline's root becomes
+/// `hotfix/<incident>`, forked from the production environment's commit.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hotfixes",
+    tag = "hotfixes",
+    request_body = HotfixInput,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Hotfix mode is on", body = IncidentView),
+        (status = 400, description = "The body is not a hotfix", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an incident commander, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "An unknown environment", body = ErrorBody),
+        (status = 409, description = "Hotfix mode is already on, or the incident's name or branch is taken", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 503, description = "The remote is unreachable or refused the push", body = ErrorBody),
+    ),
+)]
 async fn start(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
     let input: HotfixInput = body.json()?;
     let (engine, who) = (state.engine.clone(), caller.0);
@@ -44,13 +93,41 @@ async fn start(State(state): State<AppState>, caller: Caller, body: Body) -> Api
     Ok((StatusCode::CREATED, Json(incident)).into_response())
 }
 
-/// The running incident with its progress and steps, and every incident.
+/// The running incident with the fix's progress, main's commits to replay
+/// and its steps; every incident with its steps and commit mapping.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hotfixes",
+    tag = "hotfixes",
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Hotfix mode and the incidents", body = HotfixOverview),
+        (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
+        (status = 403, description = "The caller may not read", body = ErrorBody),
+    ),
+)]
 async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.reader()?;
     let (current, incidents) = ops::hotfix_status(&state.engine, &caller.0).await?;
-    Ok(Json(json!({ "current": current, "incidents": incidents })).into_response())
+    Ok(Json(HotfixOverview { current, incidents }).into_response())
 }
 
+/// Resolves the incident once the fix is in production.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hotfixes/{incident}/resolve",
+    tag = "hotfixes",
+    params(("incident" = String, Path, description = "The incident's name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Resolved", body = IncidentView),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an incident commander, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "Not in hotfix mode, already resolved, or the fix is not in production yet", body = ErrorBody),
+        (status = 503, description = "The remote is unreachable", body = ErrorBody),
+    ),
+)]
 async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
@@ -63,6 +140,23 @@ async fn resolve(
     Ok(Json(incident).into_response())
 }
 
+/// Replays main's commits since the fork on the fix and makes main the root
+/// again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hotfixes/{incident}/merge-back",
+    tag = "hotfixes",
+    params(("incident" = String, Path, description = "The incident's name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Merged back: hotfix mode is over", body = IncidentView),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an incident commander, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "Not resolved yet, or `merge_back_conflict` with `details.conflicts` and `details.commands` to do it by hand", body = ErrorBody),
+        (status = 503, description = "The remote is unreachable or refused the push", body = ErrorBody),
+    ),
+)]
 async fn merge_back(
     State(state): State<AppState>,
     caller: Caller,

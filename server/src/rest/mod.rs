@@ -1,7 +1,9 @@
 //! The HTTP API v1 (DESIGN.md §7), one module per resource, each with its
 //! own `router()`. Handlers are thin: they resolve the caller, parse the
 //! input, call the engine and answer `{"error": {code, message, details}}`
-//! when it refuses.
+//! when it refuses. Each handler carries its OpenAPI description
+//! (`#[utoipa::path]`) and is routed with `routes!()`, so the document served
+//! at `/api/v1/openapi.json` lists exactly the routes there are.
 
 mod admin;
 mod audit;
@@ -11,22 +13,26 @@ mod extract;
 mod holds;
 mod hotfixes;
 mod me;
+mod openapi;
 mod promotions;
 mod resets;
 mod system;
 mod verifications;
 
 use app::state::AppState;
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::StatusCode;
+use axum::{Extension, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 pub use system::{install_metrics, metrics_middleware};
 
-/// Every API route, plus JSON answers for unknown paths and wrong methods.
+/// Every API route, plus JSON answers for unknown paths and wrong methods,
+/// and the OpenAPI document describing them.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(system::router())
         .merge(environments::router())
         .merge(promotions::router())
@@ -37,8 +43,12 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::router())
         .merge(admin::router())
         .merge(me::router())
+        .merge(openapi::router())
+        .split_for_parts();
+    router
         .route("/api/v1/{*rest}", axum::routing::any(unknown))
         .method_not_allowed_fallback(wrong_method)
+        .layer(Extension(openapi::Document::new(&document)))
         .layer(DefaultBodyLimit::disable())
 }
 
@@ -47,7 +57,7 @@ async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiEr
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!(
-            "{} does not take {method}; see the README for the methods of each endpoint",
+            "{} does not take {method}; GET /api/v1/openapi.json lists the methods of each endpoint",
             uri.path()
         ),
     )
@@ -57,6 +67,6 @@ async fn unknown(Path(rest): Path<String>) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no API endpoint /api/v1/{rest}; see the README for the list"),
+        format!("no API endpoint /api/v1/{rest}; GET /api/v1/openapi.json lists them"),
     )
 }

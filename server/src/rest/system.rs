@@ -9,31 +9,56 @@ use app::engine::Engine;
 use app::engine::EngineError;
 use app::engine::auth::Permission;
 use app::state::AppState;
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures::{Stream, StreamExt};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde_json::json;
+use serde::Serialize;
 use tokio_stream::wrappers::BroadcastStream;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::extract::Caller;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/refresh", post(refresh))
-        .route("/api/v1/events", get(events))
+/// Liveness, metrics, refresh and the change stream, routed and documented.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(refresh))
+        .routes(routes!(events))
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+/// The answer of `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok`: the server answers.
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// The answer of `POST /api/v1/refresh`.
+#[derive(Serialize, ToSchema)]
+struct Refreshed {
+    /// When the remote was fetched (RFC 3339).
+    refreshed_at: Option<String>,
+}
+
+/// Liveness: the server is up and answering.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "system",
+    responses((status = 200, description = "The server answers", body = Health)),
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -49,6 +74,17 @@ pub fn install_metrics() {
 
 /// Prometheus metrics: readable like the rest, so a token when anonymous
 /// reading is off.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
+        (status = 403, description = "The caller may not read", body = ErrorBody),
+    ),
+)]
 async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.reader()?;
     if let Ok(view) = state.engine.pipeline().await {
@@ -93,6 +129,19 @@ pub async fn metrics_middleware(request: Request, next: Next) -> Response {
     response
 }
 
+/// Fetches the remote now (it is also fetched every `refresh_seconds`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/refresh",
+    tag = "system",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Fetched", body = Refreshed),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller may not refresh, or a browser's change from another site", body = ErrorBody),
+        (status = 503, description = "The remote is unreachable or refusing", body = ErrorBody),
+    ),
+)]
 async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller
         .0
@@ -101,12 +150,29 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
     let engine = state.engine.clone();
     Engine::detached(async move { engine.refresh().await }).await?;
     let view = state.engine.pipeline().await?;
-    Ok(Json(json!({ "refreshed_at": view.refreshed_at })).into_response())
+    Ok(Json(Refreshed {
+        refreshed_at: view.refreshed_at.clone(),
+    })
+    .into_response())
 }
 
 /// Server-sent events: `event: change` with the new generation whenever refs,
-/// requests, verifications or holds change. Pages refetch what they show;
-/// browsers reconnect by themselves after a restart (`retry` is 1 s).
+/// requests, verifications or holds change.
+///
+/// The stream opens with `event: hello` carrying the current generation.
+/// Pages refetch what they show; browsers reconnect by themselves after a
+/// restart (`retry` is 1 s).
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "system",
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`: `hello`, then `change` events whose data is the generation", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
+        (status = 403, description = "The caller may not read", body = ErrorBody),
+    ),
+)]
 async fn events(
     State(state): State<AppState>,
     caller: Caller,
