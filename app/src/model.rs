@@ -105,6 +105,20 @@ choice! {
 }
 
 choice! {
+    /// Where a notification to one target stands.
+    pub enum NotificationState {
+        /// Queued, not tried yet.
+        Pending,
+        /// Tried and refused (or unreachable); retried with back-off.
+        Failing,
+        /// The receiver took it (2xx).
+        Delivered,
+        /// Its target left the configuration before it was delivered.
+        Dropped,
+    }
+}
+
+choice! {
     /// A gate a promotion must pass.
     pub enum GateKind {
         /// I3: the exact commit passed in a required environment.
@@ -730,6 +744,26 @@ pub struct MergeConflict {
     pub commit: String,
     pub subject: String,
     pub paths: Vec<String>,
+}
+
+/// One notification to one target, for `GET /api/v1/notifications`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
+pub struct NotificationView {
+    /// The id every attempt sends (receivers de-duplicate on it).
+    pub id: String,
+    /// The audit event it tells of.
+    pub audit_id: i64,
+    pub event: String,
+    /// The receiver, without its path (chat hook paths are secrets).
+    pub target: String,
+    pub state: NotificationState,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
 }
 
 /// Turns an age in seconds into "5 min ago" style text.

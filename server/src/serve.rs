@@ -135,6 +135,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
 }
 
 fn spawn_background(engine: Arc<Engine>) {
+    tokio::spawn(app::engine::notify::deliver_forever(engine.clone()));
     let refresher = engine.clone();
     tokio::spawn(async move {
         let period = Duration::from_secs(refresher.config.repository.refresh_seconds);

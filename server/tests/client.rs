@@ -249,10 +249,7 @@ fn every_command_answers_with_its_exit_code() {
     assert!(csv.starts_with("id,at,actor,action"), "{csv}");
     assert!(csv.lines().count() > 5, "{csv}");
     let (json, _) = exits(
-        &run(
-            &p.vic,
-            &["audit", "--action", "reject", "--format", "json"],
-        ),
+        &run(&p.vic, &["audit", "--action", "reject", "--format", "json"]),
         0,
     );
     let body: Value = serde_json::from_str(&json).unwrap();

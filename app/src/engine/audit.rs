@@ -58,7 +58,8 @@ fn event_hash(
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Appends events in the caller's transaction, chaining each to the last.
+/// Appends events in the caller's transaction, chaining each to the last,
+/// and queues their notifications in the same transaction.
 pub async fn append(
     tx: &mut Transaction<'_, Sqlite>,
     drafts: &[AuditDraft],
@@ -107,6 +108,7 @@ pub async fn append(
         .bind(&hash)
         .execute(&mut **tx)
         .await?;
+        super::notify::enqueue(tx, id, &draft.action, &at).await?;
         ids.push(id);
         (prev_id, prev_hash) = (id, hash);
     }

@@ -27,6 +27,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The validated environment graph.
     pub pipeline: Pipeline,
+    /// `[[notify]]`: where events are POSTed.
+    pub notify: Vec<super::notify::NotifyTarget>,
 }
 
 /// `[repository]`: the GitOps repository Envline promotes in.
@@ -129,6 +131,8 @@ struct RawConfig {
     auth: AuthConfig,
     #[serde(default, rename = "environment")]
     environments: Vec<RawEnvironment>,
+    #[serde(default)]
+    notify: Vec<super::notify::NotifyTarget>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,12 +262,18 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        for (i, target) in raw.notify.iter().enumerate() {
+            target
+                .check()
+                .map_err(|message| err(None, &format!("notify[{i}]"), message))?;
+        }
         Ok(Config {
             file: file.to_owned(),
             repository,
             server,
             auth: raw.auth,
             pipeline,
+            notify: raw.notify,
         })
     }
 

@@ -16,6 +16,7 @@ pub mod git;
 pub mod history;
 pub mod integrity;
 pub mod line;
+pub mod notify;
 pub mod ops;
 pub mod pipeline;
 pub mod rules;
@@ -160,6 +161,10 @@ impl Engine {
         })?;
         let data_dir_lock = lock_data_dir(&config.server.data_dir)?;
         let pool = open_database(&config).await?;
+        // Before anything is logged: events raised from now on queue for these.
+        notify::sync_targets(&pool, &config.notify)
+            .await
+            .map_err(|e| format!("cannot set up the notification targets: {e}"))?;
         let url = config.repository.url.clone();
         let dir = config.clone_dir();
         let timeout = Duration::from_secs(config.repository.network_timeout_seconds);
@@ -282,6 +287,15 @@ impl Engine {
     }
 
     /// A stream of change notices for live pages (the generation after each change).
+    /// The address people open: `server.public_url`, else the listen address.
+    pub fn public_url(&self) -> String {
+        self.config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.config.server.listen))
+    }
+
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<u64> {
         self.changes.subscribe()
     }

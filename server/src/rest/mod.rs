@@ -13,6 +13,7 @@ mod extract;
 mod holds;
 mod hotfixes;
 mod me;
+mod notifications;
 mod openapi;
 mod promotions;
 mod resets;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::router())
         .merge(admin::router())
         .merge(me::router())
+        .merge(notifications::router())
         .merge(openapi::router())
         .split_for_parts();
     router

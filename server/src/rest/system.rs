@@ -95,6 +95,12 @@ async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
                 .set(if env.on_line { 1.0 } else { 0.0 });
         }
     }
+    if let Ok(counts) = app::engine::notify::counts(&state.engine.pool).await {
+        for state in ["pending", "failing", "delivered", "dropped"] {
+            let n = counts.iter().find(|(s, _)| s == state).map_or(0, |c| c.1);
+            metrics::gauge!("envline_notifications", "state" => state).set(n as f64);
+        }
+    }
     let body = METRICS.get().map(|h| h.render()).unwrap_or_default();
     Ok((
         [(

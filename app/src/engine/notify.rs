@@ -1,0 +1,488 @@
+//! Notifications out, never lost: the `[[notify]]` targets of the
+//! configuration, the outbox row queued in the audit event's own transaction
+//! (no event without its notification, no notification without its event),
+//! and the delivery task that retries with back-off until each receiver takes
+//! it: at least once, with the same `id` on every attempt, across restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use super::Engine;
+use super::store::now;
+use crate::model::{AuditEventView, NotificationState, NotificationView};
+
+/// The events a target can ask for.
+pub const EVENTS: &[&str] = &[
+    "approval_needed",
+    "promoted",
+    "rejected",
+    "rolled_back",
+    "out_of_band",
+    "held",
+    "released",
+    "hotfix_started",
+    "hotfix_resolved",
+    "hotfix_merged",
+];
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How long one attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One `[[notify]]` entry: where to POST, which events, and optionally a
+/// secret to sign them with (`X-Envline-Signature-256`, as GitHub signs its
+/// webhooks).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTarget {
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+impl NotifyTarget {
+    /// Says what is wrong with the entry, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!(
+                "url `{}` must start with http:// or https://",
+                self.url
+            ));
+        }
+        if self.events.is_empty() {
+            return Err(format!(
+                "events is empty; list some of {}",
+                EVENTS.join(", ")
+            ));
+        }
+        for e in &self.events {
+            if !EVENTS.contains(&e.as_str()) {
+                return Err(format!(
+                    "`{e}` is not an event; the events are {}",
+                    EVENTS.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The notification an audit action raises, if any.
+pub fn event_of(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "request" => "approval_needed",
+        "promote" | "reset" | "cherry_pick" => "promoted",
+        "reject" => "rejected",
+        "rollback" => "rolled_back",
+        "out_of_band" => "out_of_band",
+        "hold" => "held",
+        "release" => "released",
+        "hotfix_start" => "hotfix_started",
+        "hotfix_resolved" => "hotfix_resolved",
+        "merge_back" => "hotfix_merged",
+        _ => return None,
+    })
+}
+
+/// Queues the notification of one audit event for every target that wants
+/// it, in the event's own transaction.
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Sqlite>,
+    audit_id: i64,
+    action: &str,
+    at: &str,
+) -> Result<(), sqlx::Error> {
+    let Some(event) = event_of(action) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO notifications (audit_id, event, target, state, attempts, next_attempt_at, created_at)
+         SELECT ?, ?, url, 'pending', 0, ?, ? FROM notify_targets WHERE instr(events, ?) > 0",
+    )
+    .bind(audit_id)
+    .bind(event)
+    .bind(at)
+    .bind(at)
+    .bind(format!(",{event},"))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes the database's targets those of the configuration; what was still
+/// owed to a target that left it is marked dropped (and says why).
+pub async fn sync_targets(pool: &SqlitePool, targets: &[NotifyTarget]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM notify_targets")
+        .execute(&mut *tx)
+        .await?;
+    for t in targets {
+        sqlx::query(
+            "INSERT INTO notify_targets (url, events) VALUES (?, ?)
+             ON CONFLICT(url) DO UPDATE SET events = notify_targets.events || excluded.events",
+        )
+        .bind(&t.url)
+        .bind(format!(",{},", t.events.join(",")))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE notifications SET state = 'dropped',
+             last_error = 'its target is no longer in the configuration'
+         WHERE state IN ('pending', 'failing') AND target NOT IN (SELECT url FROM notify_targets)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// The id receivers de-duplicate on: the same for every attempt.
+fn delivery_id(audit_id: i64, event: &str) -> String {
+    format!("envline-{audit_id}-{event}")
+}
+
+/// What the receiver gets: the fields the issue names, plus when and a
+/// sentence chat tools show as is.
+pub fn payload(event: &str, e: &AuditEventView, base_url: &str) -> Value {
+    let details = e.details.value();
+    let (from, to) = if event == "approval_needed" {
+        (
+            details["from"].as_str().map(str::to_owned),
+            details["to"].as_str().map(str::to_owned),
+        )
+    } else {
+        (e.old.clone(), e.new.clone())
+    };
+    let env = e.environment.clone().unwrap_or_default();
+    let url = match event {
+        "approval_needed" => format!("{base_url}/approvals"),
+        "hotfix_started" | "hotfix_resolved" | "hotfix_merged" => format!("{base_url}/incident"),
+        _ if !env.is_empty() => format!("{base_url}/env/{env}"),
+        _ => format!("{base_url}/"),
+    };
+    let short = |c: &Option<String>| {
+        c.as_deref()
+            .map(|c| c.get(..10).unwrap_or(c).to_owned())
+            .unwrap_or_else(|| "(none)".into())
+    };
+    let why = if e.reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", e.reason)
+    };
+    let actor = &e.actor;
+    let (a, b) = (short(&from), short(&to));
+    let text = match event {
+        "approval_needed" => format!(
+            "{env} needs {} approvals: {actor} asks to promote {a} → {b}{why}. Review: {url}",
+            details["required_approvals"].as_u64().unwrap_or(1)
+        ),
+        "promoted" => format!("{actor} promoted {env}: {a} → {b}{why} {url}"),
+        "rejected" => format!("{actor} rejected the promotion of {env}{why} {url}"),
+        "rolled_back" => format!("{actor} rolled back {env}: {a} → {b}{why} {url}"),
+        "out_of_band" => format!("{env} moved outside Envline: {a} → {b}{why} {url}"),
+        "held" => format!("{actor} held {env}{why} {url}"),
+        "released" => format!("{actor} released the hold on {env}{why} {url}"),
+        "hotfix_started" => format!("{actor} started hotfix mode from {env}{why} {url}"),
+        "hotfix_resolved" => {
+            format!("{actor} resolved the incident: the fix is in {env}{why} {url}")
+        }
+        "hotfix_merged" => {
+            format!("{actor} merged the hotfix back into {env}: hotfix mode is over {url}")
+        }
+        _ => format!("{actor}: {event} {env}{why} {url}"),
+    };
+    json!({
+        "id": delivery_id(e.id, event),
+        "event": event,
+        "environment": e.environment,
+        "from": from,
+        "to": to,
+        "actor": e.actor,
+        "reason": e.reason,
+        "url": url,
+        "text": text,
+        "at": e.at,
+        "audit_id": e.id,
+    })
+}
+
+/// A target's URL without its path: chat hooks carry their secret there.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?']).next().unwrap_or(rest);
+            if host.len() < rest.len() {
+                format!("{scheme}://{host}/…")
+            } else {
+                format!("{scheme}://{host}")
+            }
+        }
+        None => "…".into(),
+    }
+}
+
+/// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … up to 5 minutes.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(1, 20) as u32 - 1;
+    Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
+}
+
+/// Notifications as the API lists them, newest first.
+pub async fn list(
+    pool: &SqlitePool,
+    state: Option<NotificationState>,
+    limit: i64,
+) -> Result<Vec<NotificationView>, sqlx::Error> {
+    let rows: Vec<NotificationView> = sqlx::query_as(
+        "SELECT 'envline-' || audit_id || '-' || event AS id, audit_id, event, target, state, attempts,
+                next_attempt_at, last_error, created_at, delivered_at
+         FROM notifications WHERE (?1 IS NULL OR state = ?1) ORDER BY notifications.id DESC LIMIT ?2",
+    )
+    .bind(state.map(|s| s.as_str()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|n| NotificationView {
+            target: redact(&n.target),
+            ..n
+        })
+        .collect())
+}
+
+/// How many notifications are in each state, for `/metrics`.
+pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT state, COUNT(*) FROM notifications GROUP BY state")
+        .fetch_all(pool)
+        .await
+}
+
+#[derive(sqlx::FromRow)]
+struct Due {
+    nid: i64,
+    event: String,
+    target: String,
+    attempts: i64,
+    #[sqlx(flatten)]
+    audit: AuditEventView,
+}
+
+/// Delivers what is due, forever: woken by every change (a new event is
+/// sent at once) and when the next retry is due.
+pub async fn deliver_forever(engine: Arc<Engine>) {
+    let http = match reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .user_agent(concat!("envline/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("notifications are off: cannot set up HTTP: {e}");
+            return;
+        }
+    };
+    let mut changes = engine.subscribe();
+    loop {
+        let wait = match deliver_due(&engine, &http).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!("notifications: {e}");
+                Duration::from_secs(5)
+            }
+        };
+        tokio::select! {
+            r = changes.recv() => {
+                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One pass: sends every due notification (in parallel), records each
+/// outcome, and says how long until the next one is due.
+async fn deliver_due(engine: &Engine, http: &reqwest::Client) -> Result<Duration, sqlx::Error> {
+    let pool = &engine.pool;
+    let due: Vec<Due> = sqlx::query_as(
+        "SELECT n.id AS nid, n.event, n.target, n.attempts, e.*
+         FROM notifications n JOIN audit_events e ON e.id = n.audit_id
+         WHERE n.state IN ('pending', 'failing') AND n.next_attempt_at <= ?
+         ORDER BY n.id LIMIT 64",
+    )
+    .bind(now())
+    .fetch_all(pool)
+    .await?;
+    let base = engine.public_url();
+    let mut sending = tokio::task::JoinSet::new();
+    for d in due {
+        let secret = engine
+            .config
+            .notify
+            .iter()
+            .find(|t| t.url == d.target)
+            .and_then(|t| t.secret.clone());
+        let body = payload(&d.event, &d.audit, &base).to_string();
+        let http = http.clone();
+        sending.spawn(async move {
+            let outcome = attempt(&http, &d.target, &d.event, &d.audit, body, secret).await;
+            (d.nid, d.attempts, outcome)
+        });
+    }
+    while let Some(done) = sending.join_next().await {
+        let Ok((nid, attempts, outcome)) = done else {
+            continue;
+        };
+        match outcome {
+            Ok(()) => {
+                sqlx::query(
+                    "UPDATE notifications SET state = 'delivered', attempts = attempts + 1,
+                         delivered_at = ?, last_error = NULL WHERE id = ?",
+                )
+                .bind(now())
+                .bind(nid)
+                .execute(pool)
+                .await?;
+            }
+            Err(why) => {
+                let next = chrono::Utc::now()
+                    + chrono::Duration::from_std(backoff(attempts + 1)).unwrap_or_default();
+                tracing::debug!("notification {nid} failed: {why}");
+                sqlx::query(
+                    "UPDATE notifications SET state = 'failing', attempts = attempts + 1,
+                         last_error = ?, next_attempt_at = ? WHERE id = ?",
+                )
+                .bind(why)
+                .bind(next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .bind(nid)
+                .execute(pool)
+                .await?;
+            }
+        }
+    }
+    let next: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(next_attempt_at) FROM notifications WHERE state IN ('pending', 'failing')",
+    )
+    .fetch_one(pool)
+    .await?;
+    let wait = next
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| {
+            (t.to_utc() - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+        })
+        .unwrap_or(Duration::from_secs(60));
+    Ok(wait.min(Duration::from_secs(60)))
+}
+
+/// One POST; `Err` says why it did not count as delivered.
+async fn attempt(
+    http: &reqwest::Client,
+    url: &str,
+    event: &str,
+    audit: &AuditEventView,
+    body: String,
+    secret: Option<String>,
+) -> Result<(), String> {
+    let id = delivery_id(audit.id, event);
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-envline-event", event)
+        .header("x-envline-delivery", &id)
+        .header("idempotency-key", &id);
+    if let Some(secret) = secret {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| e.to_string())?;
+        mac.update(body.as_bytes());
+        let signature = hex::encode(mac.finalize().into_bytes());
+        req = req.header("x-envline-signature-256", format!("sha256={signature}"));
+    }
+    match req.body(body).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("the receiver answered {}", r.status())),
+        Err(e) if e.is_timeout() => Err(format!(
+            "the receiver did not answer in {} s",
+            ATTEMPT_TIMEOUT.as_secs()
+        )),
+        Err(e) if e.is_connect() => Err("cannot connect to the receiver".into()),
+        Err(e) => Err(format!("cannot send: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JsonText;
+
+    #[test]
+    fn back_off_doubles_up_to_five_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn hook_paths_are_not_shown() {
+        assert_eq!(
+            redact("https://chat.example.com/hooks/abc"),
+            "https://chat.example.com/…"
+        );
+        assert_eq!(redact("http://127.0.0.1:9"), "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn an_approval_request_says_who_asks_and_links_the_approvals_page() {
+        let e = AuditEventView {
+            id: 7,
+            at: "2026-11-26T06:00:00.000Z".into(),
+            actor: "pat".into(),
+            action: "request".into(),
+            environment: Some("prod-eu".into()),
+            old: None,
+            new: None,
+            reason: "release 1.6".into(),
+            details: JsonText(
+                r#"{"from":"1111111111aa","to":"2222222222bb","required_approvals":2}"#.into(),
+            ),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let p = payload("approval_needed", &e, "https://envline.example.com");
+        assert_eq!(p["id"], "envline-7-approval_needed");
+        assert_eq!(p["from"], "1111111111aa");
+        assert_eq!(p["url"], "https://envline.example.com/approvals");
+        assert_eq!(
+            p["text"],
+            "prod-eu needs 2 approvals: pat asks to promote 1111111111 → 2222222222 (release 1.6). Review: https://envline.example.com/approvals"
+        );
+    }
+
+    #[test]
+    fn targets_are_checked() {
+        let t = NotifyTarget {
+            url: "https://x/h".into(),
+            events: vec!["promoted".into(), "deployed".into()],
+            secret: None,
+        };
+        assert!(
+            t.check()
+                .unwrap_err()
+                .contains("`deployed` is not an event")
+        );
+    }
+}
