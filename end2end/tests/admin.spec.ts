@@ -43,9 +43,12 @@ test("an admin adds a person, grants and removes a role, and creates a token sho
   await page.getByLabel("User").selectOption(name);
   await page.getByLabel("Label (where it is used)").fill("e2e-ci");
   await page.getByRole("button", { name: "Create token" }).click();
-  const shown = page.getByTestId("new-token").locator("code");
+  const shown = page.getByTestId("new-token").locator("code").first();
   const token = (await shown.textContent())!.trim();
   expect(token).toMatch(/^envl_[0-9a-f]{64}$/);
+  await expect(page.getByTestId("new-token"), "how to use it from a terminal").toContainText(
+    `envline login --server ${new URL(BASE_URL).origin}`,
+  );
   expect(await status(token)).toBe(200);
   await expectNoSeriousViolations(page, "the admin page with a new token");
   // Shown once: a fresh look at the page does not have it.

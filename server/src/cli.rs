@@ -62,6 +62,7 @@ enum Command {
         id: i64,
     },
     /// Save the server and an API token for the client commands (mode 0600).
+    ///
     /// The token comes from --token, ENVLINE_TOKEN, a hidden prompt, or standard input.
     Login,
     /// Forget what `envline login` saved.

@@ -156,6 +156,7 @@ fn Outcomes(actions: Actions) -> impl IntoView {
                 <div class="mb-4 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-950" role="status" data-testid="new-token">
                     <p>{format!("A token for {} ({}). Copy it now: it is not shown again.", t.user, t.label)}</p>
                     <code class="mt-1 block select-all break-all rounded bg-white px-2 py-1 font-mono text-xs text-slate-900">{t.token}</code>
+                    <p class="mt-2">"From a terminal: "<code class="font-mono text-xs">{format!("envline login --server {}", this_server())}</code>" and paste it. In CI: set "<code class="font-mono text-xs">"ENVLINE_SERVER"</code>" and "<code class="font-mono text-xs">"ENVLINE_TOKEN"</code>"."</p>
                 </div>
             }
             .into_any(),
@@ -289,5 +290,20 @@ fn Holds(holds: Vec<HoldView>, actions: Actions) -> impl IntoView {
                 </table>
             })}
         </section>
+    }
+}
+
+/// The address this page was opened at, for the `envline login` hint.
+fn this_server() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        leptos::prelude::window()
+            .location()
+            .origin()
+            .unwrap_or_else(|_| "URL".into())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        "URL".to_string()
     }
 }

@@ -230,6 +230,9 @@ pub async fn promote(c: &Client, args: PromoteArgs) -> Result<Outcome, String> {
                     && p.candidate.as_ref().is_some_and(|c| c.id == r.to_commit)
             });
             if let Some(p) = moved.filter(|_| r.state != RequestState::Failed) {
+                if r.state != RequestState::Done && !p.commits.is_empty() {
+                    println!("  would move:");
+                }
                 for m in &p.commits {
                     println!("  {} {}", m.commit.short, m.commit.subject);
                 }
@@ -241,12 +244,15 @@ pub async fn promote(c: &Client, args: PromoteArgs) -> Result<Outcome, String> {
     }
     let mut last = a;
     if args.wait && requests.iter().any(|r| pending(r.state)) {
+        let before: Vec<RequestState> = requests.iter().map(|r| r.state).collect();
         let (views, answers) = wait_for(c, requests, args.timeout).await?;
         requests = views;
         last = answers;
         if c.output == Output::Table {
-            for r in &requests {
-                println!("{}", render::request_line(r));
+            for (r, was) in requests.iter().zip(before) {
+                if r.state != was {
+                    println!("{}", render::request_line(r));
+                }
             }
         }
     }
