@@ -131,7 +131,7 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                         })
                     })}
                 </Transition>
-                <a href="/api/v1/environments" class="text-sm text-slate-700 hover:text-indigo-700">"API"</a>
+                <a href="/api/v1/openapi.json" class="text-sm text-slate-700 hover:text-indigo-700" title="The HTTP API, described in OpenAPI 3.1">"API"</a>
                 <div class="ml-auto flex items-center gap-3 text-sm">
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
