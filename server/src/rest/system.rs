@@ -95,6 +95,7 @@ async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
                 .set(if env.on_line { 1.0 } else { 0.0 });
         }
     }
+    metrics::counter!("envline_refreshes_total").absolute(state.engine.refreshes());
     let body = METRICS.get().map(|h| h.render()).unwrap_or_default();
     Ok((
         [(
