@@ -22,6 +22,7 @@ pub mod refresher;
 pub mod rules;
 pub mod session;
 pub mod store;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
