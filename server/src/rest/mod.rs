@@ -18,6 +18,7 @@ mod promotions;
 mod resets;
 mod system;
 mod verifications;
+mod webhooks;
 
 use app::state::AppState;
 use axum::extract::{DefaultBodyLimit, Path};
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::router())
         .merge(admin::router())
         .merge(me::router())
+        .merge(webhooks::router())
         .merge(openapi::router())
         .split_for_parts();
     router
