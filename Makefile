@@ -49,6 +49,7 @@ bench: build
 	.ci/bench-http
 	node end2end/bench/pages.mjs
 	node end2end/bench/history.mjs
+	node end2end/bench/webhook.mjs
 
 demo-clean:
 	rm -rf envline-demo
