@@ -194,36 +194,38 @@ async fn forged_unsigned_and_missigned_deliveries_get_401_and_do_nothing() {
 
     let forged = sign("not-the-secret-at-all-0123", &body);
     let over_other_body = sign(SECRET, &other);
-    let cases: [(&str, Vec<(&str, &str)>, &str); 6] = [
+    // What is wrong, the signature header sent (if any), what the answer says.
+    let cases = [
         (
             "a forged signature",
-            vec![("X-Hub-Signature-256", &forged)],
+            Some(("X-Hub-Signature-256", forged.as_str())),
             "does not match",
         ),
-        ("no signature", vec![], "no X-Hub-Signature-256"),
+        ("no signature", None, "no X-Hub-Signature-256"),
         (
             "a signature over another body",
-            vec![("X-Hub-Signature-256", &over_other_body)],
+            Some(("X-Hub-Signature-256", over_other_body.as_str())),
             "does not match",
         ),
         (
             "a signature that is not sha256=<hex>",
-            vec![("X-Hub-Signature-256", "sha1=0123")],
+            Some(("X-Hub-Signature-256", "sha1=0123")),
             "64 hex digits",
         ),
         (
             "the secret itself instead of a signature",
-            vec![("X-Hub-Signature-256", SECRET)],
+            Some(("X-Hub-Signature-256", SECRET)),
             "64 hex digits",
         ),
         (
             "a GitLab token sent to GitHub's endpoint",
-            vec![("X-Gitlab-Token", SECRET)],
+            Some(("X-Gitlab-Token", SECRET)),
             "no X-Hub-Signature-256",
         ),
     ];
-    for (what, mut headers, says) in cases {
-        headers.push(("X-GitHub-Event", "push"));
+    for (what, signature, says) in cases {
+        let mut headers = vec![("X-GitHub-Event", "push")];
+        headers.extend(signature);
         let (status, answer) = deliver(&api, GITHUB, &headers, &body).await;
         assert_eq!(status, 401, "{what}: {answer}");
         assert_eq!(answer["error"]["code"], "bad_signature", "{what}: {answer}");
