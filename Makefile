@@ -50,6 +50,7 @@ bench: build
 	node end2end/bench/pages.mjs
 	node end2end/bench/history.mjs
 	node end2end/bench/notify.mjs
+	node end2end/bench/webhook.mjs
 
 demo-clean:
 	rm -rf envline-demo

@@ -243,6 +243,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
                     }
                 );
             }
+            println!(
+                "  webhooks: {}",
+                if config.webhooks.secret.is_some() {
+                    "on (POST /api/v1/webhooks/github, /api/v1/webhooks/gitlab)"
+                } else {
+                    "off (set [webhooks] secret or ENVLINE_WEBHOOKS_SECRET to take pushes at once)"
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add { name, roles }) => {

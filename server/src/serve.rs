@@ -136,16 +136,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
 
 fn spawn_background(engine: Arc<Engine>) {
     tokio::spawn(app::engine::notify::deliver_forever(engine.clone()));
-    let refresher = engine.clone();
-    tokio::spawn(async move {
-        let period = Duration::from_secs(refresher.config.repository.refresh_seconds);
-        loop {
-            tokio::time::sleep(period).await;
-            if let Err(e) = refresher.refresh().await {
-                tracing::warn!("refresh failed: {e}");
-            }
-        }
-    });
+    // Timed refreshes and those webhooks ask for, one at a time.
+    tokio::spawn(engine.clone().run_refresher());
     tokio::spawn(async move {
         loop {
             let retry = match ops::auto_promote(&engine).await {

@@ -25,6 +25,7 @@ pub struct Config {
     pub repository: RepositoryConfig,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub webhooks: WebhooksConfig,
     /// The validated environment graph.
     pub pipeline: Pipeline,
     /// `[[notify]]`: where events are POSTed.
@@ -81,6 +82,44 @@ pub struct AuthConfig {
     pub anonymous_read: bool,
 }
 
+/// `[webhooks]`: pushes announced by the git host, so a push shows at once
+/// instead of at the next timed refresh.
+#[derive(Debug, Clone, Default)]
+pub struct WebhooksConfig {
+    /// The secret the host signs deliveries with (GitHub: the webhook's
+    /// "Secret", checked against `X-Hub-Signature-256`; GitLab: the
+    /// webhook's "Secret token", sent as `X-Gitlab-Token`). Without it the
+    /// webhook endpoints refuse every delivery, saying how to set it.
+    pub secret: Option<WebhookSecret>,
+}
+
+/// The shortest webhook secret accepted: anyone who knows or guesses it can
+/// make Envline fetch as often as they like.
+pub const WEBHOOK_SECRET_MIN_LEN: usize = 16;
+
+/// A webhook secret: kept out of `Debug` output (configurations get logged).
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    /// The secret's bytes, to sign or compare with.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(…)")
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhooks {
+    secret: Option<Spanned<String>>,
+}
+
 fn default_root() -> String {
     "main".into()
 }
@@ -129,6 +168,8 @@ struct RawConfig {
     server: ServerConfig,
     #[serde(default)]
     auth: AuthConfig,
+    #[serde(default)]
+    webhooks: RawWebhooks,
     #[serde(default, rename = "environment")]
     environments: Vec<RawEnvironment>,
     #[serde(default)]
@@ -267,11 +308,44 @@ impl Config {
                 .check()
                 .map_err(|message| err(None, &format!("notify[{i}]"), message))?;
         }
+        let webhooks = WebhooksConfig {
+            secret: match raw.webhooks.secret {
+                None => None,
+                Some(secret) => {
+                    // An empty span is a value from ENVLINE_WEBHOOKS_SECRET.
+                    let (line, key) = if secret.span().is_empty() {
+                        (None, "ENVLINE_WEBHOOKS_SECRET")
+                    } else {
+                        (Some(line_of(secret.span().start)), "webhooks.secret")
+                    };
+                    let secret = secret.into_inner();
+                    let length = secret.chars().count();
+                    if length < WEBHOOK_SECRET_MIN_LEN {
+                        return Err(err(
+                            line,
+                            key,
+                            format!(
+                                "is {length} characters long; use at least {WEBHOOK_SECRET_MIN_LEN} random ones \
+                                 (`openssl rand -hex 32` makes one) and give the git host the same, \
+                                 or {} to turn webhooks off",
+                                if line.is_some() {
+                                    "remove the key"
+                                } else {
+                                    "unset the variable"
+                                }
+                            ),
+                        ));
+                    }
+                    Some(WebhookSecret(secret))
+                }
+            },
+        };
         Ok(Config {
             file: file.to_owned(),
             repository,
             server,
             auth: raw.auth,
+            webhooks,
             pipeline,
             notify: raw.notify,
         })
@@ -290,7 +364,8 @@ impl Config {
 
 /// The `ENVLINE_*` variables a configuration understands, for `--help`.
 pub const OVERRIDES_HELP: &str = "ENVLINE_REPOSITORY_URL, ENVLINE_REPOSITORY_ROOT, ENVLINE_REPOSITORY_REFRESH_SECONDS, ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS, \
-ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_SERVER_PUBLIC_URL, ENVLINE_AUTH_ANONYMOUS_READ, and per environment \
+ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_SERVER_PUBLIC_URL, ENVLINE_AUTH_ANONYMOUS_READ, \
+ENVLINE_WEBHOOKS_SECRET, and per environment \
 ENVLINE_ENVIRONMENT_<NAME>_<KEY> (NAME upper-cased with '-' as '_'; KEY one of BRANCH, FROM, REQUIRES (comma-separated), \
 APPROVALS, PROTECTED, AUTO_PROMOTE)";
 
@@ -326,6 +401,7 @@ fn apply_overrides(
                 raw.server.public_url = Some(value.trim_end_matches('/').to_owned())
             }
             "ENVLINE_AUTH_ANONYMOUS_READ" => raw.auth.anonymous_read = parse(key, value)?,
+            "ENVLINE_WEBHOOKS_SECRET" => raw.webhooks.secret = Some(spanned(value)),
             other => {
                 let Some(rest) = other.strip_prefix("ENVLINE_ENVIRONMENT_") else {
                     return Err((
@@ -464,6 +540,49 @@ protected = true
         assert_eq!(config.repository.url, "/other.git");
         assert_eq!(config.server.listen.port(), 4000);
         assert_eq!(config.pipeline.environment("prod").unwrap().approvals, 1);
+    }
+
+    #[test]
+    fn a_webhook_secret_is_read_kept_out_of_logs_and_must_be_long_enough() {
+        assert!(
+            parse(GOOD).unwrap().webhooks.secret.is_none(),
+            "off by default"
+        );
+        let text = format!("{GOOD}\n[webhooks]\nsecret = \"0123456789abcdef0123\"\n");
+        let config = parse(&text).unwrap();
+        let secret = config.webhooks.secret.as_ref().unwrap();
+        assert_eq!(secret.expose(), b"0123456789abcdef0123");
+        assert!(
+            !format!("{config:?}").contains("0123456789abcdef"),
+            "redacted"
+        );
+
+        let e = parse(&text.replace("0123456789abcdef0123", "short")).unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("webhooks.secret", Some(17)),
+            "{e}"
+        );
+        assert!(e.message.contains("at least 16"), "{e}");
+
+        let vars = BTreeMap::from([(
+            "ENVLINE_WEBHOOKS_SECRET".to_string(),
+            "from-the-environment-1234".to_string(),
+        )]);
+        let config = Config::parse(Path::new("envline.toml"), &text, &vars).unwrap();
+        assert_eq!(
+            config.webhooks.secret.unwrap().expose(),
+            b"from-the-environment-1234",
+            "the variable overrides the file"
+        );
+        let vars = BTreeMap::from([("ENVLINE_WEBHOOKS_SECRET".to_string(), String::new())]);
+        let e = Config::parse(Path::new("envline.toml"), GOOD, &vars).unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("ENVLINE_WEBHOOKS_SECRET", None),
+            "{e}"
+        );
+        assert!(e.message.contains("unset the variable"), "{e}");
     }
 
     #[test]

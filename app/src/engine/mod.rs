@@ -19,9 +19,11 @@ pub mod line;
 pub mod notify;
 pub mod ops;
 pub mod pipeline;
+pub mod refresher;
 pub mod rules;
 pub mod session;
 pub mod store;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,6 +129,10 @@ pub struct Engine {
     /// The line's commits with the environments they affect, computed once.
     facts: history::FactsCache,
     refresh_state: RwLock<RefreshState>,
+    /// Refreshes asked for without waiting (webhooks, the timer).
+    refresh_queue: refresher::RefreshQueue,
+    /// Refreshes that ran since start-up, for `envline_refreshes_total`.
+    refreshes: AtomicU64,
     tokens: Mutex<HashMap<String, (Principal, Instant)>>,
     /// Wakes the auto-promotion task.
     pub auto_promote: tokio::sync::Notify,
@@ -191,6 +197,8 @@ impl Engine {
             )),
             facts: history::FactsCache::default(),
             refresh_state: RwLock::new(RefreshState::default()),
+            refresh_queue: refresher::RefreshQueue::default(),
+            refreshes: AtomicU64::new(0),
             tokens: Mutex::new(HashMap::new()),
             auto_promote: tokio::sync::Notify::new(),
             changes: tokio::sync::broadcast::channel(64).0,
@@ -695,7 +703,15 @@ impl Engine {
         } else {
             self.invalidate();
         }
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
         result
+    }
+
+    /// How many refreshes ran since start-up (timed, asked for by webhooks
+    /// or `POST /api/v1/refresh`, and the first one): what shows whether
+    /// webhooks are deduplicated.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::SeqCst)
     }
 
     /// What `who` may see of themselves and do, per environment: the header's

@@ -40,13 +40,24 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// One `[[notify]]` entry: where to POST, which events, and optionally a
 /// secret to sign them with (`X-Envline-Signature-256`, as GitHub signs its
 /// webhooks).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyTarget {
     pub url: String,
     pub events: Vec<String>,
     #[serde(default)]
     pub secret: Option<String>,
+}
+
+/// Logs and panics show neither the hook's path nor the secret.
+impl std::fmt::Debug for NotifyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyTarget")
+            .field("url", &redact(&self.url))
+            .field("events", &self.events)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 impl NotifyTarget {

@@ -60,38 +60,37 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = std::convert::Infallible;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
-        let mut body = request.into_body();
-        let mut buffer = Vec::new();
-        let mut total = 0usize;
-        while let Some(frame) = body.frame().await {
-            let frame = match frame {
-                Ok(f) => f,
-                Err(e) => {
-                    return Ok(Body(Err(ApiError::bad_input(format!(
-                        "cannot read the request body: {e}"
-                    )))));
-                }
-            };
-            if let Ok(data) = frame.into_data() {
-                total += data.len();
-                if total <= BODY_LIMIT {
-                    buffer.extend_from_slice(&data);
-                } else if total > DRAIN_LIMIT {
-                    break;
-                }
+        Ok(Body(read_limited(request.into_body(), BODY_LIMIT).await))
+    }
+}
+
+/// Reads a request body of at most `limit` bytes: 413 past it (after
+/// draining some, see [`DRAIN_LIMIT`]), 400 when it cannot be read.
+pub async fn read_limited(mut body: axum::body::Body, limit: usize) -> ApiResult<Bytes> {
+    let mut buffer = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_input(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= limit {
+                buffer.extend_from_slice(&data);
+            } else if total > DRAIN_LIMIT {
+                break;
             }
         }
-        if total > BODY_LIMIT {
-            return Ok(Body(Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "the request body has {total} bytes or more; the API takes at most {BODY_LIMIT}"
-                ),
-            ))));
-        }
-        Ok(Body(Ok(Bytes::from(buffer))))
     }
+    if total > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the request body has {total} bytes or more; this endpoint takes at most {limit}"
+            ),
+        ));
+    }
+    Ok(Bytes::from(buffer))
 }
 
 impl Body {

@@ -19,6 +19,7 @@ mod promotions;
 mod resets;
 mod system;
 mod verifications;
+mod webhooks;
 
 use app::state::AppState;
 use axum::extract::{DefaultBodyLimit, Path};
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::router())
         .merge(me::router())
         .merge(notifications::router())
+        .merge(webhooks::router())
         .merge(openapi::router())
         .split_for_parts();
     router

@@ -39,13 +39,16 @@ the session cookie; reads need neither when `auth.anonymous_read` is on.",
         (name = "audit", description = "The audit log and its integrity check"),
         (name = "admin", description = "People, roles and API tokens (admin role); who the caller is"),
         (name = "system", description = "Liveness, metrics, fetching the remote, change notices"),
+        (name = "webhooks", description = "Pushes announced by GitHub or GitLab, signed with `[webhooks] secret`"),
         (name = "openapi", description = "This document"),
     ),
 )]
 pub struct ApiDoc;
 
-/// Declares the two ways to be a caller, which the operations' `security`
-/// lists name: `bearer` (an API token) and `session` (a signed-in browser).
+/// Declares the ways to be a caller, which the operations' `security` lists
+/// name: `bearer` (an API token) and `session` (a signed-in browser); and the
+/// git hosts' proofs that a webhook delivery is theirs: `github_signature`
+/// and `gitlab_token`.
 struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
@@ -67,6 +70,20 @@ impl Modify for SecuritySchemes {
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 SESSION_COOKIE,
                 "The cookie signing in sets; changes sent with it must come from Envline's own pages",
+            ))),
+        );
+        components.add_security_scheme(
+            "github_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Hub-Signature-256",
+                "`sha256=` and the hex HMAC-SHA256 of the raw body keyed with `[webhooks] secret` (GitHub computes it)",
+            ))),
+        );
+        components.add_security_scheme(
+            "gitlab_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Gitlab-Token",
+                "The webhook's secret token, equal to `[webhooks] secret`",
             ))),
         );
     }

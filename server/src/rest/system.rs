@@ -101,6 +101,7 @@ async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
             metrics::gauge!("envline_notifications", "state" => state).set(n as f64);
         }
     }
+    metrics::counter!("envline_refreshes_total").absolute(state.engine.refreshes());
     let body = METRICS.get().map(|h| h.render()).unwrap_or_default();
     Ok((
         [(
