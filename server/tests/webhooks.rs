@@ -407,17 +407,13 @@ async fn a_burst_of_deliveries_while_a_refresh_runs_costs_one_more_refresh() {
     );
     until_shown(&api, &vic, "main", &pushed, Duration::from_secs(30)).await;
 
-    // The one queued refresh runs after the first; then nothing more.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while refreshes(&api, &vic).await < ran + 2 {
-        assert!(Instant::now() < deadline, "the queued refresh never ran");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The queued refresh (if the burst outran the first one's start, the
+    // first serves them all) runs after the first; then nothing more.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let now = refreshes(&api, &vic).await;
     assert!(
-        now - ran <= 2,
-        "20 deliveries while a refresh ran made {} refreshes, not at most 2",
+        (1..=2).contains(&(now - ran)),
+        "20 deliveries while a refresh ran made {} refreshes, not one or two",
         now - ran
     );
 }
