@@ -151,11 +151,12 @@ enum AuditCommand {
 
 /// A client for the server the flags, the environment or the login file name.
 fn client(server: Option<String>, token: Option<String>, output: Output) -> Result<Client, String> {
-    let saved = settings::login_file()
-        .ok()
-        .map(|f| settings::load(&f))
-        .transpose()?
-        .flatten();
+    // Both given: the login file is not needed (nor read).
+    let saved = if server.is_some() && token.is_some() {
+        None
+    } else {
+        settings::saved()
+    };
     let target = settings::resolve(server, token, saved)?;
     Client::new(target, output)
 }

@@ -204,6 +204,22 @@ fn every_command_answers_with_its_exit_code() {
     assert!(out.contains("rejected by ann: not today"), "{out}");
     exits(&run(&p.bob, &["approve", &id]), 2);
 
+    // A glob: every environment it promotes is reported.
+    for env in ["staging-us", "staging-asia"] {
+        let tip = server.remote_tip(env);
+        exits(
+            &run(&p.bob, &["verify", env, &tip, "--status", "passed"]),
+            0,
+        );
+    }
+    let (out, _) = exits(&run(&p.pat, &["promote", "prod-*", "--reason", "1.6"]), 3);
+    for env in ["prod-eu", "prod-us", "prod-asia"] {
+        assert!(out.contains(&format!("{env}: ")), "{env}: {out}");
+    }
+    let (json, _) = exits(&run(&p.pat, &["promote", "prod-*", "--output", "json"]), 3);
+    let body: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(body["promotions"].as_array().unwrap().len(), 3, "{body}");
+
     // hold and release.
     let (out, _) = exits(
         &run(
@@ -281,6 +297,17 @@ async fn wait_returns_once_two_approvers_sign_off_and_login_keeps_the_token() {
         child.wait_with_output().unwrap()
     };
     let file = home.join("envline/login.toml");
+    // A broken login file is passed over (and replaced by login).
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "server = [").unwrap();
+    let (_, err) = exits(&envline(&server, home, None, &["status"]), 4);
+    assert!(err.contains("passing over the login file"), "{err}");
+    let (_, err) = exits(&envline(&server, home, Some(&p.vic), &["status"]), 0);
+    assert!(
+        err.is_empty(),
+        "with --server and --token it is not read: {err}"
+    );
+    std::fs::remove_file(&file).unwrap();
     let (_, err) = exits(&login("envl_forged"), 4);
     assert!(err.contains("nothing was saved"), "{err}");
     assert!(!file.exists());

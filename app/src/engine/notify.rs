@@ -146,13 +146,20 @@ pub async fn sync_targets(pool: &SqlitePool, targets: &[NotifyTarget]) -> Result
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query(
+    let dropped = sqlx::query(
         "UPDATE notifications SET state = 'dropped',
              last_error = 'its target is no longer in the configuration'
          WHERE state IN ('pending', 'failing') AND target NOT IN (SELECT url FROM notify_targets)",
     )
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if dropped > 0 {
+        tracing::warn!(
+            "{dropped} undelivered notifications are dropped: their [[notify]] url is no longer in the configuration \
+             (GET /api/v1/notifications?state=dropped lists them)"
+        );
+    }
     tx.commit().await
 }
 
@@ -229,16 +236,18 @@ pub fn payload(event: &str, e: &AuditEventView, base_url: &str) -> Value {
 
 /// A target's URL without its path: chat hooks carry their secret there.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?']).next().unwrap_or(rest);
-            if host.len() < rest.len() {
-                format!("{scheme}://{host}/…")
-            } else {
-                format!("{scheme}://{host}")
-            }
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let host = u.host_str().unwrap_or("");
+            let hidden = u.path() != "/" || u.query().is_some() || !u.username().is_empty();
+            format!(
+                "{}://{host}{port}{}",
+                u.scheme(),
+                if hidden { "/…" } else { "" }
+            )
         }
-        None => "…".into(),
+        Err(_) => "…".into(),
     }
 }
 
@@ -294,6 +303,8 @@ struct Due {
 pub async fn deliver_forever(engine: Arc<Engine>) {
     let http = match reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
+        // A followed redirect would turn the POST into a GET that "succeeds".
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("envline/", env!("CARGO_PKG_VERSION")))
         .build()
     {
@@ -424,13 +435,18 @@ async fn attempt(
     }
     match req.body(body).send().await {
         Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) if r.status().is_redirection() => Err(format!(
+            "the receiver answered {} (a redirect): put the address it redirects to in the [[notify]] url",
+            r.status()
+        )),
         Ok(r) => Err(format!("the receiver answered {}", r.status())),
         Err(e) if e.is_timeout() => Err(format!(
             "the receiver did not answer in {} s",
             ATTEMPT_TIMEOUT.as_secs()
         )),
         Err(e) if e.is_connect() => Err("cannot connect to the receiver".into()),
-        Err(e) => Err(format!("cannot send: {e}")),
+        // Without the URL: a chat hook's path is its secret.
+        Err(e) => Err(format!("cannot send: {}", e.without_url())),
     }
 }
 
@@ -454,6 +470,10 @@ mod tests {
             "https://chat.example.com/…"
         );
         assert_eq!(redact("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(
+            redact("https://bot:pw@hooks.example.com:8443/T0/B0/XXXX?x=1"),
+            "https://hooks.example.com:8443/…"
+        );
     }
 
     #[test]

@@ -131,7 +131,7 @@ pub enum AuditFormat {
 
 /// Prints the API's JSON as it came.
 fn print_json(a: &Answer) {
-    println!("{}", a.text.trim_end());
+    say!("{}", a.text.trim_end());
 }
 
 /// Prints an API refusal (its JSON on stdout for scripts, the reasons on
@@ -161,7 +161,7 @@ pub async fn status(c: &Client) -> Result<Outcome, String> {
         refresh_error: Option<String>,
     }
     let p: Pipeline = a.parse()?;
-    println!("{}", render::status(&p.root, &p.environments));
+    say!("{}", render::status(&p.root, &p.environments));
     if let Some(e) = p.refresh_error {
         eprintln!("envline: the server's last fetch of the remote failed: {e}");
     }
@@ -224,34 +224,40 @@ pub async fn promote(c: &Client, args: PromoteArgs) -> Result<Outcome, String> {
     let mut requests = requests_of(&a)?;
     if c.output == Output::Table {
         for r in &requests {
-            println!("{}", render::request_line(r));
+            say!("{}", render::request_line(r));
             let moved = previews.iter().find(|p| {
                 p.environment == r.environment
                     && p.candidate.as_ref().is_some_and(|c| c.id == r.to_commit)
             });
             if let Some(p) = moved.filter(|_| r.state != RequestState::Failed) {
                 if r.state != RequestState::Done && !p.commits.is_empty() {
-                    println!("  would move:");
+                    say!("  would move:");
                 }
                 for m in &p.commits {
-                    println!("  {} {}", m.commit.short, m.commit.subject);
+                    say!("  {} {}", m.commit.short, m.commit.subject);
                 }
                 if p.commits_total > p.commits.len() {
-                    println!("  … and {} more", p.commits_total - p.commits.len());
+                    say!("  … and {} more", p.commits_total - p.commits.len());
                 }
             }
         }
     }
     let mut last = a;
+    // Approved but still pushing when --wait gave up: not known to be done.
+    let mut timed_out = false;
     if args.wait && requests.iter().any(|r| pending(r.state)) {
         let before: Vec<RequestState> = requests.iter().map(|r| r.state).collect();
-        let (views, answers) = wait_for(c, requests, args.timeout).await?;
+        let (views, answers) = match wait_for(c, requests, args.timeout).await? {
+            Ok(waited) => waited,
+            Err(refusal) => return Ok(refusal),
+        };
         requests = views;
         last = answers;
+        timed_out = requests.iter().any(|r| r.state == RequestState::Executing);
         if c.output == Output::Table {
             for (r, was) in requests.iter().zip(before) {
                 if r.state != was {
-                    println!("{}", render::request_line(r));
+                    say!("{}", render::request_line(r));
                 }
             }
         }
@@ -259,11 +265,16 @@ pub async fn promote(c: &Client, args: PromoteArgs) -> Result<Outcome, String> {
     if c.output == Output::Json {
         print_json(&last);
     }
-    Ok(requests
+    let outcome = requests
         .iter()
         .map(outcome_of)
         .max()
-        .unwrap_or(Outcome::Done))
+        .unwrap_or(Outcome::Done);
+    Ok(if timed_out {
+        outcome.max(Outcome::Failed)
+    } else {
+        outcome
+    })
 }
 
 fn pending(state: RequestState) -> bool {
@@ -274,13 +285,15 @@ fn pending(state: RequestState) -> bool {
 }
 
 /// Polls the requests until none waits, or the time is up; shows a spinner
-/// on a terminal and a line per change otherwise. Returns the last views and
-/// the API's JSON of them (one object, or `{"promotions": [...]}`).
+/// on a terminal and a line per change otherwise. The server restarting or
+/// answering 5xx meanwhile does not end the wait; a refusal (a revoked
+/// token, say) does, with its outcome. Returns the last views and the API's
+/// JSON of them (one object, or `{"promotions": [...]}`).
 async fn wait_for(
     c: &Client,
     mut requests: Vec<PromotionView>,
     timeout: Duration,
-) -> Result<(Vec<PromotionView>, Answer), String> {
+) -> Result<Result<(Vec<PromotionView>, Answer), Outcome>, String> {
     let deadline = Instant::now() + timeout;
     let spinner = std::io::stderr().is_terminal().then(|| {
         let s = ProgressBar::new_spinner();
@@ -288,42 +301,65 @@ async fn wait_for(
         s.enable_steady_tick(Duration::from_millis(120));
         s
     });
+    let tell = |text: String| match &spinner {
+        Some(s) => s.set_message(text),
+        None => eprintln!("envline: {text}"),
+    };
+    let mut texts: Vec<String> = requests
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap_or_default())
+        .collect();
     let mut said = String::new();
-    let mut texts = Vec::new();
-    loop {
+    let ended = loop {
         let now = requests
             .iter()
             .map(|r| format!("{}: {}", r.environment, render::request_note(r)))
             .collect::<Vec<_>>()
             .join("; ");
         if now != said {
-            match &spinner {
-                Some(s) => s.set_message(now.clone()),
-                None => eprintln!("envline: waiting: {now}"),
-            }
+            tell(format!("waiting: {now}"));
             said = now;
         }
         if !requests.iter().any(|r| pending(r.state)) || Instant::now() >= deadline {
-            break;
+            break None;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        texts.clear();
-        for r in requests.iter_mut() {
-            let a = c
+        let mut refusal = None;
+        for (r, text) in requests.iter_mut().zip(texts.iter_mut()) {
+            match c
                 .send(Method::GET, &format!("/api/v1/promotions/{}", r.id), None)
-                .await?;
-            if !a.ok() {
-                if let Some(s) = &spinner {
-                    s.finish_and_clear();
+                .await
+            {
+                Ok(a) if a.ok() => {
+                    *r = a.parse()?;
+                    *text = a.text;
                 }
-                return Err(render::refusal(&a.error()));
+                Ok(a) if a.status >= 500 => {
+                    said.clear();
+                    tell(format!("the server answered {}; still waiting", a.status));
+                }
+                Ok(a) => {
+                    if let Some(s) = &spinner {
+                        s.finish_and_clear();
+                    }
+                    refusal = Some(refused(c, &a));
+                    break;
+                }
+                Err(unreachable) => {
+                    said.clear();
+                    tell(format!("{unreachable}; still waiting"));
+                }
             }
-            *r = a.parse()?;
-            texts.push(a.text);
         }
-    }
+        if refusal.is_some() {
+            break refusal;
+        }
+    };
     if let Some(s) = spinner {
         s.finish_and_clear();
+    }
+    if let Some(outcome) = ended {
+        return Ok(Err(outcome));
     }
     if requests.iter().any(|r| pending(r.state)) {
         eprintln!(
@@ -331,19 +367,12 @@ async fn wait_for(
             humantime::format_duration(timeout)
         );
     }
-    let text = if texts.is_empty() {
-        // Nothing was polled: the requests as they came.
-        if requests.len() == 1 {
-            serde_json::to_string(&requests[0]).map_err(|e| e.to_string())?
-        } else {
-            json!({ "promotions": requests }).to_string()
-        }
-    } else if texts.len() == 1 {
+    let text = if texts.len() == 1 {
         texts.remove(0)
     } else {
         format!("{{\"promotions\":[{}]}}", texts.join(","))
     };
-    Ok((requests, Answer { status: 200, text }))
+    Ok(Ok((requests, Answer { status: 200, text })))
 }
 
 /// `envline verify`: records a test result for exactly one commit.
@@ -362,7 +391,7 @@ pub async fn verify(c: &Client, args: VerifyArgs) -> Result<Outcome, String> {
         print_json(&a);
     } else {
         let v: VerificationView = a.parse()?;
-        println!(
+        say!(
             "{} {}: {} (recorded by {})",
             v.environment,
             short(&v.commit),
@@ -393,7 +422,7 @@ pub async fn approve(c: &Client, args: ApproveArgs) -> Result<Outcome, String> {
     if c.output == Output::Json {
         print_json(&a);
     } else {
-        println!("{}", render::request_line(&r));
+        say!("{}", render::request_line(&r));
     }
     Ok(if r.state == RequestState::Failed {
         Outcome::Failed
@@ -434,20 +463,20 @@ pub async fn rollback(c: &Client, args: RollbackArgs) -> Result<Outcome, String>
     }
     for e in a.parse::<Events>()?.events {
         let env = e.environment.clone().unwrap_or_default();
-        println!(
+        say!(
             "{env}: {} → {} (rolled back)",
             e.old.as_deref().map(short).unwrap_or("-"),
             e.new.as_deref().map(short).unwrap_or("-"),
         );
         if let Some(plan) = plans.iter().find(|p| p.environment == env) {
             for left in &plan.leaving {
-                println!("  left: {} {}", left.short, left.subject);
+                say!("  left: {} {}", left.short, left.subject);
             }
             if plan.leaving_total > plan.leaving.len() {
-                println!("  … and {} more", plan.leaving_total - plan.leaving.len());
+                say!("  … and {} more", plan.leaving_total - plan.leaving.len());
             }
             if plan.places_hold {
-                println!(
+                say!(
                     "  its auto-promotion is held until someone releases the hold (`envline status` shows it)"
                 );
             }
@@ -478,7 +507,7 @@ pub async fn hold(c: &Client, args: HoldArgs) -> Result<Outcome, String> {
         holds: Vec<HoldView>,
     }
     for h in a.parse::<Holds>()?.holds {
-        println!(
+        say!(
             "{}: hold #{} placed{}; `envline release {}` lifts it",
             h.environment,
             h.id,
@@ -498,9 +527,9 @@ pub async fn release(c: &Client, id: i64) -> Result<Outcome, String> {
         return Ok(refused(c, &a));
     }
     if c.output == Output::Json {
-        println!("{}", json!({ "released": id }));
+        say!("{}", json!({ "released": id }));
     } else {
-        println!("hold #{id} released");
+        say!("hold #{id} released");
     }
     Ok(Outcome::Done)
 }
@@ -571,7 +600,7 @@ pub async fn audit(c: &Client, args: AuditArgs) -> Result<Outcome, String> {
     struct Events {
         events: Vec<AuditEventView>,
     }
-    println!("{}", render::audit(&a.parse::<Events>()?.events));
+    say!("{}", render::audit(&a.parse::<Events>()?.events));
     Ok(Outcome::Done)
 }
 
@@ -607,8 +636,7 @@ pub async fn login(
     output: Output,
 ) -> Result<Outcome, String> {
     let file = settings::login_file()?;
-    let saved = settings::load(&file)?;
-    let server = match server.or_else(|| saved.map(|s| s.server)) {
+    let server = match server.or_else(|| settings::saved().map(|s| s.server)) {
         Some(s) => settings::normalize(&s)?,
         None => {
             return Err(
@@ -643,7 +671,7 @@ pub async fn login(
     settings::save(&file, &SavedLogin { server, token })?;
     match output {
         Output::Json => print_json(&a),
-        Output::Table => println!(
+        Output::Table => say!(
             "signed in to {} as {} ({}); saved in {}",
             c.server(),
             me.user,

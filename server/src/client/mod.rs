@@ -3,6 +3,14 @@
 //! tables for people, the API's JSON for scripts, and exit codes a pipeline
 //! can branch on.
 
+/// `println!` that does not panic when stdout is closed (`envline audit | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod commands;
 mod render;
 pub mod settings;
@@ -131,6 +139,9 @@ impl Client {
             // A promotion pushes to the git remote; leave it time.
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("envline-cli/", env!("CARGO_PKG_VERSION")))
+            // A followed redirect turns a POST into a GET (and drops the
+            // token): say where the server is instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot set up HTTP: {e}"))?;
         Ok(Client {
@@ -166,6 +177,9 @@ impl Client {
             req = req.json(body);
         }
         let response = req.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status().is_redirection() {
+            return Err(self.redirected(&response));
+        }
         let status = response.status().as_u16();
         let text = response
             .text()
@@ -186,6 +200,9 @@ impl Client {
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
+        if response.status().is_redirection() {
+            return Err(self.redirected(&response));
+        }
         let status = response.status().as_u16();
         if !response.status().is_success() {
             let text = response.text().await.unwrap_or_default();
@@ -201,6 +218,19 @@ impl Client {
         }
         out.flush().map_err(|e| e.to_string())?;
         Ok(Ok(()))
+    }
+
+    fn redirected(&self, response: &reqwest::Response) -> String {
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("elsewhere");
+        format!(
+            "{} answered {} and sends clients to {to}: give the server's own address with --server (or ENVLINE_SERVER); nothing was done",
+            self.server(),
+            response.status()
+        )
     }
 
     fn unreachable(&self, e: reqwest::Error) -> String {

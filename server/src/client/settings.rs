@@ -26,12 +26,25 @@ pub fn login_file() -> Result<PathBuf, String> {
         })
 }
 
+/// The saved login, if there is one that can be read; a broken file is
+/// reported and passed over, so the flags (and `envline login`) still work.
+pub fn saved() -> Option<SavedLogin> {
+    let file = login_file().ok()?;
+    match load(&file) {
+        Ok(saved) => saved,
+        Err(e) => {
+            eprintln!("envline: passing over the login file: {e}");
+            None
+        }
+    }
+}
+
 /// Reads the login file, if there is one.
 pub fn load(file: &Path) -> Result<Option<SavedLogin>, String> {
     match std::fs::read_to_string(file) {
         Ok(text) => toml::from_str(&text).map(Some).map_err(|e| {
             format!(
-                "the login file {} is not valid: {e}; run `envline login` again",
+                "the login file {} is not valid: {e}; `envline logout` removes it",
                 file.display()
             )
         }),
@@ -90,7 +103,16 @@ pub fn resolve(
             (server, token.or(Some(saved.token)))
         }
         (Some(server), _) => (server, token),
-        (None, Some(saved)) => (saved.server, token.or(Some(saved.token))),
+        (None, Some(saved)) => match token {
+            Some(token) if token != saved.token => {
+                return Err(format!(
+                    "a token was given (--token or ENVLINE_TOKEN) but no server; give --server or \
+                     ENVLINE_SERVER too (the saved login is for {}, and its token is not this one)",
+                    saved.server
+                ));
+            }
+            _ => (saved.server, Some(saved.token)),
+        },
         (None, None) => {
             return Err(
                 "which Envline server? Give --server URL, set ENVLINE_SERVER, \
@@ -152,6 +174,14 @@ mod tests {
         assert_eq!(t.token, None);
         let t = resolve(Some("https://envline.example.com".into()), None, saved()).unwrap();
         assert_eq!(t.token.as_deref(), Some("saved"));
+    }
+
+    #[test]
+    fn a_given_token_never_goes_to_the_saved_server_unasked() {
+        let e = resolve(None, Some("other".into()), saved()).unwrap_err();
+        assert!(e.contains("--server"), "{e}");
+        let t = resolve(None, Some("saved".into()), saved()).unwrap();
+        assert_eq!(t.server, "https://envline.example.com");
     }
 
     #[test]

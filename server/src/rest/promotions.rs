@@ -75,7 +75,8 @@ async fn promote(State(state): State<AppState>, caller: Caller, body: Body) -> A
     let (engine, who) = (state.engine.clone(), caller.0);
     let mut result =
         Engine::detached(async move { ops::promote(&engine, &who, input).await }).await?;
-    if several {
+    // A glob in `environment` can promote several: each is answered.
+    if several || result.len() > 1 {
         let several = Promoted::Several(PromotionList { promotions: result });
         return Ok((StatusCode::CREATED, Json(several)).into_response());
     }

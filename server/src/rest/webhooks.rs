@@ -141,6 +141,15 @@ async fn take(state: &AppState, host: Host, request: Request) -> ApiResult<Respo
         .engine
         .check_webhook_headers(host, signature.as_deref())
         .map_err(refused)?;
+    // The signature is checked once the whole body is in; until then a
+    // sender needs no secret, so only a few bodies are read at a time.
+    let _reading = BODY_READS.acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the server is stopping",
+        )
+    })?;
     let body = read_limited(body, WEBHOOK_BODY_LIMIT)
         .await
         .inspect_err(|_| {
@@ -171,6 +180,11 @@ async fn take(state: &AppState, host: Host, request: Request) -> ApiResult<Respo
     };
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
+
+/// How many webhook bodies are read at once (at most 25 MB each) before
+/// their signature can be checked: an unsigned flood waits, it does not fill
+/// the memory.
+static BODY_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 /// A header's value as text (bytes that are not UTF-8 shown as �, so a bad
 /// value is refused as wrong rather than taken for a missing one).
