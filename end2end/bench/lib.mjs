@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import * as path from "node:path";
+import { chromium } from "@playwright/test";
 
 export const root = path.resolve(import.meta.dirname, "../..");
 export const bin = path.join(root, "target/release/envline");
@@ -49,4 +50,13 @@ export async function timeGet(url, headers, n) {
     if (!r.ok) throw new Error(`${url}: ${r.status}`);
   }
   return { median: median(times), p90: p90(times), size };
+}
+
+/** The machine's Chromium, headless, without the background traffic a closed network refuses. */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
 }

@@ -11,8 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { chromium } from "@playwright/test";
-import { bin, git, median, p90, root, startServer, timeGet } from "./lib.mjs";
+import { bin, git, launchChromium, median, p90, root, startServer, timeGet } from "./lib.mjs";
 
 const dir = mkdtempSync(path.join(tmpdir(), "envline-bench-"));
 
@@ -69,11 +68,7 @@ console.log(`wasm + js + css gzipped:      ${(total / 1024).toFixed(1)} KB`);
 // 2. A promotion's commit shown in a second browser: a watcher page on `/`,
 // a new commit on main, qa promoted over the API; time until the watcher's
 // qa card shows the new head.
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const watcher = await browser.newPage();
 await watcher.goto(`${base}/`);
 await watcher.waitForSelector("body[data-live=true]");

@@ -13,8 +13,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { chromium } from "@playwright/test";
-import { bin, git, median, p90, startServer } from "./lib.mjs";
+import { bin, git, launchChromium, median, p90, startServer } from "./lib.mjs";
 
 const ROUNDS = 20;
 const dir = mkdtempSync(path.join(tmpdir(), "envline-bench-"));
@@ -91,11 +90,7 @@ console.log(`webhook -> push shown (API):  median ${median(times).toFixed(0)} ms
 
 // The pipeline page itself: a browser on `/`, live; the time from the
 // webhook until main's card there shows the pushed commit.
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const watcher = await browser.newPage();
 await watcher.goto(`${base}/`);
 await watcher.waitForSelector("body[data-live=true]");

@@ -12,6 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::render::{self, short};
@@ -144,23 +145,44 @@ fn refused(c: &Client, a: &Answer) -> Outcome {
     Outcome::of_error(a.status)
 }
 
-/// `envline status`: every environment, where it is and what waits.
-pub async fn status(c: &Client) -> Result<Outcome, String> {
-    let a = c.send(Method::GET, "/api/v1/environments", None).await?;
+/// What became of a request: its answer for a table, or already printed
+/// (a refusal, or the API's JSON for a script) with how the command ends.
+enum Reply<T> {
+    ForTable(T),
+    Printed(Outcome),
+}
+
+/// Sends one request; prints a refusal, or the JSON when scripts asked for
+/// it, and otherwise hands back the answer for a table.
+async fn call<T: DeserializeOwned>(
+    c: &Client,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<Reply<T>, String> {
+    let a = c.send(method, path, body).await?;
     if !a.ok() {
-        return Ok(refused(c, &a));
+        return Ok(Reply::Printed(refused(c, &a)));
     }
     if c.output == Output::Json {
         print_json(&a);
-        return Ok(Outcome::Done);
+        return Ok(Reply::Printed(Outcome::Done));
     }
+    Ok(Reply::ForTable(a.parse()?))
+}
+
+/// `envline status`: every environment, where it is and what waits.
+pub async fn status(c: &Client) -> Result<Outcome, String> {
     #[derive(Deserialize)]
     struct Pipeline {
         root: String,
         environments: Vec<EnvironmentView>,
         refresh_error: Option<String>,
     }
-    let p: Pipeline = a.parse()?;
+    let p: Pipeline = match call(c, Method::GET, "/api/v1/environments", None).await? {
+        Reply::ForTable(p) => p,
+        Reply::Printed(outcome) => return Ok(outcome),
+    };
     say!("{}", render::status(&p.root, &p.environments));
     if let Some(e) = p.refresh_error {
         eprintln!("envline: the server's last fetch of the remote failed: {e}");
@@ -381,24 +403,18 @@ pub async fn verify(c: &Client, args: VerifyArgs) -> Result<Outcome, String> {
         "environment": args.environment, "commit": args.commit, "status": args.status,
         "url": args.url, "summary": args.summary,
     });
-    let a = c
-        .send(Method::POST, "/api/v1/verifications", Some(&body))
-        .await?;
-    if !a.ok() {
-        return Ok(refused(c, &a));
-    }
-    if c.output == Output::Json {
-        print_json(&a);
-    } else {
-        let v: VerificationView = a.parse()?;
-        say!(
-            "{} {}: {} (recorded by {})",
-            v.environment,
-            short(&v.commit),
-            v.status,
-            v.recorded_by
-        );
-    }
+    let v: VerificationView =
+        match call(c, Method::POST, "/api/v1/verifications", Some(&body)).await? {
+            Reply::ForTable(v) => v,
+            Reply::Printed(outcome) => return Ok(outcome),
+        };
+    say!(
+        "{} {}: {} (recorded by {})",
+        v.environment,
+        short(&v.commit),
+        v.status,
+        v.recorded_by
+    );
     Ok(Outcome::Done)
 }
 
@@ -447,21 +463,15 @@ pub async fn rollback(c: &Client, args: RollbackArgs) -> Result<Outcome, String>
     } else {
         Vec::new()
     };
-    let a = c
-        .send(Method::POST, "/api/v1/rollbacks", Some(&body))
-        .await?;
-    if !a.ok() {
-        return Ok(refused(c, &a));
-    }
-    if c.output == Output::Json {
-        print_json(&a);
-        return Ok(Outcome::Done);
-    }
     #[derive(Deserialize)]
     struct Events {
         events: Vec<AuditEventView>,
     }
-    for e in a.parse::<Events>()?.events {
+    let moved: Events = match call(c, Method::POST, "/api/v1/rollbacks", Some(&body)).await? {
+        Reply::ForTable(events) => events,
+        Reply::Printed(outcome) => return Ok(outcome),
+    };
+    for e in moved.events {
         let env = e.environment.clone().unwrap_or_default();
         say!(
             "{env}: {} → {} (rolled back)",
@@ -494,19 +504,15 @@ pub async fn hold(c: &Client, args: HoldArgs) -> Result<Outcome, String> {
         .transpose()?;
     let body =
         json!({ "environments": args.environments, "reason": args.reason, "ends_at": until });
-    let a = c.send(Method::POST, "/api/v1/holds", Some(&body)).await?;
-    if !a.ok() {
-        return Ok(refused(c, &a));
-    }
-    if c.output == Output::Json {
-        print_json(&a);
-        return Ok(Outcome::Done);
-    }
     #[derive(Deserialize)]
     struct Holds {
         holds: Vec<HoldView>,
     }
-    for h in a.parse::<Holds>()?.holds {
+    let placed: Holds = match call(c, Method::POST, "/api/v1/holds", Some(&body)).await? {
+        Reply::ForTable(holds) => holds,
+        Reply::Printed(outcome) => return Ok(outcome),
+    };
+    for h in placed.holds {
         say!(
             "{}: hold #{} placed{}; `envline release {}` lifts it",
             h.environment,
@@ -592,15 +598,14 @@ pub async fn audit(c: &Client, args: AuditArgs) -> Result<Outcome, String> {
             }
         });
     }
-    let a = c.send(Method::GET, &path, None).await?;
-    if !a.ok() {
-        return Ok(refused(c, &a));
-    }
     #[derive(Deserialize)]
     struct Events {
         events: Vec<AuditEventView>,
     }
-    say!("{}", render::audit(&a.parse::<Events>()?.events));
+    match call::<Events>(c, Method::GET, &path, None).await? {
+        Reply::ForTable(page) => say!("{}", render::audit(&page.events)),
+        Reply::Printed(outcome) => return Ok(outcome),
+    }
     Ok(Outcome::Done)
 }
 
