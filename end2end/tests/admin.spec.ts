@@ -50,6 +50,9 @@ test("an admin adds a person, grants and removes a role, and creates a token sho
     `envline login --server ${new URL(BASE_URL).origin}`,
   );
   expect(await status(token)).toBe(200);
+  await expect(page.getByTestId("notifications"), "no [[notify]] in the test server's configuration").toContainText(
+    "No notification targets",
+  );
   await expectNoSeriousViolations(page, "the admin page with a new token");
   // Shown once: a fresh look at the page does not have it.
   await page.reload();

@@ -106,6 +106,11 @@ async fn every_event_arrives_exactly_once_by_id_across_refusals_and_a_restart() 
     std::fs::write(&server.config, config).unwrap();
     let pat = server.user("pat", &["promoter", "tester"]);
     let bob = server.user("bob", &["approver:prod-*", "tester"]);
+    let out = server.cli(
+        &["user", "add", "root", "--role", "admin"],
+        &[("ENVLINE_PASSWORD", "root-secret-1")],
+    );
+    assert!(out.status.success());
     server.start();
     let api = Api::new(&server);
 
@@ -170,6 +175,31 @@ async fn every_event_arrives_exactly_once_by_id_across_refusals_and_a_restart() 
         .get("/api/v1/notifications?state=sent", Some(&pat))
         .await;
     assert_eq!(s, 400, "{b}");
+
+    // An admin sees them on the Admin page.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let signed = browser
+        .post(server.url("/fn/sign_in"))
+        .header("accept", "application/json")
+        .header("origin", format!("http://{}", server.addr))
+        .form(&[("user", "root"), ("password", "root-secret-1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let page = browser
+        .get(server.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("2 notifications are failing"), "{page}");
+    assert!(page.contains("the receiver answered 503"), "{page}");
 
     // An event raised just before the server dies.
     let (s, b) = api

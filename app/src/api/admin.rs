@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{HoldView, PersonView};
+use crate::model::{HoldView, NotificationView, PersonView};
 
 /// Everything the Admin page shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +14,10 @@ pub struct AdminPage {
     /// Holds and freezes not released (freezes that start later included).
     pub holds: Vec<HoldView>,
     pub environments: Vec<String>,
+    /// How many `[[notify]]` targets are configured.
+    pub notify_targets: usize,
+    /// Notifications being retried, newest first (at most 20).
+    pub failing_notifications: Vec<NotificationView>,
 }
 
 /// People and holds, for an admin.
@@ -27,6 +31,8 @@ pub async fn get_admin() -> Result<AdminPage, AppError> {
         people,
         holds: read(engine.holds()).await?,
         environments: engine.config.pipeline.names(),
+        notify_targets: engine.config.notify.len(),
+        failing_notifications: read(engine.failing_notifications(20)).await?,
     })
 }
 

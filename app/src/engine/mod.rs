@@ -769,6 +769,19 @@ impl Engine {
         Ok(store::unreleased_holds(&self.pool).await?)
     }
 
+    /// Notifications being retried, newest first: what the Admin page warns of.
+    pub async fn failing_notifications(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<crate::model::NotificationView>, EngineError> {
+        Ok(notify::list(
+            &self.pool,
+            Some(crate::model::NotificationState::Failing),
+            limit,
+        )
+        .await?)
+    }
+
     /// One page of audit events, newest first, filtered: those older than
     /// event `before`, at most `page`.
     pub async fn audit_page(

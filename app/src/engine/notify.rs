@@ -315,7 +315,18 @@ pub async fn deliver_forever(engine: Arc<Engine>) {
         }
     };
     let mut changes = engine.subscribe();
+    let mut pruned_at: Option<std::time::Instant> = None;
     loop {
+        if pruned_at.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
+            match prune(&engine.pool).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!("notifications: removed {n} delivered more than 30 days ago")
+                }
+                Err(e) => tracing::warn!("notifications: cannot prune: {e}"),
+            }
+            pruned_at = Some(std::time::Instant::now());
+        }
         let wait = match deliver_due(&engine, &http).await {
             Ok(next) => next,
             Err(e) => {
@@ -332,6 +343,23 @@ pub async fn deliver_forever(engine: Arc<Engine>) {
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// How often delivered notifications are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes notifications delivered (or dropped) more than 30 days ago: the
+/// audit log keeps the events themselves.
+async fn prune(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    let before = (chrono::Utc::now() - chrono::Duration::days(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(sqlx::query(
+        "DELETE FROM notifications WHERE state IN ('delivered', 'dropped') AND created_at < ?",
+    )
+    .bind(before)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 /// One pass: sends every due notification (in parallel), records each

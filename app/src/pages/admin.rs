@@ -13,7 +13,7 @@ use crate::components::live::{bump_on_finish, use_changes};
 use crate::components::pipeline_dialogs::HoldFields;
 use crate::components::table::TableHead;
 use crate::error::AppError;
-use crate::model::{HoldView, PersonView};
+use crate::model::{HoldView, NotificationView, PersonView};
 
 const INPUT: &str =
     "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";
@@ -183,6 +183,45 @@ fn Sections(page: Data, actions: Actions) -> impl IntoView {
             </div>
         </section>
         <Holds holds=page.holds actions/>
+        <Notifications targets=page.notify_targets failing=page.failing_notifications/>
+    }
+}
+
+/// Notifications that do not get through: what an admin fixes (the
+/// receiver, or the `[[notify]]` url) before people miss an approval.
+#[component]
+fn Notifications(targets: usize, failing: Vec<NotificationView>) -> impl IntoView {
+    let summary = match (targets, failing.len()) {
+        (0, _) => "No notification targets: add [[notify]] entries to envline.toml (see envline.example.toml) to tell chat and incident tools.".to_string(),
+        (n, 0) => format!("{n} target{}; nothing is failing.", if n == 1 { "" } else { "s" }),
+        (_, f) => format!("{f} notification{} failing, retried with back-off until the receiver takes {}:", if f == 1 { " is" } else { "s are" }, if f == 1 { "it" } else { "them" }),
+    };
+    let empty = failing.is_empty();
+    let rows = failing
+        .into_iter()
+        .map(|n| {
+            view! {
+                <tr data-notification=n.id.clone()>
+                    <td class="px-2 py-1">{n.event.replace('_', " ")}</td>
+                    <td class="px-2 py-1 font-mono text-xs">{n.target}</td>
+                    <td class="px-2 py-1">{n.attempts}</td>
+                    <td class="px-2 py-1">{n.last_error.unwrap_or_default()}</td>
+                    <td class="px-2 py-1 text-xs">{n.next_attempt_at}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class=format!("{CARD} mt-4") aria-labelledby="notifications-title" data-testid="notifications">
+            <h2 id="notifications-title" class="text-base font-semibold text-slate-900">"Notifications"</h2>
+            <p class="text-sm text-slate-600">{summary}</p>
+            {(!empty).then(|| view! {
+                <table class="mt-2 min-w-full text-left text-sm">
+                    <TableHead caption="Notifications being retried" columns=&["Event", "Receiver", "Attempts", "Last error", "Next attempt (UTC)"]/>
+                    <tbody class="divide-y divide-slate-100">{rows}</tbody>
+                </table>
+            })}
+        </section>
     }
 }
 
