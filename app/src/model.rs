@@ -751,6 +751,7 @@ pub struct MergeConflict {
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct NotificationView {
     /// The id every attempt sends (receivers de-duplicate on it).
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
     pub id: String,
     /// The audit event it tells of.
     pub audit_id: i64,

@@ -137,6 +137,12 @@ async fn every_event_arrives_exactly_once_by_id_across_refusals_and_a_restart() 
         "{b}"
     );
 
+    // A refused promotion (no test result in qa yet) raises nothing.
+    let (s, b) = api
+        .promote(&pat, json!({"environment": "integration"}))
+        .await;
+    assert_eq!(s, 422, "{b}");
+
     // Failing deliveries show in the API and in /metrics.
     until("two failing notifications", async || {
         let (_, b) = api
@@ -224,7 +230,11 @@ async fn every_event_arrives_exactly_once_by_id_across_refusals_and_a_restart() 
     let chat = receiver.accepted("/chat");
     let mut events: Vec<&str> = chat.iter().map(|(_, e)| e.as_str()).collect();
     events.sort();
-    assert_eq!(events, ["approval_needed", "held", "promoted"], "{chat:?}");
+    assert_eq!(
+        events,
+        ["approval_needed", "held", "promoted"],
+        "no notification of the refused promotion: {chat:?}"
+    );
     let mut ids: Vec<&String> = chat.iter().map(|(id, _)| id).collect();
     ids.sort();
     ids.dedup();

@@ -264,9 +264,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<NotificationView>, sqlx::Error> {
     let rows: Vec<NotificationView> = sqlx::query_as(
-        "SELECT 'envline-' || audit_id || '-' || event AS id, audit_id, event, target, state, attempts,
+        "SELECT audit_id, event, target, state, attempts,
                 next_attempt_at, last_error, created_at, delivered_at
-         FROM notifications WHERE (?1 IS NULL OR state = ?1) ORDER BY notifications.id DESC LIMIT ?2",
+         FROM notifications WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
     )
     .bind(state.map(|s| s.as_str()))
     .bind(limit)
@@ -275,6 +275,7 @@ pub async fn list(
     Ok(rows
         .into_iter()
         .map(|n| NotificationView {
+            id: delivery_id(n.audit_id, &n.event),
             target: redact(&n.target),
             ..n
         })
