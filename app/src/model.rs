@@ -221,6 +221,10 @@ pub struct ApprovalView {
     pub decision: Decision,
     pub comment: String,
     pub at: String,
+    /// Why this approval no longer counts, when it does not (I4): its
+    /// approver lost the role for this environment, or was removed.
+    #[serde(default)]
+    pub withdrawn: Option<String>,
 }
 
 /// A promotion (or reset, or out-of-order cherry-pick) and where it stands.

@@ -116,9 +116,14 @@ pub fn gates(f: &PromotionFacts) -> Vec<GateCheck> {
                 v.at
             ),
             Some(v) => format!(
-                "{} is `{}` in `{required}`; `{env}` needs exactly this commit passed there (I3)",
+                "{} is `{}` in `{required}`{}; `{env}` needs exactly this commit passed there (I3)",
                 short(&f.candidate),
-                v.status
+                v.status,
+                v.summary
+                    .as_deref()
+                    .filter(|_| v.status == VerificationStatus::Failed)
+                    .map(|s| format!(" ({s}, {} at {})", v.recorded_by, v.at))
+                    .unwrap_or_default()
             ),
             None => format!(
                 "{} has no verification in `{required}`; `{env}` needs exactly this commit passed there (I3)",
@@ -180,12 +185,17 @@ pub fn check_move_only(f: &PromotionFacts) -> Result<(), Refusal> {
 }
 
 /// I4: the approvers who count for a request: distinct people who approved,
-/// never the requester.
+/// never the requester, and only while they may approve (a withdrawn
+/// approval does not count).
 pub fn counted_approvers(request: &PromotionView) -> Vec<String> {
     let mut approvers: Vec<String> = request
         .approvals
         .iter()
-        .filter(|a| a.decision == Decision::Approve && a.approver != request.requested_by)
+        .filter(|a| {
+            a.decision == Decision::Approve
+                && a.withdrawn.is_none()
+                && a.approver != request.requested_by
+        })
         .map(|a| a.approver.clone())
         .collect();
     approvers.sort();
@@ -202,12 +212,24 @@ pub fn approvals_met(request: &PromotionView) -> bool {
 pub fn approvals_gate(request: &PromotionView) -> GateCheck {
     let approvers = counted_approvers(request);
     let met = approvers.len() as u32 >= request.required_approvals;
+    let withdrawn: Vec<String> = request
+        .approvals
+        .iter()
+        .filter_map(|a| {
+            a.withdrawn
+                .as_ref()
+                .map(|w| format!("{}'s approval was withdrawn ({w})", a.approver))
+        })
+        .collect();
+    let needed = request
+        .required_approvals
+        .saturating_sub(approvers.len() as u32);
     GateCheck {
         gate: GateKind::Approvals,
         environment: request.environment.clone(),
         met,
         message: format!(
-            "{} of {} approvals{}; the requester ({}) does not count",
+            "{} of {} approvals{}; the requester ({}) does not count{}{}",
             approvers.len(),
             request.required_approvals,
             if approvers.is_empty() {
@@ -215,7 +237,16 @@ pub fn approvals_gate(request: &PromotionView) -> GateCheck {
             } else {
                 format!(" ({})", approvers.join(", "))
             },
-            request.requested_by
+            request.requested_by,
+            withdrawn
+                .iter()
+                .map(|w| format!("; {w}"))
+                .collect::<String>(),
+            if needed > 0 && !withdrawn.is_empty() {
+                format!("; {needed} more needed")
+            } else {
+                String::new()
+            }
         ),
         evidence: None,
     }
@@ -367,6 +398,7 @@ mod tests {
                     decision: *d,
                     comment: String::new(),
                     at: String::new(),
+                    withdrawn: None,
                 })
                 .collect(),
             created_at: String::new(),
@@ -386,5 +418,22 @@ mod tests {
         ]);
         assert!(approvals_met(&r));
         assert!(approvals_gate(&r).message.starts_with("2 of 2 approvals"));
+    }
+
+    #[test]
+    fn a_withdrawn_approval_does_not_count_and_the_gate_says_what_is_missing() {
+        let mut r = request(&[("ann", Decision::Approve), ("bob", Decision::Approve)]);
+        r.approvals[1].withdrawn = Some("ada removed bob's role approver:prod-*".into());
+        assert_eq!(counted_approvers(&r), vec!["ann".to_string()]);
+        assert!(!approvals_met(&r));
+        let gate = approvals_gate(&r);
+        assert!(!gate.met);
+        assert!(
+            gate.message
+                .contains("bob's approval was withdrawn (ada removed bob's role approver:prod-*)"),
+            "{}",
+            gate.message
+        );
+        assert!(gate.message.ends_with("1 more needed"), "{}", gate.message);
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
+use super::roles::{Grant, Permission, Principal};
 use crate::model::{
     Decision, HoldKind, HoldView, PromotionView, RequestKind, RequestState, VerificationStatus,
     VerificationView,
@@ -319,18 +320,111 @@ pub async fn closed_request_for_move(
     .await
 }
 
+/// Fills in each request's approvals. An approval counts only while its
+/// approver may approve the request's environment (I4): one withdrawn when a
+/// role was removed says so, and one whose approver no longer holds the role
+/// for any other reason is shown withdrawn too, as the roles stand now.
 async fn with_approvals(
     pool: &SqlitePool,
     mut rows: Vec<PromotionView>,
 ) -> Result<Vec<PromotionView>, sqlx::Error> {
     for row in &mut rows {
-        row.approvals = sqlx::query_as("SELECT * FROM approvals WHERE request_id = ? ORDER BY at")
-            .bind(row.id)
-            .fetch_all(pool)
-            .await?;
+        row.approvals = sqlx::query_as(
+            "SELECT approver, decision, comment, at, withdrawn_reason AS withdrawn FROM approvals WHERE request_id = ? ORDER BY at",
+        )
+        .bind(row.id)
+        .fetch_all(pool)
+        .await?;
+        let approving = row
+            .approvals
+            .iter()
+            .any(|a| a.decision == Decision::Approve && a.withdrawn.is_none());
+        if approving {
+            let grants = approver_grants(pool, row.id).await?;
+            for a in &mut row.approvals {
+                if a.decision != Decision::Approve || a.withdrawn.is_some() {
+                    continue;
+                }
+                let who = Principal {
+                    user: a.approver.clone(),
+                    grants: grants.get(&a.approver).cloned().unwrap_or_default(),
+                    system: false,
+                };
+                if !who.can(Permission::Approve, Some(&row.environment)) {
+                    a.withdrawn = Some(format!(
+                        "{} no longer holds a role that may approve `{}`",
+                        a.approver, row.environment
+                    ));
+                }
+            }
+        }
         row.counted_approvers = super::rules::counted_approvers(row);
     }
     Ok(rows)
+}
+
+/// The roles, as they stand now, of everyone who decided on a request.
+async fn approver_grants(
+    pool: &SqlitePool,
+    request_id: i64,
+) -> Result<HashMap<String, Vec<Grant>>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT u.name, r.role, r.scope FROM users u JOIN user_roles r ON r.user_id = u.id
+         WHERE u.name IN (SELECT approver FROM approvals WHERE request_id = ?)",
+    )
+    .bind(request_id)
+    .fetch_all(pool)
+    .await?;
+    let mut out: HashMap<String, Vec<Grant>> = HashMap::new();
+    for (name, role, scope) in rows {
+        if let Some(grant) = role.parse().ok().and_then(|r| Grant::new(r, &scope).ok()) {
+            out.entry(name).or_default().push(grant);
+        }
+    }
+    Ok(out)
+}
+
+/// An approval withdrawn because its approver lost the role.
+pub struct WithdrawnApproval {
+    pub request_id: i64,
+    pub environment: String,
+}
+
+/// I4: withdraws `approver`'s approvals of requests still waiting whose
+/// environment `still_may` no longer covers; returns them.
+pub async fn withdraw_approvals(
+    tx: &mut Tx<'_>,
+    approver: &str,
+    still_may: impl Fn(&str) -> bool,
+    reason: &str,
+) -> Result<Vec<WithdrawnApproval>, sqlx::Error> {
+    let pending: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT a.request_id, r.environment FROM approvals a JOIN promotion_requests r ON r.id = a.request_id
+         WHERE a.approver = ? AND a.decision = 'approve' AND a.withdrawn_at IS NULL AND r.state = 'awaiting_approval'",
+    )
+    .bind(approver)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out = Vec::new();
+    for (request_id, environment) in pending {
+        if still_may(&environment) {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE approvals SET withdrawn_at = ?, withdrawn_reason = ? WHERE request_id = ? AND approver = ?",
+        )
+        .bind(now())
+        .bind(reason)
+        .bind(request_id)
+        .bind(approver)
+        .execute(&mut **tx)
+        .await?;
+        out.push(WithdrawnApproval {
+            request_id,
+            environment,
+        });
+    }
+    Ok(out)
 }
 
 /// A new request to promote, as stored.
@@ -398,7 +492,8 @@ pub async fn upsert_approval(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO approvals (request_id, approver, decision, comment, at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (request_id, approver) DO UPDATE SET decision = excluded.decision, comment = excluded.comment, at = excluded.at",
+         ON CONFLICT (request_id, approver) DO UPDATE SET decision = excluded.decision, comment = excluded.comment, at = excluded.at,
+           withdrawn_at = NULL, withdrawn_reason = NULL",
     )
     .bind(request_id)
     .bind(approver)

@@ -148,14 +148,16 @@ fn RequestCard(item: ApprovalItem, now: i64, decide: ServerAction<Decide>) -> im
         .approvals
         .iter()
         .map(|a| {
-            let (word, tone) = match a.decision {
-                Decision::Approve => ("approved", Tone::Good),
-                Decision::Reject => ("rejected", Tone::Bad),
+            let (word, tone) = match (a.decision, &a.withdrawn) {
+                (Decision::Approve, Some(_)) => ("approval withdrawn", Tone::Neutral),
+                (Decision::Approve, None) => ("approved", Tone::Good),
+                (Decision::Reject, _) => ("rejected", Tone::Bad),
             };
             view! {
-                <li class="text-sm">
+                <li class="text-sm" data-approver=a.approver.clone() data-withdrawn=a.withdrawn.is_some().to_string()>
                     <Badge text=format!("{} {word}", a.approver) tone/>
                     {(!a.comment.is_empty()).then(|| format!(" “{}”", a.comment))}
+                    {a.withdrawn.clone().map(|why| view! { <span class="block text-xs text-slate-600">{format!("Does not count: {why}.")}</span> })}
                 </li>
             }
         })

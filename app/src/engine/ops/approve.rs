@@ -46,6 +46,7 @@ pub async fn decide(
                 request.environment, who.user
             )),
             grants: who.grants.iter().map(|g| g.to_string()).collect(),
+            only: None,
         }));
     }
     let mut tx = store::begin(&engine.pool).await?;
