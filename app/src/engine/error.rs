@@ -1,8 +1,8 @@
 //! The one error type operations return, with the HTTP status and code the
 //! API answers with.
 
-use super::auth::Forbidden;
 use super::git::GitError;
+use super::roles::Forbidden;
 use super::rules::Refusal;
 use crate::model::GateCheck;
 
@@ -21,9 +21,10 @@ pub enum EngineError {
     CrossOrigin(String),
     #[error("{0}")]
     NotFound(String),
-    /// Too many attempts (sign-in); the message says how long to wait.
-    #[error("{0}")]
-    RateLimited(String),
+    /// Too many attempts (sign-in); the message says how long to wait, and
+    /// `retry_after` (seconds) is answered as `Retry-After`.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     /// Well-formed but not acceptable (HTTP 422), e.g. a test result for a
@@ -55,7 +56,7 @@ impl EngineError {
             EngineError::Forbidden(_) => 403,
             EngineError::CrossOrigin(_) => 403,
             EngineError::NotFound(_) => 404,
-            EngineError::RateLimited(_) => 429,
+            EngineError::RateLimited { .. } => 429,
             EngineError::Conflict { .. } | EngineError::MergeBackConflict { .. } => 409,
             EngineError::GatesUnmet(_) | EngineError::Unprocessable { .. } => 422,
             EngineError::Remote { .. } => 503,
@@ -71,7 +72,7 @@ impl EngineError {
             EngineError::Forbidden(_) => "forbidden",
             EngineError::CrossOrigin(_) => "cross_origin",
             EngineError::NotFound(_) => "not_found",
-            EngineError::RateLimited(_) => "rate_limited",
+            EngineError::RateLimited { .. } => "rate_limited",
             EngineError::Conflict { code, .. } => code,
             EngineError::MergeBackConflict { .. } => "merge_back_conflict",
             EngineError::GatesUnmet(_) => "gates_not_met",
@@ -94,7 +95,11 @@ impl EngineError {
                 "permission": f.permission.name(),
                 "environment": f.environment,
                 "roles": f.permission.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "only": f.only,
             }),
+            EngineError::RateLimited { retry_after, .. } => {
+                serde_json::json!({ "retry_after_seconds": retry_after })
+            }
             _ => serde_json::Value::Null,
         }
     }

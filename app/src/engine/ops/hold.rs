@@ -87,6 +87,66 @@ pub async fn hold(
     Ok(out)
 }
 
+/// A hold or freeze is lifted only by whoever could place it: the person who
+/// placed it (while they still may hold that environment), an admin, or, for
+/// the auto-promotion hold a rollback placed, anyone who may reset the
+/// environment. Everyone else is refused with who can.
+fn may_release(
+    engine: &Engine,
+    who: &Principal,
+    record: &store::HoldRecord,
+) -> Result<(), EngineError> {
+    let hold = &record.hold;
+    let env = hold.environment.as_str();
+    let by_reset = record.placed_by == "reset";
+    let reset = Permission::Reset {
+        protected: engine
+            .config
+            .pipeline
+            .environment(env)
+            .is_some_and(|e| e.protected),
+    };
+    let placer_permission = if by_reset { reset } else { Permission::Hold };
+    let allowed = who.can(Permission::Admin, Some(env))
+        || (who.user == hold.created_by && who.can(placer_permission, Some(env)))
+        || (by_reset && who.can(reset, Some(env)));
+    if allowed {
+        return Ok(());
+    }
+    let what = if hold.ends_at.is_some() || hold.starts_at.is_some() {
+        "freeze"
+    } else {
+        "hold"
+    };
+    let only = if by_reset {
+        format!(
+            "release {what} {} on `{env}`: it was placed by {}'s rollback; only {}, an admin, or someone who may {} `{env}` (role {}) can release it",
+            hold.id,
+            hold.created_by,
+            hold.created_by,
+            reset.name(),
+            reset
+                .roles()
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    } else {
+        format!(
+            "release {what} {} on `{env}`: it was placed by {}; only {} or an admin can release it",
+            hold.id, hold.created_by, hold.created_by
+        )
+    };
+    Err(EngineError::Forbidden(crate::engine::auth::Forbidden {
+        user: who.user.clone(),
+        permission: Permission::Hold,
+        environment: Some(env.to_owned()),
+        grants: who.grants.iter().map(|g| g.to_string()).collect(),
+        only: Some(only),
+    }))
+}
+
 /// Releases a hold.
 pub async fn release(
     engine: &Engine,
@@ -98,19 +158,7 @@ pub async fn release(
     let record = store::find_hold(&engine.pool, id)
         .await?
         .ok_or_else(|| EngineError::NotFound(format!("no hold {id}")))?;
-    // A rollback's hold is released by someone who could have rolled back.
-    let needed = if record.placed_by == "reset" {
-        Permission::Reset {
-            protected: engine
-                .config
-                .pipeline
-                .environment(&record.hold.environment)
-                .is_some_and(|e| e.protected),
-        }
-    } else {
-        Permission::Hold
-    };
-    who.require(needed, Some(&record.hold.environment))?;
+    may_release(engine, who, &record)?;
     if record.released_at.is_some() {
         return Err(EngineError::Conflict {
             code: "already_released",

@@ -107,10 +107,13 @@ pub(super) async fn apply(
     }
     engine.crash_point("after_local");
     // The audit log's anchor moves with the branches, in the same atomic push.
-    let anchor = engine.anchor_change().await.unwrap_or_else(|e| {
-        tracing::warn!("no audit anchor with this push: {e}");
-        None
-    });
+    let anchor = engine
+        .anchor_change(Some((intent, &text)))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("no audit anchor with this push: {e}");
+            None
+        });
     engine.crash_point("during_push");
     let mut pushed = push_with(engine, &payload.changes, anchor.clone()).await;
     match (&anchor, &pushed) {
@@ -416,6 +419,35 @@ async fn finish(
             let result = payload.changes.get(i).map(|c| c.new.to_string());
             store::set_request_state(&mut tx, *id, RequestState::Done, None, result.as_deref())
                 .await?;
+        }
+    }
+    // I3: rolling an environment back from a commit is a failed verdict on
+    // that commit there, recorded with the rollback, so it cannot be promoted
+    // onward (through any source) until it passes there again.
+    let mut events = events;
+    for event in events.iter_mut().filter(|e| e.action == "rollback") {
+        let (Some(env), Some(from)) = (event.environment.clone(), event.old.clone()) else {
+            continue;
+        };
+        let summary = if event.reason.is_empty() {
+            format!("rolled back by {}", event.actor)
+        } else {
+            format!("rolled back by {}: {}", event.actor, event.reason)
+        };
+        let verdict = store::record_verification(
+            &mut tx,
+            &store::NewVerification {
+                environment: &env,
+                commit: &from,
+                status: crate::model::VerificationStatus::Failed,
+                url: None,
+                summary: Some(&summary),
+                recorded_by: &event.actor,
+            },
+        )
+        .await?;
+        if let serde_json::Value::Object(map) = &mut event.details {
+            map.insert("verification".into(), json!(verdict.id));
         }
     }
     // A move Envline did not record between its last look and this change's
