@@ -23,8 +23,9 @@ use leptos_router::{
 use api::session::{SignOut, get_session};
 use components::live::provide_live_updates;
 use pages::{
-    admin::AdminPage, approvals::ApprovalsPage, audit::AuditPage, environment::EnvironmentPage,
-    incident::IncidentPage, line::LinePage, login::LoginPage, pipeline::PipelinePage,
+    account::AccountPage, admin::AdminPage, approvals::ApprovalsPage, audit::AuditPage,
+    environment::EnvironmentPage, incident::IncidentPage, line::LinePage, login::LoginPage,
+    pipeline::PipelinePage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -80,6 +81,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("incident") view=IncidentPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -136,9 +138,11 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
                             match session.await.ok().and_then(|s| s.viewer) {
-                                Some(v) if v.signed_in => view! {
+                                Some(v) if v.signed_in => {
+                                    let name = v.user.clone();
+                                    view! {
                                     <span data-testid="signed-in" data-user=v.user.clone()>
-                                        <span class="font-medium">{v.user.clone()}</span>
+                                        <A href="/account" attr:class="font-medium text-slate-900 underline decoration-slate-300 hover:text-indigo-700" attr:title="Your account: change your password">{name}</A>
                                         <span class="text-slate-600">{format!(" · {}", v.roles.join(", "))}</span>
                                     </span>
                                     <ActionForm action=sign_out>
@@ -146,8 +150,9 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                                             "Sign out"
                                         </button>
                                     </ActionForm>
+                                    }
+                                    .into_any()
                                 }
-                                .into_any(),
                                 _ => view! {
                                     <span class="text-slate-600">"Not signed in"</span>
                                     <Show when=move || location.pathname.get() != "/login">

@@ -38,6 +38,10 @@ pub struct Cli {
     /// Client commands: tables for people, or the API's JSON for scripts.
     #[arg(long, global = true, value_enum, default_value = "table")]
     output: Output,
+    /// Server commands (user, token): who the audit log names as having made
+    /// the change, as `cli:NAME` (default: the operating-system user).
+    #[arg(long, global = true, env = "ENVLINE_ACTOR")]
+    actor: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,6 +120,12 @@ enum UserCommand {
     },
     /// List users and their roles.
     List,
+    /// Set a user's password (from ENVLINE_PASSWORD, or asked for, hidden);
+    /// every session of theirs ends.
+    Password { name: String },
+    /// Remove a user: roles, tokens and sessions go with them, and their
+    /// approvals of waiting requests are withdrawn. The last admin stays.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,10 +147,56 @@ enum TokenCommand {
     Revoke { id: i64 },
 }
 
-/// Who the audit log names for changes made from the command line.
-fn cli_actor() -> String {
-    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    format!("cli:{who}")
+/// Who the audit log names for changes made from the command line:
+/// `cli:` and `--actor` (or `ENVLINE_ACTOR`), else the operating-system user
+/// running the command (looked up by uid, so it holds without `$USER`).
+fn cli_actor(given: Option<&str>) -> Result<String, String> {
+    if let Some(name) = given.map(str::trim) {
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+        {
+            return Err(format!(
+                "`--actor {name}` cannot name a person: use 1 to 64 letters, digits, '-', '_', '.', '@'"
+            ));
+        }
+        return Ok(format!("cli:{name}"));
+    }
+    let uid = nix::unistd::Uid::current();
+    let who = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| format!("uid{uid}"));
+    Ok(format!("cli:{who}"))
+}
+
+/// A password for `envline user password`: ENVLINE_PASSWORD, else asked
+/// for twice on the terminal (hidden).
+fn new_password(name: &str) -> Result<String, String> {
+    if let Some(p) = std::env::var("ENVLINE_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(p);
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "no password: set ENVLINE_PASSWORD, or run `envline user password {name}` in a terminal to be asked"
+        ));
+    }
+    let first = rpassword::prompt_password(format!("New password for {name}: "))
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let again = rpassword::prompt_password("Once more: ")
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    if first != again {
+        return Err("the two passwords differ; nothing was changed".into());
+    }
+    Ok(first)
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,8 +232,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         server,
         token,
         output,
+        actor,
         command,
     } = cli;
+    let audited_as = || cli_actor(actor.as_deref());
     let connect = || client(server.clone(), token.clone(), output);
     let ended = |outcome: Outcome| Ok(ExitCode::from(outcome.code()));
     match command {
@@ -264,7 +322,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .ok()
                 .filter(|p| !p.is_empty());
             let pool = open_database(&config).await?;
-            auth::add_user(&pool, &cli_actor(), &name, &grants, password.as_deref())
+            auth::add_user(&pool, &audited_as()?, &name, &grants, password.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!(
@@ -285,7 +343,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Token(TokenCommand::Create { user, label }) => {
             let config = load(config_file.as_deref())?;
             let pool = open_database(&config).await?;
-            let token = auth::create_token(&pool, &cli_actor(), &user, &label)
+            let token = auth::create_token(&pool, &audited_as()?, &user, &label)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{token}");
@@ -306,17 +364,42 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .map(|r| Grant::parse(r))
                 .collect::<Result<Vec<_>, _>>()?;
             if !grants.is_empty() {
-                auth::add_user(&pool, &cli_actor(), &name, &grants, None)
+                auth::add_user(&pool, &audited_as()?, &name, &grants, None)
                     .await
                     .map_err(|e| e.to_string())?;
             }
             for r in &remove {
                 let g = Grant::parse(r)?;
-                auth::remove_role(&pool, &cli_actor(), &name, &g)
+                auth::remove_role(&pool, &audited_as()?, &name, &g)
                     .await
                     .map_err(|e| e.to_string())?;
             }
             eprintln!("envline: roles of `{name}` updated");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Password { name }) => {
+            let config = load(config_file.as_deref())?;
+            let actor = audited_as()?;
+            let password = new_password(&name)?;
+            let pool = open_database(&config).await?;
+            let ended = auth::set_password(&pool, &actor, &name, &password, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "envline: `{name}` has a new password; {ended} session(s) ended (live pages close within seconds)"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Remove { name }) => {
+            let config = load(config_file.as_deref())?;
+            let actor = audited_as()?;
+            let pool = open_database(&config).await?;
+            auth::remove_user(&pool, &actor, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "envline: `{name}` is removed: roles, tokens and sessions are gone, and their waiting approvals withdrawn"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::List) => {
@@ -350,7 +433,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Token(TokenCommand::Revoke { id }) => {
             let config = load(config_file.as_deref())?;
             let pool = open_database(&config).await?;
-            auth::revoke_token(&pool, &cli_actor(), id)
+            auth::revoke_token(&pool, &audited_as()?, id)
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!("envline: token {id} is revoked");
@@ -372,9 +455,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .with_network_timeout(std::time::Duration::from_secs(
                     config.repository.network_timeout_seconds,
                 ));
-            let check = integrity::check(&pool, std::sync::Arc::new(git), &config.pipeline, None)
-                .await
-                .map_err(|e| e.to_string())?;
+            let check = integrity::check(
+                &pool,
+                std::sync::Arc::new(git),
+                &config.pipeline,
+                None,
+                true,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             if let Some(anchor) = &check.anchor {
                 println!("anchor: {anchor}");
             }

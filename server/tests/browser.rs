@@ -6,74 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
-use serde_json::Value;
-
-/// A browser-like client: keeps cookies, says where its requests come from.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: format!("http://{}", server.addr),
-        }
-    }
-
-    /// Calls a server function as the hydrated page does (`fetch` from our origin).
-    async fn call(&self, name: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        self.call_from(name, form, Some(&self.base.clone())).await
-    }
-
-    async fn call_from(
-        &self,
-        name: &str,
-        form: &[(&str, &str)],
-        origin: Option<&str>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .post(format!("{}/fn/{name}", self.base))
-            .header("accept", "application/json")
-            .form(form);
-        if let Some(o) = origin {
-            request = request.header("origin", o);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn sign_in(&self, user: &str, password: &str) -> (u16, Value) {
-        self.call("sign_in", &[("user", user), ("password", password)])
-            .await
-    }
-}
-
-/// Creates a user with a password.
-fn person(server: &TestServer, name: &str, roles: &[&str], password: &str) {
-    let mut args = vec!["user", "add", name];
-    for r in roles {
-        args.extend(["--role", r]);
-    }
-    let out = server.cli(&args, &[("ENVLINE_PASSWORD", password)]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{Browser, TestServer, person};
 
 fn started() -> TestServer {
     let mut server = TestServer::new();

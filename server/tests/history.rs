@@ -104,6 +104,7 @@ fn server_on(remote: &Path, dir: tempfile::TempDir) -> TestServer {
         child: None,
         dir,
         extra_env: vec![("ENVLINE_AUTH_ANONYMOUS_READ".into(), "true".into())],
+        log: None,
     }
 }
 

@@ -18,6 +18,10 @@ pub struct AdminPage {
     pub notify_targets: usize,
     /// Notifications being retried, newest first (at most 20).
     pub failing_notifications: Vec<NotificationView>,
+    /// What keeps the audit log from being anchored in the repository (a
+    /// rewound anchor, or a remote that keeps refusing it), if anything.
+    #[serde(default)]
+    pub anchor_problem: Option<String>,
 }
 
 /// People and holds, for an admin.
@@ -33,6 +37,7 @@ pub async fn get_admin() -> Result<AdminPage, AppError> {
         environments: engine.config.pipeline.names(),
         notify_targets: engine.config.notify.len(),
         failing_notifications: read(engine.failing_notifications(20)).await?,
+        anchor_problem: engine.anchor_problem(),
     })
 }
 
@@ -118,4 +123,31 @@ pub async fn revoke_token(id: i64) -> Result<i64, AppError> {
     use crate::engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move { engine.revoke_token(&who, id).await.map(|()| id) }).await
+}
+
+/// Removes `name`: roles, tokens and sessions go, waiting approvals are withdrawn.
+#[server(prefix = "/fn", endpoint = "remove_person")]
+pub async fn remove_person(name: String) -> Result<String, AppError> {
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Change).await?;
+    super::server::run(async move {
+        engine.remove_person(&who, &name).await.map(|()| {
+            format!("{name} is removed: their sessions and tokens no longer work, and their waiting approvals are withdrawn.")
+        })
+    })
+    .await
+}
+
+/// Sets `name`'s password; every session of theirs ends.
+#[server(prefix = "/fn", endpoint = "reset_password")]
+pub async fn reset_password(name: String, password: String) -> Result<String, AppError> {
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Change).await?;
+    super::server::run(async move {
+        engine
+            .reset_password(&who, &name, &password)
+            .await
+            .map(|()| format!("{name} has a new password; every session of theirs has ended."))
+    })
+    .await
 }

@@ -76,11 +76,24 @@ pub async fn sign_in(user: String, password: String, next: Option<String>) -> Re
         .engine
         .require_same_origin(&headers)
         .map_err(super::server::refuse)?;
-    let address = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+    let peer = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
         .await
         .ok()
         .map(|ConnectInfo(a)| a.ip());
-    let signed_in = super::server::read(state.engine.sign_in(&user, &password, address)).await?;
+    let address = state.engine.client_address(peer, &headers);
+    let signed_in = match state.engine.sign_in(&user, &password, address).await {
+        Ok(s) => s,
+        Err(e) => {
+            // 429 says when to come back, as the HTTP standard has it.
+            if let crate::engine::EngineError::RateLimited { retry_after, .. } = &e {
+                expect_context::<leptos_axum::ResponseOptions>().insert_header(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(*retry_after),
+                );
+            }
+            return Err(super::server::refuse(e));
+        }
+    };
     let cookie = state.engine.session_cookie(&signed_in.secret, &headers);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.append_header(
@@ -113,6 +126,30 @@ pub async fn sign_out() -> Result<(), AppError> {
     );
     leptos_axum::redirect("/login");
     Ok(())
+}
+
+/// Changes the signed-in person's own password. Their other sessions end;
+/// this one stays. Returns how many ended.
+#[server(prefix = "/fn", endpoint = "change_password")]
+pub async fn change_password(
+    current: String,
+    new: String,
+    confirm: String,
+) -> Result<u64, AppError> {
+    use crate::engine::caller::Access;
+    let (engine, who) = super::server::caller(Access::Change).await?;
+    if new != confirm {
+        return Err(super::server::refuse(AppError::bad_input(
+            "the new password and its confirmation differ; nothing was changed",
+        )));
+    }
+    let keep = crate::engine::session::session_secret(&super::server::headers());
+    super::server::run(async move {
+        engine
+            .change_own_password(&who, &current, &new, keep.as_deref())
+            .await
+    })
+    .await
 }
 
 /// Where to go after signing in: a path on this site, never another site

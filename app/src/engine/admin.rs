@@ -14,6 +14,10 @@ impl From<AuthError> for EngineError {
             AuthError::UnknownUser(name) => {
                 EngineError::NotFound(format!("there is no user `{name}`; add them first"))
             }
+            AuthError::LastAdmin(_) => EngineError::Conflict {
+                code: "last_admin",
+                message: e.to_string(),
+            },
             AuthError::Database(e) => EngineError::from(e),
         }
     }
@@ -138,6 +142,61 @@ impl Engine {
         auth::remove_role(&self.pool, &who.user, name, &grant).await?;
         self.forget_tokens();
         Ok(())
+    }
+
+    /// Removes a person: roles, tokens and sessions go, their waiting
+    /// approvals are withdrawn, and their live pages close within seconds.
+    pub async fn remove_person(&self, who: &Principal, name: &str) -> Result<(), EngineError> {
+        who.require(Permission::Admin, None)?;
+        if name == who.user {
+            return Err(EngineError::Conflict {
+                code: "own_account",
+                message: "you cannot remove yourself; ask another admin".into(),
+            });
+        }
+        auth::remove_user(&self.pool, &who.user, name).await?;
+        self.forget_tokens();
+        self.changed();
+        Ok(())
+    }
+
+    /// An admin sets someone's password: every session of theirs ends.
+    pub async fn reset_password(
+        &self,
+        who: &Principal,
+        name: &str,
+        password: &str,
+    ) -> Result<(), EngineError> {
+        who.require(Permission::Admin, None)?;
+        auth::set_password(&self.pool, &who.user, name, password, None).await?;
+        Ok(())
+    }
+
+    /// A person changes their own password, proving the current one: every
+    /// other session of theirs ends (`keep` is the session they use now).
+    pub async fn change_own_password(
+        &self,
+        who: &Principal,
+        current: &str,
+        new: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, EngineError> {
+        if who.system || who.user == Principal::anonymous().user {
+            return Err(EngineError::Unauthenticated(
+                "sign in to change your password".into(),
+            ));
+        }
+        if !auth::check_password(&self.pool, &who.user, current).await? {
+            return Err(EngineError::BadInput(
+                "the current password is not right; nothing was changed".into(),
+            ));
+        }
+        if new == current {
+            return Err(EngineError::BadInput(
+                "the new password is the current one; choose another".into(),
+            ));
+        }
+        Ok(auth::set_password(&self.pool, &who.user, &who.user, new, keep).await?)
     }
 
     /// Creates an API token for a user: the token is returned this once.

@@ -1,8 +1,5 @@
-//! People, roles and tokens: who may do what to which environment, and
-//! why a refusal happened.
-
-use std::fmt;
-use std::str::FromStr;
+//! People and tokens: accounts, passwords, sessions and API tokens, stored
+//! and audited. What roles allow is in [`super::roles`].
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -12,234 +9,7 @@ use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
 use super::audit::{self, AuditDraft};
-
-/// A role, optionally limited to environments matching a glob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    Viewer,
-    Promoter,
-    Tester,
-    Approver,
-    IncidentCommander,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Viewer,
-        Role::Promoter,
-        Role::Tester,
-        Role::Approver,
-        Role::IncidentCommander,
-        Role::Admin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Promoter => "promoter",
-            Role::Tester => "tester",
-            Role::Approver => "approver",
-            Role::IncidentCommander => "incident-commander",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown role `{s}`; roles are {}",
-                    Role::ALL.map(|r| r.as_str()).join(", ")
-                )
-            })
-    }
-}
-
-/// A role and the environments it covers (`approver:prod-*`).
-#[derive(Debug, Clone)]
-pub struct Grant {
-    pub role: Role,
-    pub scope: String,
-    matcher: globset::GlobMatcher,
-}
-
-impl Grant {
-    pub fn new(role: Role, scope: &str) -> Result<Grant, String> {
-        let glob = globset::Glob::new(scope)
-            .map_err(|e| format!("bad environment glob `{scope}`: {e}"))?;
-        Ok(Grant {
-            role,
-            scope: scope.to_owned(),
-            matcher: glob.compile_matcher(),
-        })
-    }
-
-    /// Parses `ROLE` or `ROLE:GLOB`.
-    pub fn parse(text: &str) -> Result<Grant, String> {
-        let (role, scope) = text.split_once(':').unwrap_or((text, "*"));
-        Grant::new(role.parse()?, scope)
-    }
-
-    fn covers(&self, environment: Option<&str>) -> bool {
-        match environment {
-            Some(env) => self.matcher.is_match(env),
-            None => self.scope == "*",
-        }
-    }
-}
-
-impl fmt::Display for Grant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.scope == "*" {
-            write!(f, "{}", self.role)
-        } else {
-            write!(f, "{}:{}", self.role, self.scope)
-        }
-    }
-}
-
-/// What an action needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    Read,
-    Promote,
-    Verify,
-    Approve,
-    /// Move an environment backwards or sideways (rollback, realign, reset).
-    Reset {
-        protected: bool,
-    },
-    Hold,
-    Refresh,
-    /// Start, resolve and merge back hotfix mode (S4).
-    Hotfix,
-    Admin,
-}
-
-impl Permission {
-    /// Roles that grant it (admin grants everything).
-    pub fn roles(self) -> &'static [Role] {
-        match self {
-            Permission::Read => &Role::ALL,
-            Permission::Promote => &[Role::Promoter, Role::Admin],
-            Permission::Verify => &[Role::Tester, Role::Admin],
-            Permission::Approve => &[Role::Approver, Role::Admin],
-            Permission::Reset { protected: true } => &[Role::IncidentCommander, Role::Admin],
-            Permission::Reset { protected: false } => {
-                &[Role::Promoter, Role::IncidentCommander, Role::Admin]
-            }
-            Permission::Hold => &[Role::Promoter, Role::IncidentCommander, Role::Admin],
-            Permission::Refresh => &[
-                Role::Promoter,
-                Role::Tester,
-                Role::IncidentCommander,
-                Role::Admin,
-            ],
-            Permission::Hotfix => &[Role::IncidentCommander, Role::Admin],
-            Permission::Admin => &[Role::Admin],
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Permission::Read => "read",
-            Permission::Promote => "promote",
-            Permission::Verify => "verify",
-            Permission::Approve => "approve",
-            Permission::Reset { protected: true } => "reset a protected environment",
-            Permission::Reset { protected: false } => "reset",
-            Permission::Hold => "hold",
-            Permission::Refresh => "refresh",
-            Permission::Hotfix => "run hotfix mode",
-            Permission::Admin => "administer",
-        }
-    }
-}
-
-/// A refusal that names the missing permission.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{user} may not {what}{on}: that needs the role {roles}{scope}; {user} has {has}", what = .permission.name(),
-    on = .environment.as_ref().map(|e| format!(" on `{e}`")).unwrap_or_default(),
-    roles = .permission.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or "),
-    scope = .environment.as_ref().map(|e| format!(" for `{e}`")).unwrap_or_default(),
-    has = if .grants.is_empty() { "no roles".to_string() } else { .grants.join(", ") })]
-pub struct Forbidden {
-    pub user: String,
-    pub permission: Permission,
-    pub environment: Option<String>,
-    pub grants: Vec<String>,
-}
-
-/// Someone acting: a user with grants, or Envline itself (auto-promotion, reconciliation).
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user: String,
-    pub grants: Vec<Grant>,
-    /// Envline's own actions: every permission.
-    pub system: bool,
-}
-
-impl Principal {
-    /// Envline itself, for auto-promotions and start-up reconciliation.
-    pub fn system() -> Principal {
-        Principal {
-            user: "envline".into(),
-            grants: Vec::new(),
-            system: true,
-        }
-    }
-
-    /// The anonymous reader allowed by `auth.anonymous_read`.
-    pub fn anonymous() -> Principal {
-        Principal {
-            user: "anonymous".into(),
-            grants: vec![Grant::new(Role::Viewer, "*").expect("valid glob")],
-            system: false,
-        }
-    }
-
-    pub fn can(&self, permission: Permission, environment: Option<&str>) -> bool {
-        // Reading and refreshing are not about one environment: any grant of
-        // a fitting role does, whatever environments it is limited to.
-        let unscoped =
-            environment.is_none() && matches!(permission, Permission::Read | Permission::Refresh);
-        self.system
-            || self.grants.iter().any(|g| {
-                (g.role == Role::Admin || permission.roles().contains(&g.role))
-                    && (unscoped || g.covers(environment))
-            })
-    }
-
-    /// `Ok` when allowed, else a refusal that says what is missing.
-    pub fn require(
-        &self,
-        permission: Permission,
-        environment: Option<&str>,
-    ) -> Result<(), Forbidden> {
-        if self.can(permission, environment) {
-            Ok(())
-        } else {
-            Err(Forbidden {
-                user: self.user.clone(),
-                permission,
-                environment: environment.map(str::to_owned),
-                grants: self.grants.iter().map(|g| g.to_string()).collect(),
-            })
-        }
-    }
-}
+pub use super::roles::{Forbidden, Grant, Permission, Principal, Role};
 
 /// Problems managing people.
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +18,10 @@ pub enum AuthError {
     Invalid(String),
     #[error("no user named `{0}`; create it with `envline user add {0} --role ROLE`")]
     UnknownUser(String),
+    #[error(
+        "`{0}` is the only admin: make someone else an admin first, or nobody could manage people"
+    )]
+    LastAdmin(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -416,18 +190,265 @@ pub async fn remove_role(
             "`{name}` does not have the role {grant}; see `envline user list`"
         )));
     }
+    let mut events = vec![admin_event(
+        actor,
+        "role_removed",
+        format!("`{name}` no longer acts as {grant}"),
+        json!({ "user": name, "role": grant.role.as_str(), "scope": grant.scope }),
+    )];
+    events.extend(
+        withdraw_lost_approvals(
+            &mut tx,
+            actor,
+            name,
+            &format!("{actor} removed {name}'s role {grant}"),
+        )
+        .await?,
+    );
+    audit::append(&mut tx, &events).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// I4: withdraws `name`'s approvals of waiting requests that the roles left
+/// to them no longer cover; returns the audit events that record it.
+async fn withdraw_lost_approvals(
+    tx: &mut super::store::Tx<'_>,
+    actor: &str,
+    name: &str,
+    reason: &str,
+) -> Result<Vec<AuditDraft>, AuthError> {
+    let left = grants_in(tx, name).await?;
+    let who = Principal {
+        user: name.to_owned(),
+        grants: left,
+        system: false,
+    };
+    let withdrawn = super::store::withdraw_approvals(
+        tx,
+        name,
+        |env| who.can(Permission::Approve, Some(env)),
+        reason,
+    )
+    .await?;
+    Ok(withdrawn
+        .into_iter()
+        .map(|w| AuditDraft {
+            actor: actor.to_owned(),
+            action: "approval_withdrawn".into(),
+            environment: Some(w.environment),
+            old: None,
+            new: None,
+            reason: reason.to_owned(),
+            details: json!({ "request": w.request_id, "approver": name }),
+        })
+        .collect())
+}
+
+/// The roles a user holds, read inside a transaction.
+async fn grants_in(tx: &mut super::store::Tx<'_>, name: &str) -> Result<Vec<Grant>, AuthError> {
+    let roles: Vec<(String, String)> = sqlx::query_as(
+        "SELECT r.role, r.scope FROM user_roles r JOIN users u ON u.id = r.user_id WHERE u.name = ?",
+    )
+    .bind(name)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(roles
+        .into_iter()
+        .filter_map(|(role, scope)| Grant::new(role.parse().ok()?, &scope).ok())
+        .collect())
+}
+
+/// The shortest password Envline accepts when one is set or changed.
+pub const MIN_PASSWORD: usize = 8;
+
+/// Checks a new password's length.
+pub fn check_new_password(password: &str) -> Result<(), AuthError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(AuthError::Invalid(format!(
+            "a password needs at least {MIN_PASSWORD} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Hashes a password off the async threads (argon2 takes tens of milliseconds).
+pub async fn hash_password_blocking(password: &str) -> Result<String, AuthError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AuthError::Invalid(format!("cannot hash the password: {e}")))?
+}
+
+/// Sets (or resets) `name`'s password and ends their sessions: every one,
+/// or every one but `keep` (the session of a person changing their own
+/// password, who stays signed in there). Audited.
+pub async fn set_password(
+    pool: &SqlitePool,
+    actor: &str,
+    name: &str,
+    password: &str,
+    keep: Option<&str>,
+) -> Result<u64, AuthError> {
+    check_new_password(password)?;
+    let hash = hash_password_blocking(password).await?;
+    let mut tx = super::store::begin(pool).await?;
+    let user_id = user_id_in(&mut tx, name).await?;
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(&hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let ended = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND digest IS NOT ?")
+        .bind(user_id)
+        .bind(keep.map(digest))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let (action, reason) = if actor == name {
+        (
+            "password_changed",
+            format!("`{name}` changed their password"),
+        )
+    } else {
+        ("password_set", format!("user `{name}`"))
+    };
     audit::append(
         &mut tx,
         &[admin_event(
             actor,
-            "role_removed",
-            format!("`{name}` no longer acts as {grant}"),
-            json!({ "user": name, "role": grant.role.as_str(), "scope": grant.scope }),
+            action,
+            reason,
+            json!({ "user": name, "sessions_ended": ended }),
         )],
     )
     .await?;
     tx.commit().await?;
+    Ok(ended)
+}
+
+/// Removes a person: their roles, tokens and sessions go with them, and
+/// their approvals of requests still waiting are withdrawn (I4). The last
+/// admin cannot be removed. Audited.
+pub async fn remove_user(pool: &SqlitePool, actor: &str, name: &str) -> Result<(), AuthError> {
+    let mut tx = super::store::begin(pool).await?;
+    let user_id = user_id_in(&mut tx, name).await?;
+    let is_admin: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM user_roles WHERE user_id = ? AND role = 'admin' AND scope = '*'",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if is_admin.is_some() {
+        let (others,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM user_roles WHERE user_id != ? AND role = 'admin' AND scope = '*'",
+        )
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if others == 0 {
+            return Err(AuthError::LastAdmin(name.to_owned()));
+        }
+    }
+    let tokens: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    // Roles first: what is left covers nothing, so every approval is withdrawn.
+    sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let withdrawn =
+        withdraw_lost_approvals(&mut tx, actor, name, &format!("{actor} removed {name}")).await?;
+    let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    sqlx::query("DELETE FROM users WHERE id = ?")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let mut events = vec![admin_event(
+        actor,
+        "user_removed",
+        format!("user `{name}`"),
+        json!({
+            "user": name,
+            "tokens_revoked": tokens.iter().map(|(id,)| *id).collect::<Vec<_>>(),
+            "sessions_ended": sessions,
+        }),
+    )];
+    events.extend(withdrawn);
+    audit::append(&mut tx, &events).await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// A user's id, read inside a transaction.
+async fn user_id_in(tx: &mut super::store::Tx<'_>, name: &str) -> Result<i64, AuthError> {
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    found
+        .map(|(id,)| id)
+        .ok_or_else(|| AuthError::UnknownUser(name.to_owned()))
+}
+
+/// Whether `password` is `name`'s password (for a person changing their own).
+pub async fn check_password(
+    pool: &SqlitePool,
+    name: &str,
+    password: &str,
+) -> Result<bool, AuthError> {
+    let found: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT password_hash FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    let Some((Some(hash),)) = found else {
+        return Ok(false);
+    };
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| AuthError::Invalid(format!("cannot check the password: {e}")))
+}
+
+/// Whether the session or token a live stream was opened with still stands:
+/// read from the database every time (no cache), so a stream closes soon
+/// after a password change, a removal or a revocation.
+pub async fn credential_live(
+    pool: &SqlitePool,
+    credential: &Credential,
+) -> Result<bool, sqlx::Error> {
+    let now = super::store::now();
+    let found: Option<(i64,)> = match credential {
+        Credential::Session(secret) => {
+            sqlx::query_as("SELECT 1 FROM sessions WHERE digest = ? AND expires_at > ?")
+                .bind(digest(secret))
+                .bind(&now)
+                .fetch_optional(pool)
+                .await?
+        }
+        Credential::Token(token) => {
+            sqlx::query_as("SELECT 1 FROM api_tokens WHERE digest = ? AND revoked_at IS NULL")
+                .bind(digest(token))
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(found.is_some())
+}
+
+/// What a request was authenticated with.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session(String),
+    Token(String),
 }
 
 /// Every user with their roles (`role` or `role:glob`).
@@ -612,6 +633,11 @@ pub async fn login(
     if !verify_password(password, &hash) {
         return Ok(None);
     }
+    // Expired sessions are of no use to anyone: pruned as new ones open.
+    sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        .bind(super::store::now())
+        .execute(pool)
+        .await?;
     let secret = new_secret("");
     let expires = (chrono::Utc::now() + chrono::Duration::hours(hours))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -6,7 +6,7 @@
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-use super::auth::Principal;
+use super::auth::{Credential, Principal};
 use super::session::session_secret;
 use super::{Engine, EngineError, auth};
 
@@ -57,5 +57,47 @@ impl Engine {
             Access::Read => "sign in (or send `Authorization: Bearer <token>`; create a token with `envline token create --user NAME`)".into(),
             Access::Change => "sign in to make changes (or send `Authorization: Bearer <token>`; create a token with `envline token create --user NAME`)".into(),
         }))
+    }
+}
+
+/// How often a live stream checks that its session or token still stands.
+const CREDENTIAL_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a request was authenticated with, if anything: a live stream keeps
+/// it and checks it again while it runs.
+pub fn credential(headers: &HeaderMap) -> Option<Credential> {
+    if let Some(token) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Some(Credential::Token(token.to_owned()));
+    }
+    session_secret(headers).map(Credential::Session)
+}
+
+impl Engine {
+    /// Completes when `credential` no longer stands (the session ended with
+    /// a password change or a removal, the token was revoked), checked every
+    /// [`CREDENTIAL_RECHECK`]; never for the anonymous reader.
+    pub fn credential_ended(
+        self: &std::sync::Arc<Self>,
+        credential: Option<Credential>,
+    ) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let engine = self.clone();
+        async move {
+            let Some(credential) = credential else {
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::time::sleep(CREDENTIAL_RECHECK).await;
+                // A database hiccup does not end a stream; only a clear "gone" does.
+                if let Ok(false) = auth::credential_live(&engine.pool, &credential).await {
+                    return;
+                }
+            }
+        }
     }
 }

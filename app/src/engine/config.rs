@@ -26,6 +26,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub webhooks: WebhooksConfig,
+    pub audit: AuditConfig,
     /// The validated environment graph.
     pub pipeline: Pipeline,
     /// `[[notify]]`: where events are POSTed.
@@ -33,7 +34,7 @@ pub struct Config {
 }
 
 /// `[repository]`: the GitOps repository Envline promotes in.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepositoryConfig {
     /// A URL or path git can clone from (`git@…`, `https://…`, `file://…`, `/srv/gitops.git`).
@@ -48,6 +49,18 @@ pub struct RepositoryConfig {
     /// as unreachable, in seconds.
     #[serde(default = "default_network_timeout_seconds")]
     pub network_timeout_seconds: u64,
+}
+
+/// Configurations get logged: the URL's password never is.
+impl std::fmt::Debug for RepositoryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepositoryConfig")
+            .field("url", &super::redact::credentials(&self.url))
+            .field("root", &self.root)
+            .field("refresh_seconds", &self.refresh_seconds)
+            .field("network_timeout_seconds", &self.network_timeout_seconds)
+            .finish()
+    }
 }
 
 /// `[server]`: where Envline listens and keeps its state.
@@ -70,6 +83,47 @@ pub struct ServerConfig {
     /// session cookie `Secure`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Proxies in front of Envline (addresses or CIDR ranges, `10.0.0.0/8`):
+    /// only a request from one of these may name its client in
+    /// `X-Forwarded-For`, which sign-in throttling goes by. Empty: the
+    /// connection's own address is the client.
+    #[serde(default)]
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// `server.trusted_proxies`, parsed: each entry an address or a CIDR range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses addresses or CIDR ranges, saying which entry is wrong.
+    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<TrustedProxies, String> {
+        let mut nets = Vec::new();
+        for entry in entries.into_iter().map(str::trim).filter(|e| !e.is_empty()) {
+            let net = entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "`{entry}` is neither an address (10.0.0.5) nor a CIDR range (10.0.0.0/8)"
+                    )
+                })?;
+            nets.push(net);
+        }
+        Ok(TrustedProxies(nets))
+    }
+
+    /// Whether `address` is one of the trusted proxies.
+    pub fn contains(&self, address: &std::net::IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(address))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let entries = Vec::<String>::deserialize(d)?;
+        TrustedProxies::parse(entries.iter().map(String::as_str)).map_err(serde::de::Error::custom)
+    }
 }
 
 /// `[auth]`: who may read without logging in.
@@ -80,6 +134,18 @@ pub struct AuthConfig {
     /// audit log without a token. Every change still needs a user.
     #[serde(default)]
     pub anonymous_read: bool,
+}
+
+/// `[audit]`: what the anchor in the repository carries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Copy whole events (reasons, names, test links) into the anchor's
+    /// `events.jsonl`. Off by default: everyone who can clone the GitOps
+    /// repository can read the anchor, so it carries only event ids and
+    /// hashes, which is all that proving the log unedited needs.
+    #[serde(default)]
+    pub anchor_events: bool,
 }
 
 /// `[webhooks]`: pushes announced by the git host, so a push shows at once
@@ -146,6 +212,7 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             site_root: default_site_root(),
             public_url: None,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -170,6 +237,8 @@ struct RawConfig {
     auth: AuthConfig,
     #[serde(default)]
     webhooks: RawWebhooks,
+    #[serde(default)]
+    audit: AuditConfig,
     #[serde(default, rename = "environment")]
     environments: Vec<RawEnvironment>,
     #[serde(default)]
@@ -346,6 +415,7 @@ impl Config {
             server,
             auth: raw.auth,
             webhooks,
+            audit: raw.audit,
             pipeline,
             notify: raw.notify,
         })
@@ -364,7 +434,8 @@ impl Config {
 
 /// The `ENVLINE_*` variables a configuration understands, for `--help`.
 pub const OVERRIDES_HELP: &str = "ENVLINE_REPOSITORY_URL, ENVLINE_REPOSITORY_ROOT, ENVLINE_REPOSITORY_REFRESH_SECONDS, ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS, \
-ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_SERVER_PUBLIC_URL, ENVLINE_AUTH_ANONYMOUS_READ, \
+ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_SERVER_PUBLIC_URL, \
+ENVLINE_SERVER_TRUSTED_PROXIES (comma-separated), ENVLINE_AUTH_ANONYMOUS_READ, ENVLINE_AUDIT_ANCHOR_EVENTS, \
 ENVLINE_WEBHOOKS_SECRET, and per environment \
 ENVLINE_ENVIRONMENT_<NAME>_<KEY> (NAME upper-cased with '-' as '_'; KEY one of BRANCH, FROM, REQUIRES (comma-separated), \
 APPROVALS, PROTECTED, AUTO_PROMOTE)";
@@ -385,7 +456,9 @@ fn apply_overrides(
     let spanned = |v: &str| Spanned::new(0..0, v.to_owned());
     for (key, value) in vars.iter().filter(|(k, _)| k.starts_with("ENVLINE_")) {
         match key.as_str() {
-            "ENVLINE_CONFIG" | "ENVLINE_PASSWORD" | "ENVLINE_LOG" | "ENVLINE_CRASH_AT" => {}
+            // Read by the command line, not the configuration.
+            "ENVLINE_CONFIG" | "ENVLINE_PASSWORD" | "ENVLINE_LOG" | "ENVLINE_CRASH_AT"
+            | "ENVLINE_ACTOR" | "ENVLINE_SERVER" | "ENVLINE_TOKEN" => {}
             "ENVLINE_REPOSITORY_URL" => raw.repository.url = value.clone(),
             "ENVLINE_REPOSITORY_ROOT" => raw.repository.root = value.clone(),
             "ENVLINE_REPOSITORY_REFRESH_SECONDS" => {
@@ -400,7 +473,12 @@ fn apply_overrides(
             "ENVLINE_SERVER_PUBLIC_URL" => {
                 raw.server.public_url = Some(value.trim_end_matches('/').to_owned())
             }
+            "ENVLINE_SERVER_TRUSTED_PROXIES" => {
+                raw.server.trusted_proxies =
+                    TrustedProxies::parse(value.split(',')).map_err(|e| (key.to_owned(), e))?
+            }
             "ENVLINE_AUTH_ANONYMOUS_READ" => raw.auth.anonymous_read = parse(key, value)?,
+            "ENVLINE_AUDIT_ANCHOR_EVENTS" => raw.audit.anchor_events = parse(key, value)?,
             "ENVLINE_WEBHOOKS_SECRET" => raw.webhooks.secret = Some(spanned(value)),
             other => {
                 let Some(rest) = other.strip_prefix("ENVLINE_ENVIRONMENT_") else {

@@ -5,7 +5,8 @@
 use leptos::prelude::*;
 
 use crate::api::admin::{
-    AddPerson, AdminPage as Data, CreateToken, GrantRole, RemoveRole, RevokeToken, get_admin,
+    AddPerson, AdminPage as Data, CreateToken, GrantRole, RemovePerson, RemoveRole, ResetPassword,
+    RevokeToken, get_admin,
 };
 use crate::api::pipeline::{Hold, Release};
 use crate::components::error_note::ErrorNote;
@@ -29,6 +30,8 @@ struct Actions {
     remove: ServerAction<RemoveRole>,
     token: ServerAction<CreateToken>,
     revoke: ServerAction<RevokeToken>,
+    remove_person: ServerAction<RemovePerson>,
+    password: ServerAction<ResetPassword>,
     hold: ServerAction<Hold>,
     release: ServerAction<Release>,
 }
@@ -44,6 +47,8 @@ pub fn AdminPage() -> impl IntoView {
         remove: ServerAction::new(),
         token: ServerAction::new(),
         revoke: ServerAction::new(),
+        remove_person: ServerAction::new(),
+        password: ServerAction::new(),
         hold: ServerAction::new(),
         release: ServerAction::new(),
     };
@@ -52,6 +57,8 @@ pub fn AdminPage() -> impl IntoView {
     bump_on_finish(actions.remove);
     bump_on_finish(actions.token);
     bump_on_finish(actions.revoke);
+    bump_on_finish(actions.remove_person);
+    bump_on_finish(actions.password);
     bump_on_finish(actions.hold);
     bump_on_finish(actions.release);
     view! {
@@ -148,6 +155,8 @@ fn Outcomes(actions: Actions) -> impl IntoView {
         {move || actions.add.value().get().map(|r| r.map(|name| done(format!("{name} is added."))).unwrap_or_else(refused))}
         {move || actions.grant.value().get().map(|r| r.map(done).unwrap_or_else(refused))}
         {move || actions.remove.value().get().map(|r| r.map(done).unwrap_or_else(refused))}
+        {move || actions.remove_person.value().get().map(|r| r.map(done).unwrap_or_else(refused))}
+        {move || actions.password.value().get().map(|r| r.map(done).unwrap_or_else(refused))}
         {move || actions.revoke.value().get().map(|r| r.map(|id| done(format!("Token {id} is revoked: it is refused from now on."))).unwrap_or_else(refused))}
         {move || actions.hold.value().get().map(|r| r.map(|holds| done(format!("{} held.", holds.iter().map(|h| h.environment.as_str()).collect::<Vec<_>>().join(", ")))).unwrap_or_else(refused))}
         {move || actions.release.value().get().map(|r| r.map(|()| done("The hold is released.".into())).unwrap_or_else(refused))}
@@ -172,12 +181,21 @@ fn Sections(page: Data, actions: Actions) -> impl IntoView {
         .into_iter()
         .map(|person| view! { <PersonRow person actions/> })
         .collect_view();
+    let anchor = page.anchor_problem.map(|problem| {
+        view! {
+            <section class="mb-4 rounded-md border border-rose-300 bg-rose-50 p-4 text-sm text-rose-950" role="alert" data-testid="anchor-problem">
+                <h2 class="font-semibold">"The audit log's anchor needs attention"</h2>
+                <p class="mt-1 break-words">{problem}</p>
+            </section>
+        }
+    });
     view! {
+        {anchor}
         <section class=CARD aria-labelledby="people-title">
             <h2 id="people-title" class="mb-2 text-base font-semibold text-slate-900">"People"</h2>
             <div class="overflow-x-auto">
                 <table class="min-w-full text-left text-sm" data-testid="people">
-                    <TableHead caption="Users, their roles and their tokens" columns=&["Name", "Roles", "Grant a role", "Tokens"]/>
+                    <TableHead caption="Users, their roles and their tokens" columns=&["Name", "Roles", "Grant a role", "Tokens", "Account"]/>
                     <tbody class="divide-y divide-slate-100">{rows}</tbody>
                 </table>
             </div>
@@ -271,19 +289,43 @@ fn PersonRow(person: PersonView, actions: Actions) -> impl IntoView {
         })
         .collect_view();
     let grant_label = format!("Role to grant {name}");
+    let password_label = format!("New password for {name} (ends their sessions)");
+    let remove_label =
+        format!("Remove {name} (roles, tokens, sessions; waiting approvals withdrawn)");
     let (row, heading) = (name.clone(), name.clone());
+    let (for_grant, for_password, for_removal) = (name.clone(), name.clone(), name.clone());
     view! {
         <tr class="align-top" data-person=row>
             <th scope="row" class="px-2 py-2 font-medium text-slate-900">{heading}</th>
             <td class="px-2 py-2"><ul class="space-y-1">{roles}</ul></td>
             <td class="px-2 py-2">
                 <ActionForm action=actions.grant attr:class="flex items-center gap-1">
-                    <input type="hidden" name="name" value=name.clone()/>
+                    <input type="hidden" name="name" value=for_grant/>
                     <input name="role" required class="w-40 rounded-md border border-slate-300 px-2 py-0.5 text-sm" placeholder="approver:prod-*" aria-label=grant_label/>
                     <button type="submit" class=SMALL>"Grant"</button>
                 </ActionForm>
             </td>
             <td class="px-2 py-2"><ul class="space-y-1">{tokens}</ul></td>
+            <td class="px-2 py-2">
+                <ActionForm action=actions.password attr:class="flex items-center gap-1">
+                    <input type="hidden" name="name" value=for_password/>
+                    <input
+                        name="password"
+                        type="password"
+                        required
+                        minlength="8"
+                        autocomplete="new-password"
+                        class="w-36 rounded-md border border-slate-300 px-2 py-0.5 text-sm"
+                        aria-label=password_label
+                        placeholder="new password"
+                    />
+                    <button type="submit" class=SMALL>"Set password"</button>
+                </ActionForm>
+                <ActionForm action=actions.remove_person attr:class="mt-1">
+                    <input type="hidden" name="name" value=for_removal/>
+                    <button type="submit" class=SMALL aria-label=remove_label>"Remove person"</button>
+                </ActionForm>
+            </td>
         </tr>
     }
 }

@@ -19,6 +19,8 @@ use super::extract::{Body, Caller, parse_id};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(add_user, users))
+        .routes(routes!(remove_user))
+        .routes(routes!(set_password))
         .routes(routes!(grant))
         .routes(routes!(remove_role))
         .routes(routes!(create_token))
@@ -35,6 +37,15 @@ struct NewUser {
     /// For signing in to the pages (8 characters or more); none for a
     /// token-only user.
     password: Option<String>,
+}
+
+/// `PUT /api/v1/users/{name}/password`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    /// The new password (8 characters or more).
+    #[schema(min_length = 8)]
+    password: String,
 }
 
 /// `POST /api/v1/users/{name}/roles`.
@@ -128,6 +139,62 @@ async fn add_user(
         roles: input.roles,
     };
     Ok((StatusCode::CREATED, Json(added)).into_response())
+}
+
+/// Removes a person: their roles, tokens and sessions go, their approvals of
+/// requests still waiting are withdrawn, and their live streams close.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{name}",
+    tag = "admin",
+    params(("name" = String, Path, description = "The user's name")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user is the only admin, or the caller themselves", body = ErrorBody),
+    ),
+)]
+async fn remove_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    state.engine.remove_person(&caller.0, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Sets (resets) a user's password: every session of theirs ends.
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{name}/password",
+    tag = "admin",
+    params(("name" = String, Path, description = "The user's name")),
+    request_body = NewPassword,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Set; the user's sessions are ended"),
+        (status = 400, description = "The body is not a password, or it is too short", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or a browser's change from another site", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+    ),
+)]
+async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let input: NewPassword = body.json()?;
+    state
+        .engine
+        .reset_password(&caller.0, &name, &input.password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Grants a role (`ROLE` or `ROLE:GLOB`) to a user.

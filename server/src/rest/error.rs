@@ -63,6 +63,10 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!("{}: {}", e.code, e.message);
         }
+        let retry_after = e
+            .details
+            .get("retry_after_seconds")
+            .and_then(|s| s.as_u64());
         let body = ErrorBody {
             error: ErrorDetail {
                 code: e.code,
@@ -70,6 +74,14 @@ impl IntoResponse for ApiError {
                 details: e.details,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(seconds) = retry_after
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

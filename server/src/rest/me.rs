@@ -5,16 +5,73 @@ use app::model::Viewer;
 use app::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::Caller;
+use super::extract::{Body, Caller};
 
 /// The caller's own view, routed and documented.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+}
+
+/// `POST /api/v1/me/password`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    /// The password now.
+    current: String,
+    /// The new one (8 characters or more).
+    #[schema(min_length = 8)]
+    new: String,
+}
+
+/// The answer of `POST /api/v1/me/password`.
+#[derive(Serialize, ToSchema)]
+struct PasswordChanged {
+    /// How many other sessions were ended.
+    sessions_ended: u64,
+}
+
+/// Changes the caller's own password, proving the current one. Every other
+/// session of theirs ends (the one that asked, if any, stays signed in).
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    tag = "admin",
+    request_body = PasswordChange,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Changed", body = PasswordChanged),
+        (status = 400, description = "The current password is wrong, or the new one is too short or the same", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "A browser's change from another site", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+    ),
+)]
+async fn change_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    body: Body,
+) -> ApiResult<Response> {
+    let input: PasswordChange = body.json()?;
+    let keep = app::engine::session::session_secret(&headers);
+    let ended = state
+        .engine
+        .change_own_password(&caller.0, &input.current, &input.new, keep.as_deref())
+        .await?;
+    Ok(Json(PasswordChanged {
+        sessions_ended: ended,
+    })
+    .into_response())
 }
 
 /// The caller's name, roles and, per environment, what they may do there

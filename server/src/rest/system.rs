@@ -182,9 +182,17 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
 )]
 async fn events(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     caller: Caller,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     caller.reader()?;
+    // The stream ends when what opened it no longer stands (a password
+    // change, a removal, a revoked token): the browser reconnects and is
+    // asked to sign in.
+    let credential = (caller.0.user != app::engine::auth::Principal::anonymous().user)
+        .then(|| app::engine::caller::credential(&headers))
+        .flatten();
+    let ended = state.engine.credential_ended(credential);
     let hello = Event::default()
         .event("hello")
         .retry(Duration::from_secs(1))
@@ -198,6 +206,7 @@ async fn events(
     });
     let stream = futures::stream::once(async { Ok(hello) })
         .chain(changes)
-        .take_until(state.engine.stopped());
+        .take_until(state.engine.stopped())
+        .take_until(ended);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

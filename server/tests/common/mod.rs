@@ -19,6 +19,8 @@ pub struct TestServer {
     pub addr: String,
     pub child: Option<Child>,
     pub extra_env: Vec<(String, String)>,
+    /// Where the server's standard error goes (the terminal when `None`).
+    pub log: Option<PathBuf>,
 }
 
 pub fn free_port() -> u16 {
@@ -77,6 +79,7 @@ impl TestServer {
             child: None,
             dir,
             extra_env: vec![],
+            log: None,
         }
     }
 
@@ -131,7 +134,16 @@ impl TestServer {
             // Auto-promotion would move qa under the tests' feet; tests that want it turn it on.
             .env("ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE", "false")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(match &self.log {
+                Some(file) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(file)
+                        .unwrap(),
+                ),
+                None => Stdio::inherit(),
+            });
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
@@ -332,4 +344,77 @@ pub fn hook(server: &TestServer, name: &str, script: &str) {
     let path = server.remote.join("hooks").join(name);
     std::fs::write(&path, script).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A browser-like client: keeps cookies, says where its requests come from.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn new(server: &TestServer) -> Browser {
+        Browser::from_address(server, None)
+    }
+
+    /// A browser on another machine: its connections come from `local`
+    /// (any address of 127.0.0.0/8 works on loopback).
+    pub fn from_address(server: &TestServer, local: Option<std::net::IpAddr>) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
+                .build()
+                .unwrap(),
+            base: format!("http://{}", server.addr),
+        }
+    }
+
+    /// Calls a server function as the hydrated page does (`fetch` from our origin).
+    pub async fn call(&self, name: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        self.call_from(name, form, Some(&self.base.clone())).await
+    }
+
+    pub async fn call_from(
+        &self,
+        name: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/fn/{name}", self.base))
+            .header("accept", "application/json")
+            .form(form);
+        if let Some(o) = origin {
+            request = request.header("origin", o);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn sign_in(&self, user: &str, password: &str) -> (u16, Value) {
+        self.call("sign_in", &[("user", user), ("password", password)])
+            .await
+    }
+}
+
+/// Creates a user with a password.
+pub fn person(server: &TestServer, name: &str, roles: &[&str], password: &str) {
+    let mut args = vec!["user", "add", name];
+    for r in roles {
+        args.extend(["--role", r]);
+    }
+    let out = server.cli(&args, &[("ENVLINE_PASSWORD", password)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
