@@ -225,6 +225,152 @@ async fn a_remote_that_refuses_the_anchor_is_said_so_and_promotions_go_on() {
             .contains("not anchored: the remote refuses"),
         "{check}"
     );
+    // Asked again with back-off (1 s, then 2 s): a remote that keeps
+    // refusing is a standing problem, not a one-off.
+    for wait in [1100, 2100] {
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+        assert_eq!(s, 200);
+    }
+    let (_, check): (u16, Value) = api.get("/api/v1/audit/verify", Some(&pat)).await;
+    let anchor = check["anchor"].as_str().unwrap();
+    assert!(
+        anchor.contains("standing problem") && anchor.contains("3 times"),
+        "{check}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refused_anchor_push_does_not_stop_anchoring() {
+    let mut server = TestServer::new();
+    // "cannot lock ref" once: the hook refuses the anchor the first time only.
+    let marker = server.dir.path().join("refused-once");
+    common::hook(
+        &server,
+        "pre-receive",
+        &format!(
+            "#!/bin/sh
+while read old new ref; do case \"$ref\" in refs/envline/*) if [ ! -e '{m}' ]; then touch '{m}'; echo \"error: cannot lock ref '$ref'\" >&2; exit 1; fi;; esac; done\n",
+            m = marker.display()
+        ),
+    );
+    let pat = server.user("pat", &["promoter"]);
+    server.start();
+    let api = Api::new(&server);
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 201, "{b}");
+    assert!(marker.exists(), "the anchor was refused once");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200);
+    let anchored = git(
+        &server.remote,
+        &["rev-parse", "--verify", "-q", "refs/envline/audit"],
+    );
+    assert_eq!(anchored.len(), 40, "anchored after the refusal");
+    let (_, check): (u16, Value) = api.get("/api/v1/audit/verify", Some(&pat)).await;
+    assert_eq!(check["intact"], true, "{check}");
+    assert!(
+        check["anchor"]
+            .as_str()
+            .unwrap()
+            .contains("anchors on the remote"),
+        "{check}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewound_anchor_is_reported_and_not_built_upon() {
+    let (mut server, pat) = history().await;
+    server.start();
+    let api = Api::new(&server);
+    let newest = git(&server.remote, &["rev-parse", "refs/envline/audit"]);
+    let older = git(&server.remote, &["rev-parse", "refs/envline/audit~1"]);
+    // Someone with push rights moves the remote's anchor back one commit.
+    git(
+        &server.remote,
+        &["update-ref", "refs/envline/audit", &older],
+    );
+    let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200);
+    let (_, check): (u16, Value) = api.get("/api/v1/audit/verify", Some(&pat)).await;
+    assert_eq!(check["intact"], false, "{check}");
+    let text = check.to_string();
+    assert!(
+        text.contains("rewound") && text.contains(&older[..10]) && text.contains(&newest[..10]),
+        "{check}"
+    );
+    // New events are not anchored on top of the rewound anchor.
+    let main = server.remote_tip("main");
+    api.verify(&pat, "qa", &main, "failed").await;
+    let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        git(&server.remote, &["rev-parse", "refs/envline/audit"]),
+        older,
+        "nothing built on the rewound anchor"
+    );
+    server.stop();
+    let (code, text) = verify(&server);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&older[..10]) && text.contains(&newest[..10]),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_anchors_its_own_move_and_anchors_carry_hashes_only() {
+    let mut server = TestServer::new();
+    let pat = server.user("pat", &["promoter"]);
+    server.start();
+    let api = Api::new(&server);
+    let (s, b) = api
+        .promote(
+            &pat,
+            json!({"environment": "qa", "reason": "secret-project-x"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    // No refresh: the move's own push carries the anchor of its change.
+    let intent = git(&server.remote, &["show", "refs/envline/audit:intent"]);
+    let events = git(&server.remote, &["log", "-p", "refs/envline/audit"]);
+    assert!(
+        !events.contains("secret-project-x"),
+        "reasons stay out of the anchor: {events}"
+    );
+    assert!(!events.contains("\"actor\""), "{events}");
+    server.stop();
+    let (code, text) = verify(&server);
+    assert_eq!(code, Some(0), "{text}");
+    // Deleting the move's events (the newest rows: the chain still holds)
+    // is found through the anchored change.
+    let pool = database(&server).await;
+    let id: i64 = intent.split_whitespace().next().unwrap().parse().unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE id >= (SELECT MIN(id) FROM audit_events WHERE details LIKE ?)")
+        .bind(format!("%\"intent\":{id}%"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (code, text) = verify(&server);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains(&format!("change {id}")), "{text}");
+
+    // `[audit] anchor_events = true` keeps whole events in the anchor.
+    let mut server = TestServer::new();
+    let pat = server.user("pat", &["promoter"]);
+    server.start_with(&[("ENVLINE_AUDIT_ANCHOR_EVENTS", "true")]);
+    let api = Api::new(&server);
+    api.promote(
+        &pat,
+        json!({"environment": "qa", "reason": "secret-project-x"}),
+    )
+    .await;
+    let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200);
+    let events = git(&server.remote, &["log", "-p", "refs/envline/audit"]);
+    assert!(events.contains("secret-project-x"), "{events}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,4 +449,81 @@ async fn changes_to_people_and_tokens_are_audited_and_a_revoked_token_stops_work
         !text.contains(&token),
         "the token itself is never in the log"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_readers_of_the_check_cost_one_remote_read() {
+    // The remote behind a real `git daemon` that logs every request.
+    let mut server = TestServer::new();
+    let port = common::free_port();
+    let log = server.dir.path().join("daemon.log");
+    let exec_path = String::from_utf8(
+        std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let base = server.dir.path().to_owned();
+    let mut daemon =
+        std::process::Command::new(std::path::Path::new(exec_path.trim()).join("git-daemon"))
+            .args([
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+                "--verbose",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(&base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pat = server.user("pat", &["promoter"]);
+    let url = format!("git://127.0.0.1:{port}/remote.git");
+    server.start_with(&[("ENVLINE_REPOSITORY_URL", &url)]);
+    let api = Api::new(&server);
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 201, "{b}");
+    let (_, first) = api.get("/api/v1/audit/verify", Some(&pat)).await;
+    assert_eq!(first["intact"], true, "{first}");
+    let requests = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("Request upload-pack")
+            .count()
+    };
+    let before = requests();
+    let mut readers = Vec::new();
+    for _ in 0..20 {
+        let (client, base, token) = (api.client.clone(), api.base.clone(), pat.clone());
+        readers.push(tokio::spawn(async move {
+            let r = client
+                .get(format!("{base}/api/v1/audit/verify"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()
+        }));
+    }
+    for r in readers {
+        assert_eq!(r.await.unwrap(), first, "the same answer for every reader");
+    }
+    assert_eq!(
+        requests() - before,
+        0,
+        "20 readers within refresh_seconds read the remote not once more"
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
 }

@@ -837,20 +837,20 @@ impl GitRepo {
     }
 
     /// Writes an audit anchor: a commit (on `parent`, the previous anchor)
-    /// whose tree holds `head` (the newest event's id and hash) and
-    /// `events.jsonl` (the events since the previous anchor). Moves no ref.
+    /// whose tree holds `files`: `head` (the newest event's id and hash),
+    /// `events.jsonl` (the events since the previous anchor) and, with a
+    /// change, `intent` (its journal entry's id and digest). Moves no ref.
     pub fn write_anchor(
         &self,
         parent: Option<ObjectId>,
-        head: &str,
-        events: &str,
+        files: &[(&str, &str)],
         message: &str,
     ) -> Result<ObjectId, GitError> {
         let repo = self.local();
         let mut editor = repo
             .edit_tree(ObjectId::empty_tree(repo.object_hash()))
             .map_err(repo_err)?;
-        for (path, content) in [("head", head), ("events.jsonl", events)] {
+        for &(path, content) in files {
             let blob = repo
                 .write_blob(content.as_bytes())
                 .map_err(repo_err)?
@@ -1117,10 +1117,11 @@ fn run_network(mut cmd: Command, limit: Duration) -> Result<Ran, GitError> {
         let _ = child.wait();
         return Err(GitError::Timeout(limit.as_secs()));
     };
+    // What git says can name the remote's URL: never with its password.
     Ok(Ran {
         success: status.success(),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
+        stdout: super::redact::credentials(&out_reader.join().unwrap_or_default()),
+        stderr: super::redact::credentials(&err_reader.join().unwrap_or_default()),
     })
 }
 

@@ -19,7 +19,9 @@ pub mod line;
 pub mod notify;
 pub mod ops;
 pub mod pipeline;
+pub mod redact;
 pub mod refresher;
+pub mod roles;
 pub mod rules;
 pub mod session;
 pub mod store;
@@ -100,6 +102,14 @@ pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
+/// The last answer of [`Engine::audit_check`], and what it was for.
+struct AuditChecked {
+    /// The log's head, the clone's anchor, why anchoring is off.
+    key: (Option<(i64, String)>, Option<ObjectId>, Option<String>),
+    remote_read_at: Instant,
+    check: audit::ChainCheck,
+}
+
 /// The state of the last fetch of the remote.
 #[derive(Debug, Clone, Default)]
 struct RefreshState {
@@ -143,6 +153,8 @@ pub struct Engine {
     login_limiter: session::LoginLimiter,
     /// Whether the remote takes the audit anchor.
     anchoring: anchor::Anchoring,
+    /// The audit check's last answer (see [`Engine::audit_check`]).
+    audit_checked: tokio::sync::Mutex<Option<AuditChecked>>,
     /// The running incident, if hotfix mode is on (S4).
     hotfix: RwLock<Option<crate::model::IncidentView>>,
     /// The pipeline as it stands: its root is the hotfix branch in hotfix mode.
@@ -179,7 +191,12 @@ impl Engine {
         })
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot clone {}: {e}", config.repository.url))?;
+        .map_err(|e| {
+            format!(
+                "cannot clone {}: {e}",
+                redact::credentials(&config.repository.url)
+            )
+        })?;
         let effective = Arc::new(config.pipeline.clone());
         let running = store::running_incident(&pool)
             .await
@@ -206,6 +223,7 @@ impl Engine {
             login_limiter: session::LoginLimiter::default(),
             auto_failures: ops::auto::AutoFailures::default(),
             anchoring: anchor::Anchoring::default(),
+            audit_checked: tokio::sync::Mutex::new(None),
             hotfix: RwLock::new(None),
             effective: RwLock::new(effective),
             _data_dir_lock: data_dir_lock,
@@ -809,13 +827,43 @@ impl Engine {
 
     /// Checks the audit log whole: the chain, the remote's anchors, the
     /// branches against the log, the evidence rows.
+    ///
+    /// Affordable however many readers ask: one check runs at a time and
+    /// its answer is kept until the log's head or the anchor changes; the
+    /// remote is asked for its anchor at most once per `refresh_seconds`
+    /// (between, the clone's copy, which each refresh fetches, is read).
     pub async fn audit_check(&self) -> Result<audit::ChainCheck, EngineError> {
-        integrity::check(
+        let mut cached = self.audit_checked.lock().await;
+        let head = audit::head(&self.pool).await?;
+        let anchor = self.git(|git| git.branch_tip(git::AUDIT_REF)).await?;
+        let unavailable = self.anchoring.unavailable();
+        let key = (head, anchor, unavailable.clone());
+        let every = Duration::from_secs(self.config.repository.refresh_seconds.max(1));
+        let fresh = |at: &Instant| at.elapsed() < every;
+        if let Some(c) = cached.as_ref()
+            && c.key == key
+            && fresh(&c.remote_read_at)
+        {
+            return Ok(c.check.clone());
+        }
+        let read_remote = cached.as_ref().is_none_or(|c| !fresh(&c.remote_read_at));
+        let check = integrity::check(
             &self.pool,
             self.git.clone(),
             &self.config.pipeline,
-            self.anchoring.unavailable(),
+            unavailable,
+            read_remote,
         )
-        .await
+        .await?;
+        let remote_read_at = match cached.as_ref() {
+            Some(c) if !read_remote => c.remote_read_at,
+            _ => Instant::now(),
+        };
+        *cached = Some(AuditChecked {
+            key,
+            remote_read_at,
+            check: check.clone(),
+        });
+        Ok(check)
     }
 }
