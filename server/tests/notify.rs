@@ -331,3 +331,105 @@ fn a_bad_notify_entry_is_refused_with_what_to_fix() {
         "{err}"
     );
 }
+
+/// A receiver that takes connections and never answers: a hung chat tool.
+async fn hung_receiver() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (format!("http://{addr}"), task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_receiver_never_delays_another_and_a_dead_one_is_given_up() {
+    let receiver = Receiver::default();
+    receiver.accept.store(true, Ordering::SeqCst);
+    let live = receiver.start().await;
+    let (hung, _hung_task) = hung_receiver().await;
+    // A receiver that refuses every attempt, given up after 2 s.
+    let refusing = Receiver::default();
+    let dead = refusing.start().await;
+    let mut server = TestServer::new();
+    let mut config = std::fs::read_to_string(&server.config).unwrap();
+    config.push_str(&format!(
+        "\n[[notify]]\nurl = \"{hung}/hook\"\nevents = [\"held\"]\n\
+         \n[[notify]]\nurl = \"{live}/chat\"\nevents = [\"held\"]\n\
+         \n[[notify]]\nurl = \"{dead}/pager\"\nevents = [\"held\"]\ngive_up_after = \"2s\"\n"
+    ));
+    std::fs::write(&server.config, config).unwrap();
+    let pat = server.user("pat", &["promoter"]);
+    server.start();
+    let api = Api::new(&server);
+    // Three holds, one after another: each reaches the live receiver at
+    // once, while the hung one holds its first attempt open for 10 s.
+    let started = Instant::now();
+    for env in ["qa", "integration", "loadtest"] {
+        let want = receiver.accepted("/chat").len() + 1;
+        let (s, b) = api
+            .post(
+                "/api/v1/holds",
+                Some(&pat),
+                json!({"environments": [env], "reason": "rig rebuild"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        until("the live receiver", async || {
+            receiver.accepted("/chat").len() >= want
+        })
+        .await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the live receiver was not held up behind the hung one ({:?})",
+        started.elapsed()
+    );
+    // The refusing receiver is given up on: dropped, audited, counted.
+    until(
+        "the dead receiver's notifications to be given up",
+        async || {
+            let (_, b) = api
+                .get("/api/v1/notifications?state=dropped", Some(&pat))
+                .await;
+            b["notifications"].as_array().is_some_and(|n| n.len() == 3)
+        },
+    )
+    .await;
+    let (_, b) = api
+        .get("/api/v1/notifications?state=dropped", Some(&pat))
+        .await;
+    for n in b["notifications"].as_array().unwrap() {
+        assert!(
+            n["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("given up after 2s")),
+            "{n}"
+        );
+    }
+    let (_, audit) = api
+        .get("/api/v1/audit?action=notification_dropped", Some(&pat))
+        .await;
+    assert_eq!(audit["events"].as_array().unwrap().len(), 3, "{audit}");
+    let metrics = api
+        .client
+        .get(format!("{}/metrics", api.base))
+        .bearer_auth(&pat)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("envline_notifications{state=\"dropped\"} 3")),
+        "{metrics}"
+    );
+    let (_, check) = api.get("/api/v1/audit/verify", Some(&pat)).await;
+    assert_eq!(check["intact"], true, "{check}");
+}

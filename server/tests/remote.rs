@@ -100,3 +100,51 @@ async fn a_push_that_times_out_after_the_remote_took_it_is_recorded_not_lost() {
     assert_eq!(event["actor"], "pat");
     assert_eq!(event["old"], before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_in_the_repository_url_is_never_shown() {
+    let mut server = TestServer::new();
+    let pat = server.user("pat", &["promoter"]);
+    let closed = free_port();
+    let url = format!("http://ci:s3cr3t-pw@127.0.0.1:{closed}/remote.git");
+    // No clone yet: start-up fails, and says so without the password.
+    let out = std::process::Command::new(common::BIN)
+        .arg("--config")
+        .arg(&server.config)
+        .arg("serve")
+        .env("ENVLINE_REPOSITORY_URL", &url)
+        .env("ENVLINE_SERVER_LISTEN", &server.addr)
+        .env("ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS", "5")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("ci:***@127.0.0.1"), "{said}");
+    assert!(!said.contains("s3cr3t-pw"), "{said}");
+    // With a clone, the remote moves behind a URL with a password that
+    // cannot be reached: the API and the log show the failure, never it.
+    server.start();
+    server.stop();
+    let log = server.dir.path().join("server.log");
+    server.log = Some(log.clone());
+    server.start_with(&[
+        ("ENVLINE_REPOSITORY_URL", url.as_str()),
+        ("ENVLINE_LOG", "info"),
+    ]);
+    let api = Api::new(&server);
+    let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 503);
+    let (s, b) = api.get("/api/v1/environments", Some(&pat)).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["refresh_error"].is_string(), "{b}");
+    let (_, b2) = api
+        .post(
+            "/api/v1/promotions",
+            Some(&pat),
+            json!({"environment": "qa"}),
+        )
+        .await;
+    server.stop();
+    let everything = format!("{b}\n{b2}\n{}", std::fs::read_to_string(&log).unwrap());
+    assert!(!everything.contains("s3cr3t-pw"), "{everything}");
+}

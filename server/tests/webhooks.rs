@@ -450,3 +450,63 @@ async fn without_a_secret_the_endpoints_say_how_to_set_one() {
         }
     }
 }
+
+/// Starts an upload that sends `first` bytes of a larger declared body and
+/// then stalls; returns the connection, to read the answer from.
+async fn stalled_upload(addr: &str, first: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {GITHUB} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nx-github-event: push\r\nx-hub-signature-256: sha256={}\r\ncontent-length: {}\r\n\r\n",
+        "0".repeat(64),
+        first * 4
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&vec![b' '; first]).await.unwrap();
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_uploads_never_keep_a_signed_delivery_waiting_and_time_out() {
+    use tokio::io::AsyncReadExt;
+    let (server, api, _) = started(&[]);
+    // Four large uploads take every slot for large bodies, then stall.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(stalled_upload(&server.addr, 2 * 1024 * 1024).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let body = push_body("main", &"1".repeat(40));
+    let asked = Instant::now();
+    let signature = sign(SECRET, &body);
+    let (s, b) = tokio::time::timeout(
+        Duration::from_secs(8),
+        deliver(
+            &api,
+            GITHUB,
+            &[
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", &signature),
+            ],
+            &body,
+        ),
+    )
+    .await
+    .expect("the signed delivery is answered while the uploads stall");
+    assert_eq!(s, 202, "{b}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the signed delivery waited {:?} behind the stalled uploads",
+        asked.elapsed()
+    );
+    // Each stalled upload is answered 408 once its 10 s are up.
+    for mut socket in stalled {
+        let mut answer = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(20), socket.read(&mut answer))
+            .await
+            .expect("answered within the deadline")
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+}

@@ -1,8 +1,11 @@
 //! Notifications out, never lost: the `[[notify]]` targets of the
 //! configuration, the outbox row queued in the audit event's own transaction
 //! (no event without its notification, no notification without its event),
-//! and the delivery task that retries with back-off until each receiver takes
-//! it: at least once, with the same `id` on every attempt, across restarts.
+//! and one delivery task per target that retries with back-off until its
+//! receiver takes it: at least once, with the same `id` on every attempt,
+//! across restarts. One dead receiver never delays another; a delivery that
+//! has failed for `give_up_after` (24 h) is given up, audited and counted as
+//! dropped, so the outbox never grows without bound.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +40,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many deliveries to one receiver are on the way at once.
+const PER_TARGET_CONCURRENCY: usize = 4;
+
+/// How long a delivery may keep failing before it is given up, unless the
+/// target says otherwise (`give_up_after`).
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+
 /// One `[[notify]]` entry: where to POST, which events, and optionally a
 /// secret to sign them with (`X-Envline-Signature-256`, as GitHub signs its
 /// webhooks).
@@ -47,6 +57,10 @@ pub struct NotifyTarget {
     pub events: Vec<String>,
     #[serde(default)]
     pub secret: Option<String>,
+    /// How long a delivery may keep failing before it is given up (a
+    /// duration such as `24h`, `90m`; default 24 hours).
+    #[serde(default)]
+    pub give_up_after: Option<String>,
 }
 
 /// Logs and panics show neither the hook's path nor the secret.
@@ -56,6 +70,7 @@ impl std::fmt::Debug for NotifyTarget {
             .field("url", &redact(&self.url))
             .field("events", &self.events)
             .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("give_up_after", &self.give_up_after)
             .finish()
     }
 }
@@ -83,7 +98,21 @@ impl NotifyTarget {
                 ));
             }
         }
+        self.give_up_after()?;
         Ok(())
+    }
+
+    /// How long a delivery to this target may keep failing.
+    pub fn give_up_after(&self) -> Result<Duration, String> {
+        match &self.give_up_after {
+            None => Ok(GIVE_UP_AFTER),
+            Some(text) => humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!("give_up_after `{text}` is not a duration such as `24h`, `90m` or `2d`")
+                }),
+        }
     }
 }
 
@@ -293,14 +322,16 @@ pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error
 struct Due {
     nid: i64,
     event: String,
-    target: String,
     attempts: i64,
+    /// When the notification was queued: the give-up clock starts there.
+    queued_at: String,
     #[sqlx(flatten)]
     audit: AuditEventView,
 }
 
-/// Delivers what is due, forever: woken by every change (a new event is
-/// sent at once) and when the next retry is due.
+/// Delivers what is due, forever: one task per target (so a receiver that
+/// hangs or refuses holds up only its own notifications), plus the pruning
+/// of delivered ones.
 pub async fn deliver_forever(engine: Arc<Engine>) {
     let http = match reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
@@ -315,23 +346,42 @@ pub async fn deliver_forever(engine: Arc<Engine>) {
             return;
         }
     };
-    let mut changes = engine.subscribe();
-    let mut pruned_at: Option<std::time::Instant> = None;
-    loop {
-        if pruned_at.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
-            match prune(&engine.pool).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!("notifications: removed {n} delivered more than 30 days ago")
-                }
-                Err(e) => tracing::warn!("notifications: cannot prune: {e}"),
-            }
-            pruned_at = Some(std::time::Instant::now());
+    let mut workers = tokio::task::JoinSet::new();
+    let mut seen = std::collections::HashSet::new();
+    for target in engine.config.notify.clone() {
+        // The same url twice is one receiver (its events were merged).
+        if seen.insert(target.url.clone()) {
+            workers.spawn(deliver_to(engine.clone(), http.clone(), target));
         }
-        let wait = match deliver_due(&engine, &http).await {
+    }
+    let mut changes = engine.subscribe();
+    loop {
+        match prune(&engine.pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("notifications: removed {n} delivered more than 30 days ago"),
+            Err(e) => tracing::warn!("notifications: cannot prune: {e}"),
+        }
+        let stop = tokio::select! {
+            r = changes.recv() => matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)),
+            _ = tokio::time::sleep(PRUNE_EVERY) => false,
+        };
+        if stop {
+            break;
+        }
+    }
+    workers.abort_all();
+}
+
+/// One target's deliveries, forever: woken by every change (a new event is
+/// sent at once) and when its next retry is due.
+async fn deliver_to(engine: Arc<Engine>, http: reqwest::Client, target: NotifyTarget) {
+    let mut changes = engine.subscribe();
+    let give_up = target.give_up_after().unwrap_or(GIVE_UP_AFTER);
+    loop {
+        let wait = match deliver_due(&engine, &http, &target, give_up).await {
             Ok(next) => next,
             Err(e) => {
-                tracing::warn!("notifications: {e}");
+                tracing::warn!("notifications to {}: {e}", redact(&target.url));
                 Duration::from_secs(5)
             }
         };
@@ -363,37 +413,46 @@ async fn prune(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
     .rows_affected())
 }
 
-/// One pass: sends every due notification (in parallel), records each
-/// outcome, and says how long until the next one is due.
-async fn deliver_due(engine: &Engine, http: &reqwest::Client) -> Result<Duration, sqlx::Error> {
+/// One pass for one target: sends its due notifications (at most
+/// [`PER_TARGET_CONCURRENCY`] at once), records each outcome as it comes,
+/// gives up on those that failed for `give_up` since they were queued, and
+/// says how long until its next one is due.
+async fn deliver_due(
+    engine: &Engine,
+    http: &reqwest::Client,
+    target: &NotifyTarget,
+    give_up: Duration,
+) -> Result<Duration, sqlx::Error> {
     let pool = &engine.pool;
     let due: Vec<Due> = sqlx::query_as(
-        "SELECT n.id AS nid, n.event, n.target, n.attempts, e.*
+        "SELECT n.id AS nid, n.event, n.attempts, n.created_at AS queued_at, e.*
          FROM notifications n JOIN audit_events e ON e.id = n.audit_id
-         WHERE n.state IN ('pending', 'failing') AND n.next_attempt_at <= ?
+         WHERE n.target = ? AND n.state IN ('pending', 'failing') AND n.next_attempt_at <= ?
          ORDER BY n.id LIMIT 64",
     )
+    .bind(&target.url)
     .bind(now())
     .fetch_all(pool)
     .await?;
     let base = engine.public_url();
+    let slots = Arc::new(tokio::sync::Semaphore::new(PER_TARGET_CONCURRENCY));
     let mut sending = tokio::task::JoinSet::new();
     for d in due {
-        let secret = engine
-            .config
-            .notify
-            .iter()
-            .find(|t| t.url == d.target)
-            .and_then(|t| t.secret.clone());
         let body = payload(&d.event, &d.audit, &base).to_string();
-        let http = http.clone();
+        let (http, url, secret, slots) = (
+            http.clone(),
+            target.url.clone(),
+            target.secret.clone(),
+            slots.clone(),
+        );
         sending.spawn(async move {
-            let outcome = attempt(&http, &d.target, &d.event, &d.audit, body, secret).await;
-            (d.nid, d.attempts, outcome)
+            let _slot = slots.acquire_owned().await;
+            let outcome = attempt(&http, &url, &d.event, &d.audit, body, secret).await;
+            (d, outcome)
         });
     }
     while let Some(done) = sending.join_next().await {
-        let Ok((nid, attempts, outcome)) = done else {
+        let Ok((d, outcome)) = done else {
             continue;
         };
         match outcome {
@@ -403,29 +462,33 @@ async fn deliver_due(engine: &Engine, http: &reqwest::Client) -> Result<Duration
                          delivered_at = ?, last_error = NULL WHERE id = ?",
                 )
                 .bind(now())
-                .bind(nid)
+                .bind(d.nid)
                 .execute(pool)
                 .await?;
             }
+            Err(why) if failed_for(&d.queued_at) >= give_up => {
+                give_up_on(engine, &d, target, &why, give_up).await?;
+            }
             Err(why) => {
                 let next = chrono::Utc::now()
-                    + chrono::Duration::from_std(backoff(attempts + 1)).unwrap_or_default();
-                tracing::debug!("notification {nid} failed: {why}");
+                    + chrono::Duration::from_std(backoff(d.attempts + 1)).unwrap_or_default();
+                tracing::debug!("notification {} failed: {why}", d.nid);
                 sqlx::query(
                     "UPDATE notifications SET state = 'failing', attempts = attempts + 1,
                          last_error = ?, next_attempt_at = ? WHERE id = ?",
                 )
                 .bind(why)
                 .bind(next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .bind(nid)
+                .bind(d.nid)
                 .execute(pool)
                 .await?;
             }
         }
     }
     let next: Option<String> = sqlx::query_scalar(
-        "SELECT MIN(next_attempt_at) FROM notifications WHERE state IN ('pending', 'failing')",
+        "SELECT MIN(next_attempt_at) FROM notifications WHERE target = ? AND state IN ('pending', 'failing')",
     )
+    .bind(&target.url)
     .fetch_one(pool)
     .await?;
     let wait = next
@@ -437,6 +500,67 @@ async fn deliver_due(engine: &Engine, http: &reqwest::Client) -> Result<Duration
         })
         .unwrap_or(Duration::from_secs(60));
     Ok(wait.min(Duration::from_secs(60)))
+}
+
+/// How long since a notification was queued.
+fn failed_for(queued_at: &str) -> Duration {
+    chrono::DateTime::parse_from_rfc3339(queued_at)
+        .ok()
+        .and_then(|t| (chrono::Utc::now() - t.to_utc()).to_std().ok())
+        .unwrap_or_default()
+}
+
+/// Gives a notification up: dropped, with why, and audited (I5: the log
+/// says that a receiver never heard of an event).
+async fn give_up_on(
+    engine: &Engine,
+    d: &Due,
+    target: &NotifyTarget,
+    why: &str,
+    give_up: Duration,
+) -> Result<(), sqlx::Error> {
+    let reason = format!(
+        "given up after {} failing: {why}",
+        humantime::format_duration(give_up)
+    );
+    let mut tx = super::store::begin(&engine.pool).await?;
+    let dropped = sqlx::query(
+        "UPDATE notifications SET state = 'dropped', attempts = attempts + 1, last_error = ?
+         WHERE id = ? AND state IN ('pending', 'failing')",
+    )
+    .bind(&reason)
+    .bind(d.nid)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if dropped == 1 {
+        super::audit::append(
+            &mut tx,
+            &[super::audit::AuditDraft {
+                actor: "envline".into(),
+                action: "notification_dropped".into(),
+                environment: d.audit.environment.clone(),
+                old: None,
+                new: None,
+                reason: reason.clone(),
+                details: json!({
+                    "id": delivery_id(d.audit.id, &d.event),
+                    "event": d.event,
+                    "target": redact(&target.url),
+                    "audit_id": d.audit.id,
+                    "attempts": d.attempts + 1,
+                }),
+            }],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::warn!(
+        "notification {} to {} is given up: {reason}",
+        delivery_id(d.audit.id, &d.event),
+        redact(&target.url)
+    );
+    Ok(())
 }
 
 /// One POST; `Err` says why it did not count as delivered.
@@ -538,6 +662,7 @@ mod tests {
             url: "https://x/h".into(),
             events: vec!["promoted".into(), "deployed".into()],
             secret: None,
+            give_up_after: None,
         };
         assert!(
             t.check()

@@ -18,7 +18,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::read_limited;
 
 /// The webhook endpoints, routed and documented.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,6 +75,7 @@ struct Taken {
         (status = 202, description = "Taken: a refresh started or queued, or the event ignored, with the reason", body = Taken),
         (status = 400, description = "Correctly signed, but no event header, or a push without a readable `ref`", body = ErrorBody),
         (status = 401, description = "No signature, or one that is not the body's HMAC with the secret; nothing was done", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within 10 s; nothing was done", body = ErrorBody),
         (status = 413, description = "The body is over 25 MB", body = ErrorBody),
         (status = 503, description = "`webhooks_not_configured`: no `[webhooks] secret` is set; the message says how to set it", body = ErrorBody),
     ),
@@ -104,6 +104,7 @@ async fn github(State(state): State<AppState>, request: Request) -> ApiResult<Re
         (status = 202, description = "Taken: a refresh started or queued, or the event ignored, with the reason", body = Taken),
         (status = 400, description = "The right token, but no event header, or a push without a readable `ref`", body = ErrorBody),
         (status = 401, description = "No token, or not the secret; nothing was done", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within 10 s; nothing was done", body = ErrorBody),
         (status = 413, description = "The body is over 25 MB", body = ErrorBody),
         (status = 503, description = "`webhooks_not_configured`: no `[webhooks] secret` is set; the message says how to set it", body = ErrorBody),
     ),
@@ -141,20 +142,13 @@ async fn take(state: &AppState, host: Host, request: Request) -> ApiResult<Respo
         .engine
         .check_webhook_headers(host, signature.as_deref())
         .map_err(refused)?;
-    // The signature is checked once the whole body is in; until then a
-    // sender needs no secret, so only a few bodies are read at a time.
-    let _reading = BODY_READS.acquire().await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "the server is stopping",
-        )
+    let body = read_delivery(body).await.inspect_err(|e| {
+        count(if e.0.status == 408 {
+            "too_slow"
+        } else {
+            "bad_payload"
+        });
     })?;
-    let body = read_limited(body, WEBHOOK_BODY_LIMIT)
-        .await
-        .inspect_err(|_| {
-            count("bad_payload");
-        })?;
     let outcome = state
         .engine
         .take_webhook(&Delivery {
@@ -181,10 +175,76 @@ async fn take(state: &AppState, host: Host, request: Request) -> ApiResult<Respo
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
-/// How many webhook bodies are read at once (at most 25 MB each) before
-/// their signature can be checked: an unsigned flood waits, it does not fill
-/// the memory.
-static BODY_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+/// How many large webhook bodies (over [`SMALL_BODY`], up to 25 MB each) are
+/// read at once before their signature can be checked: an unsigned flood
+/// waits, it does not fill the memory.
+static LARGE_BODY_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// A body up to this size is read without waiting for a slot: a push's
+/// payload usually is, so slow large uploads never keep it waiting.
+const SMALL_BODY: usize = 1024 * 1024;
+
+/// How long a delivery's body may take to arrive, slot wait included.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a delivery's body within [`READ_DEADLINE`]: 408 when it is too
+/// slow, 413 over [`WEBHOOK_BODY_LIMIT`]. Past [`SMALL_BODY`] a body needs
+/// one of the [`LARGE_BODY_READS`] slots to go on.
+async fn read_delivery(body: axum::body::Body) -> ApiResult<axum::body::Bytes> {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut body = body;
+        let mut buffer = Vec::new();
+        let mut slot = None;
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError::bad_input(format!("cannot read the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            total += data.len();
+            if total > WEBHOOK_BODY_LIMIT {
+                // Read on (and drop) for a while, so the sender gets the
+                // answer rather than a reset connection.
+                if total > 2 * WEBHOOK_BODY_LIMIT {
+                    break;
+                }
+                continue;
+            }
+            if slot.is_none() && buffer.len() + data.len() > SMALL_BODY {
+                slot = Some(LARGE_BODY_READS.acquire().await.map_err(|_| {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "stopping",
+                        "the server is stopping",
+                    )
+                })?);
+            }
+            buffer.extend_from_slice(&data);
+        }
+        if total > WEBHOOK_BODY_LIMIT {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the delivery is over {WEBHOOK_BODY_LIMIT} bytes; nothing was done"),
+            ));
+        }
+        Ok(axum::body::Bytes::from(buffer))
+    };
+    tokio::time::timeout(READ_DEADLINE, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "too_slow",
+                format!(
+                    "the delivery's body did not arrive within {} s; nothing was done",
+                    READ_DEADLINE.as_secs()
+                ),
+            ))
+        })
+}
 
 /// A header's value as text (bytes that are not UTF-8 shown as �, so a bad
 /// value is refused as wrong rather than taken for a missing one).
