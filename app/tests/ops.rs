@@ -89,6 +89,16 @@ fn person(user: &str, roles: &[&str]) -> Principal {
     }
 }
 
+/// A person who exists in the database with their roles: approvals count
+/// only for approvers who hold the role when the move executes (I4).
+async fn registered(w: &World, user: &str, roles: &[&str]) -> Principal {
+    let who = person(user, roles);
+    app::engine::auth::add_user(&w.engine.pool, "test", user, &who.grants, None)
+        .await
+        .unwrap();
+    who
+}
+
 fn one(env: &str) -> PromoteInput {
     PromoteInput {
         environment: Some(env.into()),
@@ -210,13 +220,13 @@ async fn prod_needs_two_approvers_other_than_the_requester() {
         .unwrap_err();
     assert!(matches!(own, EngineError::Forbidden(_)), "{own:?}");
     assert!(own.to_string().contains("needs another approver"), "{own}");
-    let ann = person("ann", &["approver:prod-*"]);
+    let ann = registered(&w, "ann", &["approver:prod-*"]).await;
     let after_one = ops::decide(&w.engine, &ann, request.id, approve())
         .await
         .unwrap();
     assert_eq!(after_one.state, RequestState::AwaitingApproval);
     assert_ne!(w.tip("prod-eu"), staging);
-    let bob = person("bob", &["approver:prod-*"]);
+    let bob = registered(&w, "bob", &["approver:prod-*"]).await;
     let after_two = ops::decide(&w.engine, &bob, request.id, approve())
         .await
         .unwrap();
@@ -432,11 +442,22 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
         .err()
         .unwrap();
     assert!(
-        matches!(limited, EngineError::RateLimited { retry_after: 1.., .. }),
+        matches!(
+            limited,
+            EngineError::RateLimited {
+                retry_after: 1..,
+                ..
+            }
+        ),
         "{limited:?}"
     );
     let elsewhere = Some("10.0.0.2".parse().unwrap());
-    assert!(w.engine.sign_in("pat", "correct horse", elsewhere).await.is_ok());
+    assert!(
+        w.engine
+            .sign_in("pat", "correct horse", elsewhere)
+            .await
+            .is_ok()
+    );
     // The session cookie names the person, and a change with it needs our origin.
     let mut headers = http::HeaderMap::new();
     headers.insert(
@@ -562,7 +583,7 @@ async fn releasing_a_rollbacks_hold_needs_the_role_that_could_roll_back() {
     for approver in ["ann", "bob"] {
         ops::decide(
             &w.engine,
-            &person(approver, &["approver"]),
+            &registered(&w, approver, &["approver"]).await,
             asked[0].id,
             DecisionInput {
                 decision: Decision::Approve,

@@ -41,9 +41,9 @@ interface PersonSpec {
 
 /**
  * Everyone the tests act as. Each test that signs in through the page uses
- * its own account where it can: sign-in is rate-limited to 5 attempts per
- * account per minute (and 20 per address), and the suite runs in about a
- * minute.
+ * its own account where it can: sign-in is limited to 20 attempts a minute
+ * per address (wrong passwords also slow down that account from that
+ * address), and the suite runs in about a minute.
  */
 export const PEOPLE = {
   promoter: { name: "pia-promoter", roles: ["promoter"] },
