@@ -41,9 +41,13 @@ test("the environment page tells loadtest's story and cherry-picks a commit onto
   const rollback = history.locator('tr[data-action="rollback"]', { hasText: "env page: the load test failed" });
   await expect(rollback).toContainText(`${short(sha)} → ${short(before)}`);
   await expect(rollback).toContainText(person("promoter"));
-  const test = page.locator(`li[data-commit="${sha}"]`, { hasText: "failed" });
-  await expect(test).toContainText(person("tester"));
+  const test = page.locator(`li[data-commit="${sha}"]`, { hasText: person("tester") });
+  await expect(test).toContainText("failed");
   await expect(test.getByRole("link", { name: "test run" })).toHaveAttribute("href", "https://ci.example.com/runs/4711");
+  // The rollback is a failed verdict on the commit it left (I3), by whoever rolled back.
+  const verdict = page.locator(`li[data-commit="${sha}"]`, { hasText: person("promoter") });
+  await expect(verdict).toContainText("failed");
+  await expect(verdict).toContainText("rolled back by");
   // The next candidate is qa's commit, whose test here failed.
   await expect(page.locator('section[aria-labelledby="next-title"]')).toContainText(short(sha));
   await expectNoSeriousViolations(page, "an environment's page");

@@ -104,8 +104,14 @@ pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
 
 /// The last answer of [`Engine::audit_check`], and what it was for.
 struct AuditChecked {
-    /// The log's head, the clone's anchor, why anchoring is off.
-    key: (Option<(i64, String)>, Option<ObjectId>, Option<String>),
+    /// The log's head, the clone's anchor, why anchoring is off, and when
+    /// the database files were last written.
+    key: (
+        Option<(i64, String)>,
+        Option<ObjectId>,
+        Option<String>,
+        store::WrittenStamp,
+    ),
     remote_read_at: Instant,
     check: audit::ChainCheck,
 }
@@ -829,15 +835,22 @@ impl Engine {
     /// branches against the log, the evidence rows.
     ///
     /// Affordable however many readers ask: one check runs at a time and
-    /// its answer is kept until the log's head or the anchor changes; the
-    /// remote is asked for its anchor at most once per `refresh_seconds`
-    /// (between, the clone's copy, which each refresh fetches, is read).
+    /// its answer is kept while nothing was written to the database (by
+    /// Envline or anyone else: a row edited behind its back shows at the next
+    /// check) and the anchor stays; the remote is asked for its anchor at
+    /// most once per `refresh_seconds` (between, the clone's copy, which each
+    /// refresh fetches, is read).
     pub async fn audit_check(&self) -> Result<audit::ChainCheck, EngineError> {
         let mut cached = self.audit_checked.lock().await;
         let head = audit::head(&self.pool).await?;
         let anchor = self.git(|git| git.branch_tip(git::AUDIT_REF)).await?;
         let unavailable = self.anchoring.unavailable();
-        let key = (head, anchor, unavailable.clone());
+        let key = (
+            head,
+            anchor,
+            unavailable.clone(),
+            store::written_stamp(&self.config.database_file()),
+        );
         let every = Duration::from_secs(self.config.repository.refresh_seconds.max(1));
         let fresh = |at: &Instant| at.elapsed() < every;
         if let Some(c) = cached.as_ref()

@@ -49,6 +49,25 @@ pub async fn open(file: &Path) -> Result<SqlitePool, sqlx::Error> {
     Ok(pool)
 }
 
+/// The sizes and modification times of the database file and its
+/// write-ahead log: any committed write, by Envline or by anyone with the
+/// file, changes them. What answers computed from the whole database are
+/// kept against.
+pub type WrittenStamp = Vec<(u64, Option<std::time::SystemTime>)>;
+
+/// The [`WrittenStamp`] of the database at `file` now.
+pub fn written_stamp(file: &Path) -> WrittenStamp {
+    let wal = file.with_extension("sqlite-wal");
+    [file, wal.as_path()]
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .map(|m| (m.len(), m.modified().ok()))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// Starts a write transaction that takes the write lock at once (`BEGIN
 /// IMMEDIATE`), so what it reads first (the audit chain's head, a request's
 /// state) cannot change before it writes.
