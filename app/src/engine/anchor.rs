@@ -294,9 +294,13 @@ impl Engine {
             .collect();
         let events = lines.join("\n") + "\n";
         let head = format!("{id} {hash}\n");
-        let mut message = format!("envline audit anchor: events {} to {id}", since + 1);
+        let mut message = if since < id {
+            format!("envline audit anchor: events {} to {id}", since + 1)
+        } else {
+            format!("envline audit anchor: events up to {id}")
+        };
         let journal = intent.map(|(intent, payload)| {
-            message.push_str(&format!(" and intent {intent}"));
+            message.push_str(&format!(", change {intent}"));
             format!("{intent} {}\n", intent_digest(payload))
         });
         let new = self

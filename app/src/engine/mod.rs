@@ -102,16 +102,20 @@ pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
+/// What an audit check's answer depends on: the log's head, the clone's
+/// anchor, why anchoring is off, and when the database files were last
+/// written.
+#[derive(PartialEq)]
+struct AuditCheckKey {
+    head: Option<(i64, String)>,
+    anchor: Option<ObjectId>,
+    unavailable: Option<String>,
+    written: store::WrittenStamp,
+}
+
 /// The last answer of [`Engine::audit_check`], and what it was for.
 struct AuditChecked {
-    /// The log's head, the clone's anchor, why anchoring is off, and when
-    /// the database files were last written.
-    key: (
-        Option<(i64, String)>,
-        Option<ObjectId>,
-        Option<String>,
-        store::WrittenStamp,
-    ),
+    key: AuditCheckKey,
     remote_read_at: Instant,
     check: audit::ChainCheck,
 }
@@ -845,12 +849,12 @@ impl Engine {
         let head = audit::head(&self.pool).await?;
         let anchor = self.git(|git| git.branch_tip(git::AUDIT_REF)).await?;
         let unavailable = self.anchoring.unavailable();
-        let key = (
+        let key = AuditCheckKey {
             head,
             anchor,
-            unavailable.clone(),
-            store::written_stamp(&self.config.database_file()),
-        );
+            unavailable: unavailable.clone(),
+            written: store::written_stamp(&self.config.database_file()),
+        };
         let every = Duration::from_secs(self.config.repository.refresh_seconds.max(1));
         let fresh = |at: &Instant| at.elapsed() < every;
         if let Some(c) = cached.as_ref()

@@ -322,8 +322,19 @@ fn PersonRow(person: PersonView, actions: Actions) -> impl IntoView {
                     <button type="submit" class=SMALL>"Set password"</button>
                 </ActionForm>
                 <ActionForm action=actions.remove_person attr:class="mt-1">
-                    <input type="hidden" name="name" value=for_removal/>
-                    <button type="submit" class=SMALL aria-label=remove_label>"Remove person"</button>
+                    <input type="hidden" name="name" value=for_removal.clone()/>
+                    <button
+                        type="submit"
+                        class=SMALL
+                        aria-label=remove_label
+                        on:click=move |ev| {
+                            if !confirmed(&format!("Remove {for_removal}? Their roles, tokens and sessions go, and their approvals of waiting requests are withdrawn.")) {
+                                ev.prevent_default();
+                            }
+                        }
+                    >
+                        "Remove person"
+                    </button>
                 </ActionForm>
             </td>
         </tr>
@@ -371,6 +382,22 @@ fn Holds(holds: Vec<HoldView>, actions: Actions) -> impl IntoView {
                 </table>
             })}
         </section>
+    }
+}
+
+/// Asks the person to confirm a change that cannot be undone (in the
+/// browser; a form posted without JavaScript goes ahead).
+fn confirmed(question: &str) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        leptos::prelude::window()
+            .confirm_with_message(question)
+            .unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = question;
+        true
     }
 }
 
