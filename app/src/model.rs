@@ -211,6 +211,22 @@ pub struct HoldView {
     pub created_at: String,
     pub starts_at: Option<String>,
     pub ends_at: Option<String>,
+    /// What placed it, which decides who may release it: `hold` (a person's
+    /// hold or freeze) or `reset` (the auto-promotion hold of a rollback).
+    #[serde(default)]
+    pub placed_by: String,
+}
+
+impl HoldView {
+    /// Whether `user`, who may do `can` on the hold's environment, may lift
+    /// it: whoever placed it (while they may still place it), an admin, or,
+    /// for a rollback's hold, anyone who may reset the environment. The
+    /// engine decides with this, and the pages show the button by it.
+    pub fn releasable_by(&self, user: &str, can: &Abilities) -> bool {
+        let by_reset = self.placed_by == "reset";
+        let placer_may = if by_reset { can.reset } else { can.hold };
+        can.admin || (user == self.created_by && placer_may) || (by_reset && can.reset)
+    }
 }
 
 /// One approver's decision on a request.
@@ -529,6 +545,9 @@ pub struct Abilities {
     pub approve: bool,
     pub reset: bool,
     pub hold: bool,
+    /// Administers this environment (releases anyone's holds).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 impl Viewer {

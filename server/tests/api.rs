@@ -1042,17 +1042,7 @@ async fn audit_exports_as_csv_filters_by_time_and_metrics_are_served() {
     // Metrics are read like the rest: a token when anonymous reading is off.
     let (s, _) = w.api.get("/metrics", None).await;
     assert_eq!(s, 401);
-    let metrics = w
-        .api
-        .client
-        .get(format!("{}/metrics", w.api.base))
-        .bearer_auth(&w.vic)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.api.get_text("/metrics", &w.vic).await;
     assert!(metrics.contains("envline_http_requests_total"), "{metrics}");
     assert!(
         metrics.contains("envline_environment_behind_from{environment=\"prod-eu\"}"),

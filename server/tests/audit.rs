@@ -41,17 +41,17 @@ async fn history() -> (TestServer, String) {
     // A refresh anchors what moved no branch.
     let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
     assert_eq!(s, 200);
-    let (_, check) = api.get("/api/v1/audit/verify", Some(&pat)).await;
-    assert_eq!(check["intact"], true, "{check}");
-    assert!(
-        check["anchor"]
-            .as_str()
-            .unwrap()
-            .contains("anchors on the remote"),
-        "{check}"
-    );
+    intact_and_anchored(&api, &pat, "anchors on the remote").await;
     server.stop();
     (server, pat)
+}
+
+/// Asserts that `GET /api/v1/audit/verify` finds the log intact and that
+/// its word on the anchor says `says`.
+async fn intact_and_anchored(api: &Api, token: &str, says: &str) {
+    let (_, check): (u16, Value) = api.get("/api/v1/audit/verify", Some(token)).await;
+    assert_eq!(check["intact"], true, "{check}");
+    assert!(check["anchor"].as_str().unwrap().contains(says), "{check}");
 }
 
 async fn database(server: &TestServer) -> SqlitePool {
@@ -216,15 +216,7 @@ async fn a_remote_that_refuses_the_anchor_is_said_so_and_promotions_go_on() {
     let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(server.remote_tip("qa"), main);
-    let (_, check): (u16, Value) = api.get("/api/v1/audit/verify", Some(&pat)).await;
-    assert_eq!(check["intact"], true, "{check}");
-    assert!(
-        check["anchor"]
-            .as_str()
-            .unwrap()
-            .contains("not anchored: the remote refuses"),
-        "{check}"
-    );
+    intact_and_anchored(&api, &pat, "not anchored: the remote refuses").await;
     // Asked again with back-off (1 s, then 2 s): a remote that keeps
     // refusing is a standing problem, not a one-off.
     for wait in [1100, 2100] {
@@ -268,15 +260,7 @@ while read old new ref; do case \"$ref\" in refs/envline/*) if [ ! -e '{m}' ]; t
         &["rev-parse", "--verify", "-q", "refs/envline/audit"],
     );
     assert_eq!(anchored.len(), 40, "anchored after the refusal");
-    let (_, check): (u16, Value) = api.get("/api/v1/audit/verify", Some(&pat)).await;
-    assert_eq!(check["intact"], true, "{check}");
-    assert!(
-        check["anchor"]
-            .as_str()
-            .unwrap()
-            .contains("anchors on the remote"),
-        "{check}"
-    );
+    intact_and_anchored(&api, &pat, "anchors on the remote").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

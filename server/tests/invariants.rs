@@ -5,23 +5,33 @@
 
 mod common;
 
+use std::collections::HashMap;
+
 use common::{Api, TestServer};
 use serde_json::{Value, json};
 
+/// The people of these scenarios and their roles.
+const PEOPLE: &[(&str, &[&str])] = &[
+    ("pat", &["promoter", "tester"]),
+    ("paul", &["promoter"]),
+    ("ann", &["approver:prod-*"]),
+    ("bob", &["approver:prod-*"]),
+    ("cat", &["approver:prod-*"]),
+    ("ada", &["admin"]),
+];
+
+/// A started server with [`PEOPLE`], each with a token.
 struct World {
     server: TestServer,
     api: Api,
-    /// promoter and tester
-    pat: String,
-    /// another promoter
-    paul: String,
-    ann: String,
-    bob: String,
-    cat: String,
-    /// incident commander
-    ida: String,
-    /// admin
-    ada: String,
+    tokens: HashMap<&'static str, String>,
+}
+
+impl World {
+    /// The token of one of [`PEOPLE`].
+    fn t(&self, who: &str) -> &str {
+        &self.tokens[who]
+    }
 }
 
 async fn world() -> World {
@@ -34,25 +44,16 @@ async fn world_with(env: &[(&str, &str)]) -> World {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let pat = server.user("pat", &["promoter", "tester"]);
-    let paul = server.user("paul", &["promoter"]);
-    let ann = server.user("ann", &["approver:prod-*"]);
-    let bob = server.user("bob", &["approver:prod-*"]);
-    let cat = server.user("cat", &["approver:prod-*"]);
-    let ida = server.user("ida", &["incident-commander"]);
-    let ada = server.user("ada", &["admin"]);
+    let tokens = PEOPLE
+        .iter()
+        .map(|(name, roles)| (*name, server.user(name, roles)))
+        .collect();
     server.start();
     let api = Api::new(&server);
     World {
         server,
         api,
-        pat,
-        paul,
-        ann,
-        bob,
-        cat,
-        ida,
-        ada,
+        tokens,
     }
 }
 
@@ -67,7 +68,7 @@ fn ok(out: std::process::Output) {
 async fn events(w: &World, query: &str) -> Vec<Value> {
     let (s, b) = w
         .api
-        .get(&format!("/api/v1/audit?{query}"), Some(&w.ada))
+        .get(&format!("/api/v1/audit?{query}"), Some(w.t("ada")))
         .await;
     assert_eq!(s, 200, "{b}");
     b["events"].as_array().unwrap().clone()
@@ -88,25 +89,28 @@ async fn an_approval_stops_counting_when_its_approver_loses_the_role() {
     let w = world().await;
     let staging = w.server.remote_tip("staging-eu");
     let prod_before = w.server.remote_tip("prod-eu");
-    let (s, b) = w.api.verify(&w.pat, "staging-eu", &staging, "passed").await;
+    let (s, b) = w
+        .api
+        .verify(w.t("pat"), "staging-eu", &staging, "passed")
+        .await;
     assert_eq!(s, 201, "{b}");
     let (s, request) = w
         .api
         .promote(
-            &w.pat,
+            w.t("pat"),
             json!({"environment": "prod-eu", "reason": "release 2.0"}),
         )
         .await;
     assert_eq!(s, 201, "{request}");
     let id = request["id"].as_i64().unwrap();
-    let (s, b) = approve(&w, &w.bob, id).await;
+    let (s, b) = approve(&w, w.t("bob"), id).await;
     assert_eq!((s, b["state"].as_str()), (200, Some("awaiting_approval")));
 
     // An admin takes bob's approver role away (from the command line).
     ok(w.server
         .cli(&["user", "role", "bob", "--remove", "approver:prod-*"], &[]));
     // ann's approval would be the second: bob's no longer counts.
-    let (s, b) = approve(&w, &w.ann, id).await;
+    let (s, b) = approve(&w, w.t("ann"), id).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["state"], "awaiting_approval", "{b}");
     assert_eq!(b["counted_approvers"], json!(["ann"]), "{b}");
@@ -126,14 +130,17 @@ async fn an_approval_stops_counting_when_its_approver_loses_the_role() {
     // The preview's approvals gate says it, and how many are still needed.
     let (_, listed) = w
         .api
-        .get("/api/v1/promotions?state=awaiting_approval", Some(&w.pat))
+        .get(
+            "/api/v1/promotions?state=awaiting_approval",
+            Some(w.t("pat")),
+        )
         .await;
     let listed = &listed["promotions"][0];
     assert_eq!(listed["id"], id, "{listed}");
     assert_eq!(listed["counted_approvers"], json!(["ann"]));
 
     // A third approver completes it; the move's event lists only those that counted.
-    let (s, b) = approve(&w, &w.cat, id).await;
+    let (s, b) = approve(&w, w.t("cat"), id).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["state"], "done", "{b}");
     assert_eq!(w.server.remote_tip("prod-eu"), staging);
@@ -146,7 +153,7 @@ async fn an_approval_stops_counting_when_its_approver_loses_the_role() {
         .expect("the withdrawal is audited");
     assert_eq!(withdrawn["details"]["approver"], "bob");
     assert_eq!(withdrawn["details"]["request"], id);
-    let (_, check) = w.api.get("/api/v1/audit/verify", Some(&w.ada)).await;
+    let (_, check) = w.api.get("/api/v1/audit/verify", Some(w.t("ada"))).await;
     assert_eq!(check["intact"], true, "{check}");
 }
 
@@ -154,32 +161,34 @@ async fn an_approval_stops_counting_when_its_approver_loses_the_role() {
 async fn removing_an_approver_withdraws_their_approvals_and_a_new_grant_needs_a_new_approval() {
     let w = world().await;
     let staging = w.server.remote_tip("staging-us");
-    w.api.verify(&w.pat, "staging-us", &staging, "passed").await;
+    w.api
+        .verify(w.t("pat"), "staging-us", &staging, "passed")
+        .await;
     let (_, request) = w
         .api
-        .promote(&w.pat, json!({"environment": "prod-us", "reason": "r"}))
+        .promote(w.t("pat"), json!({"environment": "prod-us", "reason": "r"}))
         .await;
     let id = request["id"].as_i64().unwrap();
-    approve(&w, &w.bob, id).await;
+    approve(&w, w.t("bob"), id).await;
     // Removing the person withdraws the approval (REST, as an admin).
-    let (s, b) = w.api.delete("/api/v1/users/bob", Some(&w.ada)).await;
+    let (s, b) = w.api.delete("/api/v1/users/bob", Some(w.t("ada"))).await;
     assert_eq!(s, 204, "{b}");
     let (_, b) = w
         .api
-        .get(&format!("/api/v1/promotions/{id}"), Some(&w.pat))
+        .get(&format!("/api/v1/promotions/{id}"), Some(w.t("pat")))
         .await;
     assert_eq!(b["counted_approvers"], json!([]), "{b}");
     // cat's role is removed, then granted again: the old approval stays
     // withdrawn until cat approves again.
-    approve(&w, &w.cat, id).await;
+    approve(&w, w.t("cat"), id).await;
     ok(w.server
         .cli(&["user", "role", "cat", "--remove", "approver:prod-*"], &[]));
     ok(w.server
         .cli(&["user", "role", "cat", "--grant", "approver"], &[]));
-    let (s, b) = approve(&w, &w.ann, id).await;
+    let (s, b) = approve(&w, w.t("ann"), id).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["state"], "awaiting_approval", "{b}");
-    let (s, b) = approve(&w, &w.cat, id).await;
+    let (s, b) = approve(&w, w.t("cat"), id).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["state"], "done", "{b}");
     assert_eq!(w.server.remote_tip("prod-us"), staging);
@@ -190,13 +199,16 @@ async fn a_rollback_is_a_failed_verdict_that_no_source_walks_around() {
     let w = world().await;
     // qa, loadtest and integration take main's tip C, tested in each.
     let c = w.server.remote_tip("main");
-    let (s, b) = w.api.promote(&w.pat, json!({"environment": "qa"})).await;
+    let (s, b) = w
+        .api
+        .promote(w.t("pat"), json!({"environment": "qa"}))
+        .await;
     assert_eq!(s, 201, "{b}");
-    w.api.verify(&w.pat, "qa", &c, "passed").await;
+    w.api.verify(w.t("pat"), "qa", &c, "passed").await;
     for env in ["integration", "loadtest"] {
-        let (s, b) = w.api.promote(&w.pat, json!({"environment": env})).await;
+        let (s, b) = w.api.promote(w.t("pat"), json!({"environment": env})).await;
         assert_eq!(s, 201, "{b}");
-        let (s, b) = w.api.verify(&w.pat, env, &c, "passed").await;
+        let (s, b) = w.api.verify(w.t("pat"), env, &c, "passed").await;
         assert_eq!(s, 201, "{b}");
     }
     // integration is rolled back from C.
@@ -204,7 +216,7 @@ async fn a_rollback_is_a_failed_verdict_that_no_source_walks_around() {
         .api
         .post(
             "/api/v1/rollbacks",
-            Some(&w.pat),
+            Some(w.t("pat")),
             json!({"environments": ["integration"], "reason": "checkout broken"}),
         )
         .await;
@@ -213,7 +225,7 @@ async fn a_rollback_is_a_failed_verdict_that_no_source_walks_around() {
     // S6 from main with exactly C: refused, the gate names the rollback.
     let walk_around =
         json!({"environment": "staging-eu", "from": "main", "commit": c, "reason": "around"});
-    let (s, b) = w.api.promote(&w.pat, walk_around.clone()).await;
+    let (s, b) = w.api.promote(w.t("pat"), walk_around.clone()).await;
     assert_eq!(s, 422, "{b}");
     let gate = b["error"]["details"]
         .as_array()
@@ -232,7 +244,7 @@ async fn a_rollback_is_a_failed_verdict_that_no_source_walks_around() {
         .api
         .post(
             "/api/v1/promotions/preview",
-            Some(&w.pat),
+            Some(w.t("pat")),
             walk_around.clone(),
         )
         .await;
@@ -249,12 +261,12 @@ async fn a_rollback_is_a_failed_verdict_that_no_source_walks_around() {
     let rollback = log.iter().find(|e| e["action"] == "rollback").unwrap();
     assert!(rollback["details"]["verification"].is_i64(), "{rollback}");
     // Once C passes in integration again, it may go on.
-    let (s, b) = w.api.verify(&w.pat, "integration", &c, "passed").await;
+    let (s, b) = w.api.verify(w.t("pat"), "integration", &c, "passed").await;
     assert_eq!(s, 201, "{b}");
-    let (s, b) = w.api.promote(&w.pat, walk_around).await;
+    let (s, b) = w.api.promote(w.t("pat"), walk_around).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(w.server.remote_tip("staging-eu"), c);
-    let (_, check) = w.api.get("/api/v1/audit/verify", Some(&w.ada)).await;
+    let (_, check) = w.api.get("/api/v1/audit/verify", Some(w.t("ada"))).await;
     assert_eq!(check["intact"], true, "{check}");
 }
 
@@ -266,7 +278,7 @@ async fn a_freeze_is_lifted_only_by_whoever_could_place_it() {
         .api
         .post(
             "/api/v1/holds",
-            Some(&w.ada),
+            Some(w.t("ada")),
             json!({"environments": ["staging-us"], "reason": "year-end freeze", "ends_at": until}),
         )
         .await;
@@ -277,7 +289,7 @@ async fn a_freeze_is_lifted_only_by_whoever_could_place_it() {
     // A promoter may place holds, but not lift an admin's freeze.
     let (s, b) = w
         .api
-        .delete(&format!("/api/v1/holds/{freeze}"), Some(&w.pat))
+        .delete(&format!("/api/v1/holds/{freeze}"), Some(w.t("pat")))
         .await;
     assert_eq!(s, 403, "{b}");
     let message = b["error"]["message"].as_str().unwrap();
@@ -285,7 +297,7 @@ async fn a_freeze_is_lifted_only_by_whoever_could_place_it() {
         message.contains("placed by ada") && message.contains("only ada or an admin"),
         "{message}"
     );
-    let (_, holds) = w.api.get("/api/v1/holds", Some(&w.pat)).await;
+    let (_, holds) = w.api.get("/api/v1/holds", Some(w.t("pat"))).await;
     assert!(
         holds["holds"]
             .as_array()
@@ -299,7 +311,7 @@ async fn a_freeze_is_lifted_only_by_whoever_could_place_it() {
         .api
         .post(
             "/api/v1/holds",
-            Some(&w.paul),
+            Some(w.t("paul")),
             json!({"environments": ["loadtest"], "reason": "rig rebuild"}),
         )
         .await;
@@ -307,18 +319,18 @@ async fn a_freeze_is_lifted_only_by_whoever_could_place_it() {
     let own = b["holds"][0]["id"].as_i64().unwrap();
     let (s, _) = w
         .api
-        .delete(&format!("/api/v1/holds/{own}"), Some(&w.pat))
+        .delete(&format!("/api/v1/holds/{own}"), Some(w.t("pat")))
         .await;
     assert_eq!(s, 403);
     let (s, b) = w
         .api
-        .delete(&format!("/api/v1/holds/{own}"), Some(&w.paul))
+        .delete(&format!("/api/v1/holds/{own}"), Some(w.t("paul")))
         .await;
     assert_eq!(s, 204, "{b}");
     // The admin lifts the freeze.
     let (s, b) = w
         .api
-        .delete(&format!("/api/v1/holds/{freeze}"), Some(&w.ada))
+        .delete(&format!("/api/v1/holds/{freeze}"), Some(w.t("ada")))
         .await;
     assert_eq!(s, 204, "{b}");
     // A rollback's hold: paul did not place it but may reset qa, so he may
@@ -334,12 +346,12 @@ async fn a_freeze_is_lifted_only_by_whoever_could_place_it() {
         .api
         .post(
             "/api/v1/rollbacks",
-            Some(&w.pat),
+            Some(w.t("pat")),
             json!({"environments": ["qa"], "reason": "broken"}),
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    let (_, holds) = w.api.get("/api/v1/holds", Some(&w.pat)).await;
+    let (_, holds) = w.api.get("/api/v1/holds", Some(w.t("pat"))).await;
     let reset_hold = holds["holds"]
         .as_array()
         .unwrap()
@@ -350,7 +362,7 @@ async fn a_freeze_is_lifted_only_by_whoever_could_place_it() {
         .unwrap();
     let (s, b) = w
         .api
-        .delete(&format!("/api/v1/holds/{reset_hold}"), Some(&w.ann))
+        .delete(&format!("/api/v1/holds/{reset_hold}"), Some(w.t("ann")))
         .await;
     assert_eq!(s, 403, "{b}");
     assert!(
@@ -362,12 +374,9 @@ async fn a_freeze_is_lifted_only_by_whoever_could_place_it() {
     );
     let (s, b) = w
         .api
-        .delete(&format!("/api/v1/holds/{reset_hold}"), Some(&w.paul))
+        .delete(&format!("/api/v1/holds/{reset_hold}"), Some(w.t("paul")))
         .await;
     assert_eq!(s, 204, "{b}");
-    let _ = &w.ida;
-    let _ = &w.bob;
-    let _ = &w.cat;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -164,15 +164,7 @@ async fn every_event_arrives_exactly_once_by_id_across_refusals_and_a_restart() 
         failing["last_error"].as_str().unwrap().contains("503"),
         "{failing}"
     );
-    let metrics = reqwest::Client::new()
-        .get(server.url("/metrics"))
-        .bearer_auth(&pat)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.get_text("/metrics", &pat).await;
     assert!(
         metrics.contains("envline_notifications{state=\"failing\"} 2"),
         "{metrics}"
@@ -414,16 +406,7 @@ async fn a_hung_receiver_never_delays_another_and_a_dead_one_is_given_up() {
         .get("/api/v1/audit?action=notification_dropped", Some(&pat))
         .await;
     assert_eq!(audit["events"].as_array().unwrap().len(), 3, "{audit}");
-    let metrics = api
-        .client
-        .get(format!("{}/metrics", api.base))
-        .bearer_auth(&pat)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.get_text("/metrics", &pat).await;
     assert!(
         metrics
             .lines()

@@ -18,7 +18,7 @@ pub fn action_id(action: &str, env: &str) -> String {
 
 /// An environment's card.
 #[component]
-pub fn EnvCard(env: EnvironmentView, now: i64, can: Abilities) -> impl IntoView {
+pub fn EnvCard(env: EnvironmentView, now: i64, can: Abilities, user: String) -> impl IntoView {
     let head_id = env.head.as_ref().map(|h| h.id.clone()).unwrap_or_default();
     let border = if env.head.is_some() && !env.on_line {
         "border-rose-400"
@@ -86,7 +86,10 @@ pub fn EnvCard(env: EnvironmentView, now: i64, can: Abilities) -> impl IntoView 
         .holds
         .iter()
         .cloned()
-        .map(|h| view! { <HoldLine hold=h can_release=can.hold/> })
+        .map(|h| {
+            let can_release = h.releasable_by(&user, &can);
+            view! { <HoldLine hold=h can_release/> }
+        })
         .collect_view();
     let actions = (!env.is_root && env.head.is_some()).then(|| {
         let name = env.name.clone();

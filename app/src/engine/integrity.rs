@@ -301,7 +301,7 @@ fn check_evidence(
                     && d.get("ends_at").and_then(|x| x.as_str()) == hold.ends_at.as_deref()
             }
             // Holds placed by rollbacks are recorded with the rollback itself.
-            None => h.placed_by == "reset",
+            None => hold.placed_by == "reset",
         };
         let released_ok = h.released_at.is_none() || released.contains(&hold.id);
         if !placed_ok || !released_ok {

@@ -113,6 +113,26 @@ struct AuditCheckKey {
     written: store::WrittenStamp,
 }
 
+/// What `who` may do on `env`: the buttons the pages show, and (holds) the
+/// rule the engine decides by.
+pub fn abilities_on(who: &Principal, env: &pipeline::Environment) -> Abilities {
+    let on = Some(env.name.as_str());
+    Abilities {
+        environment: env.name.clone(),
+        promote: who.can(Permission::Promote, on),
+        verify: who.can(Permission::Verify, on),
+        approve: who.can(Permission::Approve, on),
+        reset: who.can(
+            Permission::Reset {
+                protected: env.protected,
+            },
+            on,
+        ),
+        hold: who.can(Permission::Hold, on),
+        admin: who.can(Permission::Admin, on),
+    }
+}
+
 /// The last answer of [`Engine::audit_check`], and what it was for.
 struct AuditChecked {
     key: AuditCheckKey,
@@ -750,22 +770,7 @@ impl Engine {
             .pipeline
             .environments()
             .iter()
-            .map(|env| {
-                let on = Some(env.name.as_str());
-                Abilities {
-                    environment: env.name.clone(),
-                    promote: who.can(Permission::Promote, on),
-                    verify: who.can(Permission::Verify, on),
-                    approve: who.can(Permission::Approve, on),
-                    reset: who.can(
-                        Permission::Reset {
-                            protected: env.protected,
-                        },
-                        on,
-                    ),
-                    hold: who.can(Permission::Hold, on),
-                }
-            })
+            .map(|env| abilities_on(who, env))
             .collect();
         Viewer {
             signed_in: !who.system && who.user != Principal::anonymous().user,

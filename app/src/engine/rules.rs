@@ -306,7 +306,41 @@ mod tests {
             created_at: "2026-11-25T10:00:00.000Z".into(),
             starts_at: None,
             ends_at: None,
+            placed_by: "hold".into(),
         }
+    }
+
+    #[test]
+    fn a_hold_is_released_by_whoever_could_place_it() {
+        use crate::model::Abilities;
+        let promoter = Abilities {
+            hold: true,
+            ..Default::default()
+        };
+        let mut h = hold(HoldKind::Promotion);
+        assert!(h.releasable_by("bob", &promoter), "the one who placed it");
+        assert!(!h.releasable_by("pat", &promoter), "another promoter");
+        assert!(h.releasable_by(
+            "ada",
+            &Abilities {
+                admin: true,
+                ..Default::default()
+            }
+        ));
+        assert!(
+            !h.releasable_by("bob", &Abilities::default()),
+            "bob lost the role"
+        );
+        h.placed_by = "reset".into();
+        let resetter = Abilities {
+            reset: true,
+            ..Default::default()
+        };
+        assert!(
+            h.releasable_by("ida", &resetter),
+            "a rollback's hold: the reset role"
+        );
+        assert!(!h.releasable_by("pat", &promoter));
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub async fn record_verification(
 }
 
 const HOLD_COLUMNS: &str =
-    "id, environment, kind, reason, created_by, created_at, starts_at, ends_at";
+    "id, environment, kind, reason, created_by, created_at, starts_at, ends_at, placed_by";
 
 /// Holds in force now (not released, inside their window).
 pub async fn active_holds(pool: &SqlitePool) -> Result<Vec<HoldView>, sqlx::Error> {
@@ -239,12 +239,11 @@ pub struct HoldRecord {
     #[sqlx(flatten)]
     pub hold: HoldView,
     pub released_at: Option<String>,
-    pub placed_by: String,
 }
 
 pub async fn find_hold(pool: &SqlitePool, id: i64) -> Result<Option<HoldRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {HOLD_COLUMNS}, released_at, placed_by FROM holds WHERE id = ?"
+        "SELECT {HOLD_COLUMNS}, released_at FROM holds WHERE id = ?"
     ))
     .bind(id)
     .fetch_optional(pool)

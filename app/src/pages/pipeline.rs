@@ -222,7 +222,8 @@ fn Stages(page: Data) -> impl IntoView {
                 .iter()
                 .map(|env| {
                     let can = page.viewer.on(&env.name);
-                    view! { <EnvCard env=(*env).clone() now can/> }
+                    let user = page.viewer.user.clone();
+                    view! { <EnvCard env=(*env).clone() now can user/> }
                 })
                 .collect_view();
             view! {

@@ -229,6 +229,19 @@ impl Api {
         }
     }
 
+    /// A GET whose answer is text (`/metrics`), as `token`.
+    pub async fn get_text(&self, path: &str, token: &str) -> String {
+        self.client
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         Self::send(self.client.get(format!("{}{}", self.base, path)), token).await
     }

@@ -98,7 +98,7 @@ fn may_release(
 ) -> Result<(), EngineError> {
     let hold = &record.hold;
     let env = hold.environment.as_str();
-    let by_reset = record.placed_by == "reset";
+    let by_reset = hold.placed_by == "reset";
     let reset = Permission::Reset {
         protected: engine
             .config
@@ -106,10 +106,11 @@ fn may_release(
             .environment(env)
             .is_some_and(|e| e.protected),
     };
-    let placer_permission = if by_reset { reset } else { Permission::Hold };
-    let allowed = who.can(Permission::Admin, Some(env))
-        || (who.user == hold.created_by && who.can(placer_permission, Some(env)))
-        || (by_reset && who.can(reset, Some(env)));
+    let allowed = match engine.config.pipeline.environment(env) {
+        Some(e) => hold.releasable_by(&who.user, &crate::engine::abilities_on(who, e)),
+        // An environment no longer configured: only an admin.
+        None => who.can(Permission::Admin, None),
+    };
     if allowed {
         return Ok(());
     }
