@@ -1,4 +1,4 @@
-//! The HTTP API v1 (DESIGN.md §7), one module per resource, each with its
+//! The HTTP API v1 (docs/design.md §7), one module per resource, each with its
 //! own `router()`. Handlers are thin: they resolve the caller, parse the
 //! input, call the engine and answer `{"error": {code, message, details}}`
 //! when it refuses. Each handler carries its OpenAPI description

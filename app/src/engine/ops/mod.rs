@@ -1,4 +1,4 @@
-//! The operations of DESIGN.md §3, one module each: promote, approve,
+//! The operations of docs/design.md §3, one module each: promote, approve,
 //! verify, roll back and realign, cherry-pick, hold, hotfix mode. Each checks its gates,
 //! then hands its ref changes and audit events to the [`journal`], which
 //! writes an intent, moves refs with compare-and-swap in the clone and on the
