@@ -77,12 +77,53 @@ impl FromServerFnError for AppError {
 
 #[cfg(feature = "ssr")]
 impl From<crate::engine::EngineError> for AppError {
+    /// A fault inside Envline (a database error, a broken clone) is logged
+    /// with its cause and a reference, and answered with the reference only:
+    /// its text is for the operator, not for every client.
     fn from(e: crate::engine::EngineError) -> Self {
+        if let crate::engine::EngineError::Internal(cause) = &e {
+            use rand::RngCore;
+            let reference = format!("{:08x}", rand::rng().next_u32());
+            tracing::error!(reference = %reference, "internal error: {cause}");
+            return AppError {
+                status: 500,
+                code: "internal".into(),
+                message: format!(
+                    "something went wrong inside Envline; the server's log has the cause under reference {reference}"
+                ),
+                details: serde_json::json!({ "reference": reference }),
+            };
+        }
         AppError {
             status: e.status(),
             code: e.code().to_owned(),
             message: e.to_string(),
             details: e.details(),
         }
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::AppError;
+    use crate::engine::EngineError;
+
+    #[test]
+    fn an_internal_fault_is_answered_with_a_reference_not_its_cause() {
+        let e = AppError::from(EngineError::Internal(
+            "database: no such table: secrets_of_the_operator".into(),
+        ));
+        assert_eq!((e.status, e.code.as_str()), (500, "internal"));
+        assert!(
+            !e.message.contains("secrets_of_the_operator"),
+            "{}",
+            e.message
+        );
+        let reference = e.details["reference"].as_str().unwrap();
+        assert_eq!(reference.len(), 8);
+        assert!(e.message.contains(reference), "{}", e.message);
+        // Other refusals keep their words.
+        let e = AppError::from(EngineError::BadInput("give a reason".into()));
+        assert_eq!(e.message, "give a reason");
     }
 }

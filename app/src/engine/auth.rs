@@ -109,7 +109,10 @@ pub async fn add_user(
             "give at least one --role (viewer, promoter, tester, approver, incident-commander, admin; optionally ROLE:GLOB)".into(),
         ));
     }
-    let hash = password.map(hash_password).transpose()?;
+    let hash = match password {
+        Some(p) => Some(hash_password_blocking(p).await?),
+        None => None,
+    };
     let mut tx = super::store::begin(pool).await?;
     let mut events = Vec::new();
     let created = sqlx::query("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
@@ -622,17 +625,20 @@ pub async fn login(
             .bind(user)
             .fetch_optional(pool)
             .await?;
-    let Some((user_id, Some(hash))) = found else {
-        // Spend the same effort for unknown users, so timing does not tell who exists.
-        let _ = verify_password(
-            password,
-            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ",
-        );
+    // Spend the same effort for unknown users, so timing does not tell who exists.
+    const NOBODY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
+    let (user_id, hash) = match found {
+        Some((id, Some(hash))) => (Some(id), hash),
+        _ => (None, NOBODY.to_owned()),
+    };
+    // argon2 takes tens of milliseconds: off the async threads.
+    let attempt = password.to_owned();
+    let matches = tokio::task::spawn_blocking(move || verify_password(&attempt, &hash))
+        .await
+        .unwrap_or(false);
+    let Some(user_id) = user_id.filter(|_| matches) else {
         return Ok(None);
     };
-    if !verify_password(password, &hash) {
-        return Ok(None);
-    }
     // Expired sessions are of no use to anyone: pruned as new ones open.
     sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
         .bind(super::store::now())
