@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # the same value: the test build then reuses, not replaces, the server binary.
 export LEPTOS_OUTPUT_NAME := envline
 # Tests share the release build with the site, so everything compiles once.
-CARGO_TEST := cargo test --release -p app -p envline --features app/ssr
+CARGO_TEST := cargo test --release -p envline-api -p envline-engine -p app -p envline --features app/ssr
 
 .PHONY: run test setup build fmt-check clippy unit e2e bench demo-clean
 
@@ -33,7 +33,7 @@ fmt-check:
 	cargo fmt --all --check
 
 clippy:
-	cargo clippy --release -p app -p envline --all-targets --features app/ssr -- -D warnings
+	cargo clippy --release -p envline-api -p envline-engine -p app -p envline --all-targets --features app/ssr -- -D warnings
 	cargo clippy --release -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 unit:
@@ -45,7 +45,7 @@ e2e:
 
 ## Speed figures (see the README)
 bench: build
-	cargo run --release -p app --features ssr --example bench
+	cargo run --release -p envline-engine --example bench
 	.ci/bench-http
 	node end2end/bench/pages.mjs
 	node end2end/bench/history.mjs

@@ -1,15 +1,13 @@
 #![recursion_limit = "512"]
-//! Envline's application: pages, components, server functions and shared
-//! types; the promotion engine lives in [`engine`] (server only, no Leptos).
+//! Envline's web application: pages, components and server functions. The
+//! wire types come from `envline_api`; the server functions call the
+//! promotion engine (`envline_engine`, server only, no Leptos).
 
 pub mod api;
 pub mod components;
 pub mod error;
-pub mod model;
 pub mod pages;
 
-#[cfg(feature = "ssr")]
-pub mod engine;
 #[cfg(feature = "ssr")]
 pub mod state;
 
@@ -175,7 +173,7 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                                 ", started by {} {}: the root is {} until the fix is merged back into main. ",
                                 i.started_by,
                                 chrono::DateTime::parse_from_rfc3339(&i.started_at)
-                                    .map(|t| crate::model::age_text(chrono::Utc::now().timestamp() - t.timestamp()))
+                                    .map(|t| envline_api::age_text(chrono::Utc::now().timestamp() - t.timestamp()))
                                     .unwrap_or_default(),
                                 i.branch
                             )}

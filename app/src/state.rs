@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::engine::Engine;
+use envline_engine::Engine;
 
 /// Everything a request handler needs.
 #[derive(Clone, FromRef)]

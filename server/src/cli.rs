@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use app::engine::auth::{self, Grant};
-use app::engine::config::{self, Config};
-use app::engine::git::GitRepo;
-use app::engine::{demo, integrity, open_database};
 use clap::{Parser, Subcommand};
+use envline_engine::auth::{self, Grant};
+use envline_engine::config::{self, Config};
+use envline_engine::git::GitRepo;
+use envline_engine::{demo, integrity, open_database};
 
 use crate::client::commands::{
     self as client_commands, ApproveArgs, AuditArgs, HoldArgs, PromoteArgs, RollbackArgs,

@@ -3,15 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::engine::caller::Access;
-use app::engine::config::Config;
-use app::engine::{Engine, ops};
 use app::state::AppState;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use envline_engine::caller::Access;
+use envline_engine::config::Config;
+use envline_engine::{Engine, ops};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
@@ -135,7 +135,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
 }
 
 fn spawn_background(engine: Arc<Engine>) {
-    tokio::spawn(app::engine::notify::deliver_forever(engine.clone()));
+    tokio::spawn(envline_engine::notify::deliver_forever(engine.clone()));
     // Timed refreshes and those webhooks ask for, one at a time.
     tokio::spawn(engine.clone().run_refresher());
     tokio::spawn(async move {

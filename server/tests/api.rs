@@ -740,7 +740,7 @@ async fn a_tampered_audit_log_is_detected() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    let pool = app::engine::store::open(&w.server.dir.path().join("data/envline.sqlite"))
+    let pool = envline_engine::store::open(&w.server.dir.path().join("data/envline.sqlite"))
         .await
         .unwrap();
     sqlx::query("DROP TRIGGER audit_events_append_only_update")

@@ -55,7 +55,7 @@ async fn intact_and_anchored(api: &Api, token: &str, says: &str) {
 }
 
 async fn database(server: &TestServer) -> SqlitePool {
-    let pool = app::engine::store::open(&server.dir.path().join("data/envline.sqlite"))
+    let pool = envline_engine::store::open(&server.dir.path().join("data/envline.sqlite"))
         .await
         .unwrap();
     for trigger in [

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{HoldView, NotificationView, PersonView};
+use envline_api::{HoldView, NotificationView, PersonView};
 
 /// Everything the Admin page shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct AdminPage {
 #[server(prefix = "/fn", endpoint = "admin")]
 pub async fn get_admin() -> Result<AdminPage, AppError> {
     use super::server::read;
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Read).await?;
     let people = read(engine.people(&who)).await?;
     Ok(AdminPage {
@@ -48,7 +48,7 @@ pub async fn add_person(
     roles: String,
     password: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     let roles: Vec<String> = roles
         .split([',', ' '])
@@ -68,7 +68,7 @@ pub async fn add_person(
 /// Grants `name` a role (`ROLE` or `ROLE:GLOB`).
 #[server(prefix = "/fn", endpoint = "grant_role")]
 pub async fn grant_role(name: String, role: String) -> Result<String, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
         engine
@@ -82,7 +82,7 @@ pub async fn grant_role(name: String, role: String) -> Result<String, AppError> 
 /// Takes a role from `name`.
 #[server(prefix = "/fn", endpoint = "remove_role")]
 pub async fn remove_role(name: String, role: String) -> Result<String, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
         engine
@@ -104,7 +104,7 @@ pub struct NewToken {
 /// Creates an API token for `user`.
 #[server(prefix = "/fn", endpoint = "create_token")]
 pub async fn create_token(user: String, label: String) -> Result<NewToken, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
         let token = engine.create_token(&who, &user, &label).await?;
@@ -120,7 +120,7 @@ pub async fn create_token(user: String, label: String) -> Result<NewToken, AppEr
 /// Revokes token `id`.
 #[server(prefix = "/fn", endpoint = "revoke_token")]
 pub async fn revoke_token(id: i64) -> Result<i64, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move { engine.revoke_token(&who, id).await.map(|()| id) }).await
 }
@@ -128,7 +128,7 @@ pub async fn revoke_token(id: i64) -> Result<i64, AppError> {
 /// Removes `name`: roles, tokens and sessions go, waiting approvals are withdrawn.
 #[server(prefix = "/fn", endpoint = "remove_person")]
 pub async fn remove_person(name: String) -> Result<String, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
         engine.remove_person(&who, &name).await.map(|()| {
@@ -141,7 +141,7 @@ pub async fn remove_person(name: String) -> Result<String, AppError> {
 /// Sets `name`'s password; every session of theirs ends.
 #[server(prefix = "/fn", endpoint = "reset_password")]
 pub async fn reset_password(name: String, password: String) -> Result<String, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
         engine

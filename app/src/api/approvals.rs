@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{Decision, GateCheck, PromotionPreview, PromotionView, Viewer};
+use envline_api::{Decision, GateCheck, PromotionPreview, PromotionView, Viewer};
 
 /// One request awaiting approval, as an approver needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +36,8 @@ pub struct ApprovalsPage {
 /// Requests waiting for approval, each with its preview.
 #[server(prefix = "/fn", endpoint = "approvals")]
 pub async fn get_approvals() -> Result<ApprovalsPage, AppError> {
-    use crate::engine::{caller::Access, ops, rules};
-    use crate::model::RequestState;
+    use envline_api::RequestState;
+    use envline_engine::{caller::Access, ops, rules};
     let (engine, who) = super::server::caller(Access::Read).await?;
     let viewer = engine.viewer(&who);
     let mut items = Vec::new();
@@ -79,8 +79,8 @@ pub async fn decide(
     decision: Decision,
     comment: Option<String>,
 ) -> Result<PromotionView, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::DecisionInput;
+    use envline_api::DecisionInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let input = DecisionInput { decision, comment };
     super::server::run(async move { ops::decide(&engine, &who, id, input).await }).await

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{AuditEventView, ChainCheck};
+use envline_api::{AuditEventView, ChainCheck};
 
 /// Events on one page of the Audit page.
 pub const AUDIT_PAGE: i64 = 50;
@@ -84,11 +84,11 @@ pub async fn get_audit(
     before: Option<i64>,
 ) -> Result<AuditPage, AppError> {
     use super::server::{read, refuse};
-    use crate::engine::audit::AuditFilter;
-    use crate::engine::caller::Access;
+    use envline_engine::audit::AuditFilter;
+    use envline_engine::caller::Access;
     let (engine, _who) = super::server::caller(Access::Read).await?;
     let filter = AuditFilter::given(environment, actor, action, since, until)
-        .map_err(|m| refuse(AppError::new(400, "bad_input", m)))?;
+        .map_err(|m| refuse(AppError::new(400, envline_api::ErrorCode::BadInput, m)))?;
     let mut events = read(engine.audit_page(&filter, before, AUDIT_PAGE + 1)).await?;
     let older = if events.len() as i64 > AUDIT_PAGE {
         events.truncate(AUDIT_PAGE as usize);
@@ -102,7 +102,7 @@ pub async fn get_audit(
 /// The environments and the actions the log holds.
 #[server(prefix = "/fn", endpoint = "audit_choices")]
 pub async fn audit_choices() -> Result<FilterChoices, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, _who) = super::server::caller(Access::Read).await?;
     Ok(FilterChoices {
         environments: engine.config.pipeline.names(),
@@ -113,7 +113,7 @@ pub async fn audit_choices() -> Result<FilterChoices, AppError> {
 /// Checks the whole log: the hash chain, the remote's anchors, the branches.
 #[server(prefix = "/fn", endpoint = "audit_check")]
 pub async fn check_audit() -> Result<ChainCheck, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, _who) = super::server::caller(Access::Read).await?;
     super::server::read(engine.audit_check()).await
 }

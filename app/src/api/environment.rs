@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{
+use envline_api::{
     AuditEventView, EnvironmentView, PromotionPreview, PromotionView, VerificationView, Viewer,
 };
 
@@ -30,9 +30,9 @@ pub struct EnvironmentPage {
 #[server(prefix = "/fn", endpoint = "environment")]
 pub async fn get_environment(name: String) -> Result<EnvironmentPage, AppError> {
     use super::server::{read, refuse};
-    use crate::engine::audit::AuditFilter;
-    use crate::engine::{caller::Access, ops};
-    use crate::model::PromoteInput;
+    use envline_api::PromoteInput;
+    use envline_engine::audit::AuditFilter;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Read).await?;
     let pipeline = read(engine.pipeline()).await?;
     let Some(env) = pipeline
@@ -49,7 +49,7 @@ pub async fn get_environment(name: String) -> Result<EnvironmentPage, AppError> 
             .collect();
         return Err(refuse(AppError::new(
             404,
-            "not_found",
+            envline_api::ErrorCode::NotFound,
             format!(
                 "there is no environment `{name}`; the environments are {}",
                 known.join(", ")
@@ -70,7 +70,13 @@ pub async fn get_environment(name: String) -> Result<EnvironmentPage, AppError> 
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| AppError::new(500, "internal", "no preview for the environment"))?;
+        .ok_or_else(|| {
+            AppError::new(
+                500,
+                envline_api::ErrorCode::Internal,
+                "no preview for the environment",
+            )
+        })?;
     Ok(EnvironmentPage {
         env,
         history,
@@ -87,8 +93,8 @@ pub async fn preview_cherry_pick(
     environment: String,
     commit: String,
 ) -> Result<PromotionPreview, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::CherryPickInput;
+    use envline_api::CherryPickInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Read).await?;
     let input = CherryPickInput {
         environment,
@@ -105,8 +111,8 @@ pub async fn cherry_pick(
     commit: String,
     reason: Option<String>,
 ) -> Result<PromotionView, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::CherryPickInput;
+    use envline_api::CherryPickInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let input = CherryPickInput {
         environment,

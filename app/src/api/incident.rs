@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{HotfixPlan, HotfixStatus, IncidentRecord, IncidentView, Viewer};
+use envline_api::{HotfixPlan, HotfixStatus, IncidentRecord, IncidentView, Viewer};
 
 /// The running incident (if any), past incidents, and what the wizard offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,8 +21,8 @@ pub struct IncidentPage {
 /// Hotfix mode as it stands.
 #[server(prefix = "/fn", endpoint = "incident")]
 pub async fn get_incident_page() -> Result<IncidentPage, AppError> {
-    use crate::engine::auth::Permission;
-    use crate::engine::{caller::Access, ops};
+    use envline_engine::auth::Permission;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Read).await?;
     let (current, incidents) = super::server::read(ops::hotfix_status(&engine, &who)).await?;
     let mut environments: Vec<(String, bool)> = engine
@@ -46,7 +46,7 @@ pub async fn get_incident_page() -> Result<IncidentPage, AppError> {
 /// What starting hotfix mode would do. Moves nothing.
 #[server(prefix = "/fn", endpoint = "hotfix_plan")]
 pub async fn plan_hotfix(incident: String, from: String) -> Result<HotfixPlan, AppError> {
-    use crate::engine::{caller::Access, ops};
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Read).await?;
     super::server::read(ops::hotfix_plan(&engine, &who, &incident, &from)).await
 }
@@ -59,8 +59,8 @@ pub async fn start_hotfix(
     reason: String,
     keep: Option<Vec<String>>,
 ) -> Result<IncidentView, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::HotfixInput;
+    use envline_api::HotfixInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let input = HotfixInput {
         incident,
@@ -74,7 +74,7 @@ pub async fn start_hotfix(
 /// Resolves the incident once the fix is in production.
 #[server(prefix = "/fn", endpoint = "resolve_hotfix")]
 pub async fn resolve_hotfix(incident: String) -> Result<IncidentView, AppError> {
-    use crate::engine::{caller::Access, ops};
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move { ops::resolve_hotfix(&engine, &who, &incident).await }).await
 }
@@ -82,7 +82,7 @@ pub async fn resolve_hotfix(incident: String) -> Result<IncidentView, AppError> 
 /// Merges the fix back into main; a conflict comes back with its report.
 #[server(prefix = "/fn", endpoint = "merge_back")]
 pub async fn merge_back(incident: String) -> Result<IncidentView, AppError> {
-    use crate::engine::{caller::Access, ops};
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move { ops::merge_back(&engine, &who, &incident).await }).await
 }

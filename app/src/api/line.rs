@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{EnvironmentView, TimelinePage, Viewer};
+use envline_api::{EnvironmentView, TimelinePage, Viewer};
 
 /// Commits on one page of the line.
 pub const LINE_PAGE: usize = 100;
@@ -26,8 +26,8 @@ pub struct LinePage {
 #[server(prefix = "/fn", endpoint = "line")]
 pub async fn get_line(position: Option<usize>) -> Result<LinePage, AppError> {
     use super::server::read;
-    use crate::engine::caller::Access;
-    use crate::model::TimelineStart;
+    use envline_api::TimelineStart;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Read).await?;
     let start = match position {
         Some(p) => TimelineStart::At(p),

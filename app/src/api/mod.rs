@@ -17,11 +17,11 @@ mod server {
 
     use leptos::prelude::*;
 
-    use crate::engine::auth::Principal;
-    use crate::engine::caller::Access;
-    use crate::engine::{Engine, EngineError};
     use crate::error::AppError;
     use crate::state::AppState;
+    use envline_engine::auth::Principal;
+    use envline_engine::caller::Access;
+    use envline_engine::{Engine, EngineError};
 
     /// The request's headers, as leptos_axum hands them to server functions.
     pub fn headers() -> http::HeaderMap {

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{
+use envline_api::{
     AuditEventView, HoldKind, HoldView, PipelineView, PromotionPreview, PromotionView,
     RollbackPlan, VerificationStatus, VerificationView, Viewer,
 };
@@ -37,7 +37,7 @@ fn given(text: Option<String>) -> Option<String> {
 /// Where every environment stands.
 #[server(prefix = "/fn", endpoint = "pipeline")]
 pub async fn get_pipeline() -> Result<PipelinePage, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Read).await?;
     let pipeline = super::server::read(engine.pipeline()).await?;
     Ok(PipelinePage {
@@ -54,8 +54,8 @@ pub async fn preview_promotion(
     environments: String,
     source: Option<String>,
 ) -> Result<Vec<PromotionPreview>, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::PromoteInput;
+    use envline_api::PromoteInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Read).await?;
     let input = PromoteInput {
         environments: Some(split_names(&environments)),
@@ -74,8 +74,8 @@ pub async fn promote(
     commit: Option<String>,
     reason: Option<String>,
 ) -> Result<Vec<PromotionView>, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::PromoteInput;
+    use envline_api::PromoteInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let input = PromoteInput {
         environments: Some(split_names(&environments)),
@@ -90,8 +90,8 @@ pub async fn promote(
 /// What rolling back `environments` (comma-separated) would do. Moves nothing.
 #[server(prefix = "/fn", endpoint = "preview_rollback")]
 pub async fn preview_rollback(environments: String) -> Result<Vec<RollbackPlan>, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::RollbackInput;
+    use envline_api::RollbackInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Read).await?;
     let input = RollbackInput {
         environments: split_names(&environments),
@@ -107,8 +107,8 @@ pub async fn rollback(
     environments: String,
     reason: Option<String>,
 ) -> Result<Vec<AuditEventView>, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::RollbackInput;
+    use envline_api::RollbackInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let input = RollbackInput {
         environments: split_names(&environments),
@@ -127,8 +127,8 @@ pub async fn verify(
     url: Option<String>,
     summary: Option<String>,
 ) -> Result<VerificationView, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::VerifyInput;
+    use envline_api::VerifyInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let input = VerifyInput {
         environment,
@@ -150,8 +150,8 @@ pub async fn hold(
     ends_at: Option<String>,
     starts_at: Option<String>,
 ) -> Result<Vec<HoldView>, AppError> {
-    use crate::engine::{caller::Access, ops};
-    use crate::model::HoldInput;
+    use envline_api::HoldInput;
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let input = HoldInput {
         environments: split_names(&environments),
@@ -166,7 +166,7 @@ pub async fn hold(
 /// Releases hold `id`.
 #[server(prefix = "/fn", endpoint = "release")]
 pub async fn release(id: i64) -> Result<(), AppError> {
-    use crate::engine::{caller::Access, ops};
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move { ops::release(&engine, &who, id, None).await }).await
 }
@@ -177,7 +177,7 @@ pub async fn realign(
     environment: String,
     reason: Option<String>,
 ) -> Result<PromotionView, AppError> {
-    use crate::engine::{caller::Access, ops};
+    use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let reason = given(reason);
     super::server::run(

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::Viewer;
+use envline_api::Viewer;
 
 /// What every page's header and banner show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,19 +19,19 @@ pub struct SessionInfo {
     pub remote_error: Option<String>,
     /// The incident in hotfix mode, while one is.
     #[serde(default)]
-    pub hotfix: Option<crate::model::IncidentView>,
+    pub hotfix: Option<envline_api::IncidentView>,
 }
 
 /// Who is looking, what waits for them, and whether the remote answers.
 #[server(prefix = "/fn", endpoint = "session")]
 pub async fn get_session() -> Result<SessionInfo, AppError> {
-    use crate::engine::caller::Access;
-    use crate::model::RequestState;
+    use envline_api::RequestState;
+    use envline_engine::caller::Access;
     let engine = expect_context::<crate::state::AppState>().engine;
     // Nobody signed in is an answer here, not a refusal.
     let who = match engine.caller(&super::server::headers(), Access::Read).await {
         Ok(who) => who,
-        Err(crate::engine::EngineError::Unauthenticated(_)) => {
+        Err(envline_engine::EngineError::Unauthenticated(_)) => {
             return Ok(SessionInfo {
                 viewer: None,
                 waiting_for_me: 0,
@@ -85,7 +85,7 @@ pub async fn sign_in(user: String, password: String, next: Option<String>) -> Re
         Ok(s) => s,
         Err(e) => {
             // 429 says when to come back, as the HTTP standard has it.
-            if let crate::engine::EngineError::RateLimited { retry_after, .. } = &e {
+            if let envline_engine::EngineError::RateLimited { retry_after, .. } = &e {
                 expect_context::<leptos_axum::ResponseOptions>().insert_header(
                     http::header::RETRY_AFTER,
                     http::HeaderValue::from(*retry_after),
@@ -99,7 +99,7 @@ pub async fn sign_in(user: String, password: String, next: Option<String>) -> Re
     response.append_header(
         SET_COOKIE,
         http::HeaderValue::from_str(&cookie)
-            .map_err(|e| AppError::new(500, "internal", e.to_string()))?,
+            .map_err(|e| AppError::new(500, envline_api::ErrorCode::Internal, e.to_string()))?,
     );
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
@@ -122,7 +122,7 @@ pub async fn sign_out() -> Result<(), AppError> {
     response.append_header(
         SET_COOKIE,
         http::HeaderValue::from_str(&cookie)
-            .map_err(|e| AppError::new(500, "internal", e.to_string()))?,
+            .map_err(|e| AppError::new(500, envline_api::ErrorCode::Internal, e.to_string()))?,
     );
     leptos_axum::redirect("/login");
     Ok(())
@@ -136,14 +136,14 @@ pub async fn change_password(
     new: String,
     confirm: String,
 ) -> Result<u64, AppError> {
-    use crate::engine::caller::Access;
+    use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     if new != confirm {
         return Err(super::server::refuse(AppError::bad_input(
             "the new password and its confirmation differ; nothing was changed",
         )));
     }
-    let keep = crate::engine::session::session_secret(&super::server::headers());
+    let keep = envline_engine::session::session_secret(&super::server::headers());
     super::server::run(async move {
         engine
             .change_own_password(&who, &current, &new, keep.as_deref())

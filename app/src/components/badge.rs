@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::VerificationStatus;
+use envline_api::VerificationStatus;
 
 /// What a badge says about the thing it labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

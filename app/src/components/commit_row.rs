@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{CommitView, age_text};
+use envline_api::{CommitView, age_text};
 
 /// A commit as a row.
 #[component]

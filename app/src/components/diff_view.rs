@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::FileChange;
+use envline_api::FileChange;
 
 /// One diff line with its colour (and its +/- sign, which says the same without it).
 fn line_class(line: &str) -> &'static str {

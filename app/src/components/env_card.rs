@@ -9,7 +9,7 @@ use crate::api::pipeline::Release;
 use crate::components::badge::{Badge, Tone};
 use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
-use crate::model::{Abilities, EnvironmentView, HoldKind, age_text};
+use envline_api::{Abilities, EnvironmentView, HoldKind, age_text};
 
 /// The id of an action's link, so focus can return to it after its dialog.
 pub fn action_id(action: &str, env: &str) -> String {
@@ -162,7 +162,7 @@ pub fn EnvCard(env: EnvironmentView, now: i64, can: Abilities, user: String) -> 
 
 /// A hold on the card: who held it and why, and a Release button for those who may.
 #[component]
-fn HoldLine(hold: crate::model::HoldView, can_release: bool) -> impl IntoView {
+fn HoldLine(hold: envline_api::HoldView, can_release: bool) -> impl IntoView {
     let release = ServerAction::<Release>::new();
     let changes = use_changes();
     Effect::new(move |_| {

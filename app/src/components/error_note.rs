@@ -1,28 +1,30 @@
 //! A refusal shown in the page: what went wrong, the unmet gates one by one,
 //! the missing permission, and what to do.
 
+use envline_api::{ErrorCode, ErrorReply};
 use leptos::prelude::*;
 
 use crate::components::gate_list::GateList;
-use crate::error::AppError;
 
-/// Shows an [`AppError`] as an alert.
+/// Shows an [`ErrorReply`] (or a server function's `AppError`) as an alert.
 #[component]
-pub fn ErrorNote(error: AppError) -> impl IntoView {
+pub fn ErrorNote(#[prop(into)] error: ErrorReply) -> impl IntoView {
     let gates = error.unmet_gates();
-    let title = match error.code.as_str() {
-        "gates_not_met" => "Not yet: gates are not met",
-        "forbidden" => "Not allowed",
-        "unauthenticated" => "Please sign in",
-        "cross_origin" => "Refused: not from this Envline's pages",
-        "rate_limited" => "Too many attempts",
-        "bad_input" => "Check what you entered",
-        "not_found" => "Not found",
-        "remote_unreachable" | "remote_rejected" | "unreachable" => "The remote did not take it",
-        "outcome_unknown" | "remote_timeout" | "connection_lost" => {
+    let title = match error.code {
+        ErrorCode::GatesNotMet => "Not yet: gates are not met",
+        ErrorCode::Forbidden => "Not allowed",
+        ErrorCode::Unauthenticated => "Please sign in",
+        ErrorCode::CrossOrigin => "Refused: not from this Envline's pages",
+        ErrorCode::RateLimited => "Too many attempts",
+        ErrorCode::BadInput => "Check what you entered",
+        ErrorCode::NotFound => "Not found",
+        ErrorCode::RemoteUnreachable | ErrorCode::RemoteRejected | ErrorCode::Unreachable => {
+            "The remote did not take it"
+        }
+        ErrorCode::OutcomeUnknown | ErrorCode::RemoteTimeout | ErrorCode::ConnectionLost => {
             "Not known yet whether the remote took it"
         }
-        "internal" => "Something went wrong in Envline",
+        ErrorCode::Internal => "Something went wrong in Envline",
         _ => "Refused",
     };
     let permission = error
@@ -40,7 +42,7 @@ pub fn ErrorNote(error: AppError) -> impl IntoView {
         <div
             class="rounded-md border border-rose-300 bg-rose-50 p-3 text-sm text-rose-900"
             role="alert"
-            data-error-code=error.code.clone()
+            data-error-code=error.code.as_str()
         >
             <p class="font-semibold">{title}</p>
             <p class="mt-1 whitespace-pre-line">{error.message.clone()}</p>

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{GateCheck, GateKind};
+use envline_api::{GateCheck, GateKind};
 
 /// A link only when it is a web address (never `javascript:` or the like).
 pub fn safe_link(url: &str) -> Option<String> {

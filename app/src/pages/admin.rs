@@ -14,7 +14,7 @@ use crate::components::live::{bump_on_finish, use_changes};
 use crate::components::pipeline_dialogs::HoldFields;
 use crate::components::table::TableHead;
 use crate::error::AppError;
-use crate::model::{HoldView, NotificationView, PersonView};
+use envline_api::{HoldView, NotificationView, PersonView};
 
 const INPUT: &str =
     "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";

@@ -12,7 +12,7 @@ use crate::components::diff_view::FileList;
 use crate::components::error_note::ErrorNote;
 use crate::components::gate_list::GateList;
 use crate::components::live::use_changes;
-use crate::model::{Decision, RequestState, age_text};
+use envline_api::{Decision, RequestState, age_text};
 
 /// Comments being written on the page, by request id.
 #[derive(Clone, Copy)]

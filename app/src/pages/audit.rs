@@ -12,7 +12,7 @@ use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
 use crate::components::table::TableHead;
 use crate::error::AppError;
-use crate::model::{AuditEventView, ChainCheck};
+use envline_api::{AuditEventView, ChainCheck};
 
 const INPUT: &str =
     "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";

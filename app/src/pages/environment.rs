@@ -16,7 +16,7 @@ use crate::components::live::{bump_on_finish, use_changes};
 use crate::components::pipeline_dialogs::PreviewSection;
 use crate::components::table::TableHead;
 use crate::error::AppError;
-use crate::model::{AuditEventView, PromotionPreview, RequestState, VerificationView, age_text};
+use envline_api::{AuditEventView, PromotionPreview, RequestState, VerificationView, age_text};
 
 const LINK: &str = "text-indigo-700 underline";
 const BUTTON: &str = "rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800 hover:bg-slate-50 focus:outline-none focus:ring-2 focus:ring-indigo-500";

@@ -3,6 +3,7 @@
 //! the conflict report and the commands to do it by hand), and the old →
 //! new mapping of main's commits.
 
+use envline_api::ErrorCode;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -14,7 +15,7 @@ use crate::components::commit_row::CommitRow;
 use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
 use crate::error::AppError;
-use crate::model::{
+use envline_api::{
     AuditEventView, CommitMapping, HotfixStatus, IncidentRecord, IncidentState, MergeConflict,
     age_text,
 };
@@ -329,7 +330,7 @@ fn Running(
 /// A merge-back refused on a conflict: what and where, and how to do it by hand.
 #[component]
 fn MergeReport(error: AppError) -> impl IntoView {
-    if error.code != "merge_back_conflict" {
+    if error.code != ErrorCode::MergeBackConflict {
         return view! { <div class="mt-3"><ErrorNote error/></div> }.into_any();
     }
     let conflicts: Vec<MergeConflict> = error

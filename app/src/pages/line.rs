@@ -4,6 +4,7 @@
 //! are drawn beside it with their stray commits and a *Realign* action.
 //! Pages of 100 commits are addressed by position (`/line?position=4200`).
 
+use envline_api::ErrorCode;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -16,7 +17,7 @@ use crate::components::live::use_changes;
 use crate::components::modal::Modal;
 use crate::components::pipeline_dialogs::RealignForm;
 use crate::error::AppError;
-use crate::model::{OffLineEnvironment, TimelineEntry, VerificationView, age_text};
+use envline_api::{OffLineEnvironment, TimelineEntry, VerificationView, age_text};
 
 /// The address of the page starting at `position` (the tip when `None`).
 fn page_href(position: Option<usize>) -> String {
@@ -47,7 +48,7 @@ pub fn LinePage() -> impl IntoView {
                 Ok(p) => get_line(p).await,
                 Err(typed) => Err(AppError::new(
                     400,
-                    "bad_input",
+                    ErrorCode::BadInput,
                     format!(
                         "`{typed}` is not a position: give a whole number, 0 for the oldest commit"
                     ),
@@ -111,7 +112,7 @@ fn RealignDialog(name: String) -> impl IntoView {
                     match page.pipeline.environments.into_iter().find(|e| e.name == name) {
                         Some(env) => view! { <RealignForm env/> }.into_any(),
                         None => view! {
-                            <ErrorNote error=AppError::new(404, "not_found", format!("no environment `{name}`"))/>
+                            <ErrorNote error=AppError::new(404, ErrorCode::NotFound, format!("no environment `{name}`"))/>
                         }
                         .into_any(),
                     }

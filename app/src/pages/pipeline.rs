@@ -2,6 +2,7 @@
 //! actions of the person looking; previews and confirmations open as dialogs
 //! named in the address (`/?promote=qa`, `/?rollback=prod-eu,prod-us`).
 
+use envline_api::ErrorCode;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -13,7 +14,7 @@ use crate::components::modal::Modal;
 use crate::components::pipeline_dialogs::{
     HoldForm, PromoteDialog, RealignForm, RollbackDialog, VerifyForm,
 };
-use crate::model::{EnvironmentView, PipelineView};
+use envline_api::{EnvironmentView, PipelineView};
 
 /// The dialogs the page can show, each named by a query parameter.
 const DIALOGS: [&str; 5] = ["promote", "rollback", "verify", "hold", "realign"];
@@ -114,7 +115,7 @@ fn EnvironmentForm(kind: String, value: String) -> impl IntoView {
                     };
                     let Some(env) = page.pipeline.environments.iter().find(|e| e.name == value).cloned() else {
                         return view! {
-                            <ErrorNote error=crate::error::AppError::new(404, "not_found", format!("no environment `{value}`"))/>
+                            <ErrorNote error=crate::error::AppError::new(404, ErrorCode::NotFound, format!("no environment `{value}`"))/>
                         }
                         .into_any();
                     };

@@ -4,11 +4,11 @@
 use std::io::{BufRead, IsTerminal};
 use std::time::{Duration, Instant};
 
-use app::model::{
+use clap::Args;
+use envline_api::{
     AuditEventView, EnvironmentView, HoldView, PromotionPreview, PromotionView, RequestState,
     RollbackPlan, VerificationStatus, VerificationView, Viewer,
 };
-use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde::Deserialize;
@@ -57,7 +57,7 @@ pub struct VerifyArgs {
 }
 
 fn parse_status(text: &str) -> Result<VerificationStatus, String> {
-    app::model::parse_choice("--status", text)
+    envline_api::parse_choice("--status", text)
 }
 
 /// `envline approve`.

@@ -15,13 +15,12 @@ pub mod commands;
 mod render;
 pub mod settings;
 
+use envline_api::{ErrorBody, ErrorCode, ErrorReply};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-use app::error::AppError;
 
 pub use settings::Target;
 
@@ -101,20 +100,13 @@ impl Answer {
     }
 
     /// The API's error, or one made from a body that is not the API's.
-    pub fn error(&self) -> AppError {
-        serde_json::from_str::<Value>(&self.text)
-            .ok()
-            .and_then(|v| {
-                let e = &v["error"];
-                let mut error =
-                    AppError::new(self.status, e["code"].as_str()?, e["message"].as_str()?);
-                error.details = e["details"].clone();
-                Some(error)
-            })
-            .unwrap_or_else(|| {
-                AppError::new(
+    pub fn error(&self) -> ErrorReply {
+        serde_json::from_str::<ErrorBody>(&self.text)
+            .map(|body| body.into_reply(self.status))
+            .unwrap_or_else(|_| {
+                ErrorReply::new(
                     self.status,
-                    "unexpected",
+                    ErrorCode::Unexpected,
                     format!(
                         "the server answered {} without an Envline error: {}",
                         self.status,

@@ -1,9 +1,9 @@
 //! What the client commands print for people: tables with short ids and
 //! subjects, and refusals with their reasons.
 
-use app::error::AppError;
-use app::model::{AuditEventView, EnvironmentView, GateCheck, PromotionView, RequestState};
 use comfy_table::{ContentArrangement, Table, presets};
+use envline_api::ErrorReply;
+use envline_api::{AuditEventView, EnvironmentView, GateCheck, PromotionView, RequestState};
 
 /// A commit id as people read it (as long as the dashboard's).
 pub fn short(id: &str) -> &str {
@@ -124,7 +124,7 @@ pub fn request_line(r: &PromotionView) -> String {
             r.approvals
                 .iter()
                 .rev()
-                .find(|a| a.decision == app::model::Decision::Reject)
+                .find(|a| a.decision == envline_api::Decision::Reject)
                 .map(|a| format!(" by {}: {}", a.approver, a.comment))
                 .unwrap_or_default()
         ),
@@ -142,7 +142,7 @@ pub fn request_line(r: &PromotionView) -> String {
 }
 
 /// An API refusal for people: the message, then each gate or what to do.
-pub fn refusal(e: &AppError) -> String {
+pub fn refusal(e: &ErrorReply) -> String {
     let mut text = match e.status {
         401 => format!("not signed in: {}", e.message),
         403 => format!("not allowed: {}", e.message),
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_gate_refusal_lists_each_gate() {
-        let mut e = AppError::new(422, "gates_not_met", "gates not met");
+        let mut e = ErrorReply::new(422, envline_api::ErrorCode::GatesNotMet, "gates not met");
         e.details = serde_json::json!([{
             "gate": "verified", "environment": "integration", "met": false,
             "message": "abc1234 has no passing test in qa"

@@ -1,12 +1,12 @@
 //! People and tokens (admin role): list, add, grant and remove roles,
 //! create (the token is in the answer, once) and revoke tokens.
 
-use app::model::PersonView;
 use app::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use envline_api::PersonView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

@@ -1,8 +1,6 @@
 //! The audit log: filtered reads as JSON or CSV, streamed page by page (a
 //! long log is never held in memory whole), and the whole-log check.
 
-use app::engine::audit::{self, AuditFilter};
-use app::model::{AuditEventView, ChainCheck};
 use app::state::AppState;
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -10,6 +8,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use envline_api::{AuditEventView, ChainCheck};
+use envline_engine::audit::{self, AuditFilter};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

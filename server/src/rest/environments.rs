@@ -1,11 +1,11 @@
 //! `GET /api/v1/environments` and `GET /api/v1/timeline`: where everything stands.
 
-use app::model::{PipelineView, TimelinePage, TimelineStart};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use envline_api::{PipelineView, TimelinePage, TimelineStart};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;

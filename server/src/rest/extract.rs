@@ -1,15 +1,16 @@
 //! What API handlers take from a request: the caller, a size-limited JSON
 //! body, a query string, an id in the path; each failing with a clear 4xx.
 
-use app::engine::EngineError;
-use app::engine::auth::{Permission, Principal};
-use app::engine::caller::Access;
 use app::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use envline_api::ErrorCode;
+use envline_engine::EngineError;
+use envline_engine::auth::{Permission, Principal};
+use envline_engine::caller::Access;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
@@ -84,7 +85,7 @@ pub async fn read_limited(mut body: axum::body::Body, limit: usize) -> ApiResult
     if total > limit {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!(
                 "the request body has {total} bytes or more; this endpoint takes at most {limit}"
             ),

@@ -1,12 +1,12 @@
 //! Holds and freezes: place, list, release.
 
-use app::engine::{Engine, ops};
-use app::model::{HoldInput, HoldView};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use envline_api::{HoldInput, HoldView};
+use envline_engine::{Engine, ops};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

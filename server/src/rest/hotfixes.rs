@@ -1,12 +1,12 @@
 //! Hotfix mode (S4): plan, start, resolve, merge back, and the incidents.
 
-use app::engine::{Engine, ops};
-use app::model::{HotfixInput, HotfixPlan, HotfixStatus, IncidentRecord, IncidentView};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use envline_api::{HotfixInput, HotfixPlan, HotfixStatus, IncidentRecord, IncidentView};
+use envline_engine::{Engine, ops};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

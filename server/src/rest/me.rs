@@ -1,12 +1,12 @@
 //! Who the caller is: `envline login` checks a token with it, and scripts
 //! can ask what they may do before they try.
 
-use app::model::Viewer;
 use app::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use envline_api::Viewer;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -63,7 +63,7 @@ async fn change_password(
     body: Body,
 ) -> ApiResult<Response> {
     let input: PasswordChange = body.json()?;
-    let keep = app::engine::session::session_secret(&headers);
+    let keep = envline_engine::session::session_secret(&headers);
     let ended = state
         .engine
         .change_own_password(&caller.0, &input.current, &input.new, keep.as_deref())

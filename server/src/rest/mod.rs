@@ -25,6 +25,7 @@ use app::state::AppState;
 use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::StatusCode;
 use axum::{Extension, Router};
+use envline_api::ErrorCode;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -59,7 +60,7 @@ pub fn routes() -> Router<AppState> {
 async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!(
             "{} does not take {method}; GET /api/v1/openapi.json lists the methods of each endpoint",
             uri.path()
@@ -70,7 +71,7 @@ async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiEr
 async fn unknown(Path(rest): Path<String>) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("no API endpoint /api/v1/{rest}; GET /api/v1/openapi.json lists them"),
     )
 }

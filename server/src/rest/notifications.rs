@@ -1,13 +1,13 @@
 //! The notification outbox as scripts and on-call see it: what is failing,
 //! what waits, what was delivered.
 
-use app::engine::{EngineError, notify};
-use app::model::{NotificationState, NotificationView, parse_choice};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use envline_api::{NotificationState, NotificationView, parse_choice};
+use envline_engine::{EngineError, notify};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

@@ -4,12 +4,12 @@
 //! types derive their schemas, and every module registers its handlers with
 //! `routes!()`, which routes and documents them in one step.
 
-use app::engine::session::SESSION_COOKIE;
 use app::state::AppState;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use envline_engine::session::SESSION_COOKIE;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;

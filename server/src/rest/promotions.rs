@@ -1,15 +1,16 @@
 //! Promotions (S1, S6), their previews, and approvers' decisions (I4).
 
-use app::engine::{Engine, ops};
-use app::model::{
-    DecisionInput, PromoteInput, PromotionPreview, PromotionView, RequestState, parse_choice,
-};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use envline_api::ErrorCode;
+use envline_api::{
+    DecisionInput, PromoteInput, PromotionPreview, PromotionView, RequestState, parse_choice,
+};
+use envline_engine::{Engine, ops};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -83,7 +84,7 @@ async fn promote(State(state): State<AppState>, caller: Caller, body: Body) -> A
     let one = result.pop().ok_or_else(|| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "no promotion recorded",
         )
     })?;

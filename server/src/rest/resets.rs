@@ -1,16 +1,16 @@
 //! Moves that are not fast-forwards: rollbacks (S3) with their preview,
 //! realignments and out-of-order cherry-picks (S5).
 
-use app::engine::{Engine, ops};
-use app::model::{
-    AuditEventView, CherryPickInput, PromotionPreview, PromotionView, RealignInput, RollbackInput,
-    RollbackPlan,
-};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use envline_api::{
+    AuditEventView, CherryPickInput, PromotionPreview, PromotionView, RealignInput, RollbackInput,
+    RollbackPlan,
+};
+use envline_engine::{Engine, ops};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

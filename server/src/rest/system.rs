@@ -5,9 +5,6 @@ use std::convert::Infallible;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use app::engine::Engine;
-use app::engine::EngineError;
-use app::engine::auth::Permission;
 use app::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -15,6 +12,9 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use envline_engine::Engine;
+use envline_engine::EngineError;
+use envline_engine::auth::Permission;
 use futures::{Stream, StreamExt};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
@@ -95,7 +95,7 @@ async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
                 .set(if env.on_line { 1.0 } else { 0.0 });
         }
     }
-    if let Ok(counts) = app::engine::notify::counts(&state.engine.pool).await {
+    if let Ok(counts) = envline_engine::notify::counts(&state.engine.pool).await {
         for state in ["pending", "failing", "delivered", "dropped"] {
             let n = counts.iter().find(|(s, _)| s == state).map_or(0, |c| c.1);
             metrics::gauge!("envline_notifications", "state" => state).set(n as f64);
@@ -189,8 +189,8 @@ async fn events(
     // The stream ends when what opened it no longer stands (a password
     // change, a removal, a revoked token): the browser reconnects and is
     // asked to sign in.
-    let credential = (caller.0.user != app::engine::auth::Principal::anonymous().user)
-        .then(|| app::engine::caller::credential(&headers))
+    let credential = (caller.0.user != envline_engine::auth::Principal::anonymous().user)
+        .then(|| envline_engine::caller::credential(&headers))
         .flatten();
     let ended = state.engine.credential_ended(credential);
     let hello = Event::default()

@@ -1,12 +1,12 @@
 //! `POST /api/v1/verifications`: a tester or CI records a test result (I3).
 
-use app::engine::{Engine, ops};
-use app::model::{VerificationView, VerifyInput};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use envline_api::{VerificationView, VerifyInput};
+use envline_engine::{Engine, ops};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

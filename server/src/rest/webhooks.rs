@@ -2,16 +2,17 @@
 //! its deliveries with `[webhooks] secret` instead of sending an Envline
 //! token; a push to a branch of the pipeline refreshes at once, deduplicated
 //! while a refresh runs. The checks live in the engine
-//! ([`app::engine::webhooks`]); these handlers read the request, answer, and
+//! ([`envline_engine::webhooks`]); these handlers read the request, answer, and
 //! count every delivery in `envline_webhook_deliveries_total{host, outcome}`.
 
-use app::engine::refresher::RefreshRequest;
-use app::engine::webhooks::{Delivery, Host, WebhookError};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use envline_api::ErrorCode;
+use envline_engine::refresher::RefreshRequest;
+use envline_engine::webhooks::{Delivery, Host, WebhookError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -127,13 +128,17 @@ async fn take(state: &AppState, host: Host, request: Request) -> ApiResult<Respo
         let (status, code, outcome) = match &e {
             WebhookError::NotConfigured(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "webhooks_not_configured",
+                ErrorCode::WebhooksNotConfigured,
                 "not_configured",
             ),
-            WebhookError::BadSignature(_) => {
-                (StatusCode::UNAUTHORIZED, "bad_signature", "bad_signature")
+            WebhookError::BadSignature(_) => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::BadSignature,
+                "bad_signature",
+            ),
+            WebhookError::BadPayload(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::BadInput, "bad_payload")
             }
-            WebhookError::BadPayload(_) => (StatusCode::BAD_REQUEST, "bad_input", "bad_payload"),
         };
         count(outcome);
         ApiError::new(status, code, e.to_string())
@@ -216,7 +221,7 @@ async fn read_delivery(body: axum::body::Body) -> ApiResult<axum::body::Bytes> {
                 slot = Some(LARGE_BODY_READS.acquire().await.map_err(|_| {
                     ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "stopping",
+                        ErrorCode::Stopping,
                         "the server is stopping",
                     )
                 })?);
@@ -226,7 +231,7 @@ async fn read_delivery(body: axum::body::Body) -> ApiResult<axum::body::Bytes> {
         if total > WEBHOOK_BODY_LIMIT {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 format!("the delivery is over {WEBHOOK_BODY_LIMIT} bytes; nothing was done"),
             ));
         }
@@ -237,7 +242,7 @@ async fn read_delivery(body: axum::body::Body) -> ApiResult<axum::body::Bytes> {
         .unwrap_or_else(|_| {
             Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "too_slow",
+                ErrorCode::TooSlow,
                 format!(
                     "the delivery's body did not arrive within {} s; nothing was done",
                     READ_DEADLINE.as_secs()

@@ -1,0 +1,673 @@
+//! Notifications out, never lost: the `[[notify]]` targets of the
+//! configuration, the outbox row queued in the audit event's own transaction
+//! (no event without its notification, no notification without its event),
+//! and one delivery task per target that retries with back-off until its
+//! receiver takes it: at least once, with the same `id` on every attempt,
+//! across restarts. One dead receiver never delays another; a delivery that
+//! has failed for `give_up_after` (24 h) is given up, audited and counted as
+//! dropped, so the outbox never grows without bound.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use super::Engine;
+use super::store::now;
+use envline_api::{AuditEventView, NotificationState, NotificationView};
+
+/// The events a target can ask for.
+pub const EVENTS: &[&str] = &[
+    "approval_needed",
+    "promoted",
+    "rejected",
+    "rolled_back",
+    "out_of_band",
+    "held",
+    "released",
+    "hotfix_started",
+    "hotfix_resolved",
+    "hotfix_merged",
+];
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How long one attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many deliveries to one receiver are on the way at once.
+const PER_TARGET_CONCURRENCY: usize = 4;
+
+/// How long a delivery may keep failing before it is given up, unless the
+/// target says otherwise (`give_up_after`).
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// One `[[notify]]` entry: where to POST, which events, and optionally a
+/// secret to sign them with (`X-Envline-Signature-256`, as GitHub signs its
+/// webhooks).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTarget {
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// How long a delivery may keep failing before it is given up (a
+    /// duration such as `24h`, `90m`; default 24 hours).
+    #[serde(default)]
+    pub give_up_after: Option<String>,
+}
+
+/// Logs and panics show neither the hook's path nor the secret.
+impl std::fmt::Debug for NotifyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyTarget")
+            .field("url", &redact(&self.url))
+            .field("events", &self.events)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("give_up_after", &self.give_up_after)
+            .finish()
+    }
+}
+
+impl NotifyTarget {
+    /// Says what is wrong with the entry, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!(
+                "url `{}` must start with http:// or https://",
+                self.url
+            ));
+        }
+        if self.events.is_empty() {
+            return Err(format!(
+                "events is empty; list some of {}",
+                EVENTS.join(", ")
+            ));
+        }
+        for e in &self.events {
+            if !EVENTS.contains(&e.as_str()) {
+                return Err(format!(
+                    "`{e}` is not an event; the events are {}",
+                    EVENTS.join(", ")
+                ));
+            }
+        }
+        self.give_up_after()?;
+        Ok(())
+    }
+
+    /// How long a delivery to this target may keep failing.
+    pub fn give_up_after(&self) -> Result<Duration, String> {
+        match &self.give_up_after {
+            None => Ok(GIVE_UP_AFTER),
+            Some(text) => humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!("give_up_after `{text}` is not a duration such as `24h`, `90m` or `2d`")
+                }),
+        }
+    }
+}
+
+/// The notification an audit action raises, if any.
+pub fn event_of(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "request" => "approval_needed",
+        "promote" | "reset" | "cherry_pick" => "promoted",
+        "reject" => "rejected",
+        "rollback" => "rolled_back",
+        "out_of_band" => "out_of_band",
+        "hold" => "held",
+        "release" => "released",
+        "hotfix_start" => "hotfix_started",
+        "hotfix_resolved" => "hotfix_resolved",
+        "merge_back" => "hotfix_merged",
+        _ => return None,
+    })
+}
+
+/// Queues the notification of one audit event for every target that wants
+/// it, in the event's own transaction.
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Sqlite>,
+    audit_id: i64,
+    action: &str,
+    at: &str,
+) -> Result<(), sqlx::Error> {
+    let Some(event) = event_of(action) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO notifications (audit_id, event, target, state, attempts, next_attempt_at, created_at)
+         SELECT ?, ?, url, 'pending', 0, ?, ? FROM notify_targets WHERE instr(events, ?) > 0",
+    )
+    .bind(audit_id)
+    .bind(event)
+    .bind(at)
+    .bind(at)
+    .bind(format!(",{event},"))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes the database's targets those of the configuration; what was still
+/// owed to a target that left it is marked dropped (and says why).
+pub async fn sync_targets(pool: &SqlitePool, targets: &[NotifyTarget]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM notify_targets")
+        .execute(&mut *tx)
+        .await?;
+    for t in targets {
+        sqlx::query(
+            "INSERT INTO notify_targets (url, events) VALUES (?, ?)
+             ON CONFLICT(url) DO UPDATE SET events = notify_targets.events || excluded.events",
+        )
+        .bind(&t.url)
+        .bind(format!(",{},", t.events.join(",")))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let dropped = sqlx::query(
+        "UPDATE notifications SET state = 'dropped',
+             last_error = 'its target is no longer in the configuration'
+         WHERE state IN ('pending', 'failing') AND target NOT IN (SELECT url FROM notify_targets)",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if dropped > 0 {
+        tracing::warn!(
+            "{dropped} undelivered notifications are dropped: their [[notify]] url is no longer in the configuration \
+             (GET /api/v1/notifications?state=dropped lists them)"
+        );
+    }
+    tx.commit().await
+}
+
+/// The id receivers de-duplicate on: the same for every attempt.
+fn delivery_id(audit_id: i64, event: &str) -> String {
+    format!("envline-{audit_id}-{event}")
+}
+
+/// What the receiver gets: the fields the issue names, plus when and a
+/// sentence chat tools show as is.
+pub fn payload(event: &str, e: &AuditEventView, base_url: &str) -> Value {
+    let details = e.details.value();
+    let (from, to) = if event == "approval_needed" {
+        (
+            details["from"].as_str().map(str::to_owned),
+            details["to"].as_str().map(str::to_owned),
+        )
+    } else {
+        (e.old.clone(), e.new.clone())
+    };
+    let env = e.environment.clone().unwrap_or_default();
+    let url = match event {
+        "approval_needed" => format!("{base_url}/approvals"),
+        "hotfix_started" | "hotfix_resolved" | "hotfix_merged" => format!("{base_url}/incident"),
+        _ if !env.is_empty() => format!("{base_url}/env/{env}"),
+        _ => format!("{base_url}/"),
+    };
+    let short = |c: &Option<String>| {
+        c.as_deref()
+            .map(|c| c.get(..10).unwrap_or(c).to_owned())
+            .unwrap_or_else(|| "(none)".into())
+    };
+    let why = if e.reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", e.reason)
+    };
+    let actor = &e.actor;
+    let (a, b) = (short(&from), short(&to));
+    let text = match event {
+        "approval_needed" => format!(
+            "{env} needs {} approvals: {actor} asks to promote {a} → {b}{why}. Review: {url}",
+            details["required_approvals"].as_u64().unwrap_or(1)
+        ),
+        "promoted" => format!("{actor} promoted {env}: {a} → {b}{why} {url}"),
+        "rejected" => format!("{actor} rejected the promotion of {env}{why} {url}"),
+        "rolled_back" => format!("{actor} rolled back {env}: {a} → {b}{why} {url}"),
+        "out_of_band" => format!("{env} moved outside Envline: {a} → {b}{why} {url}"),
+        "held" => format!("{actor} held {env}{why} {url}"),
+        "released" => format!("{actor} released the hold on {env}{why} {url}"),
+        "hotfix_started" => format!("{actor} started hotfix mode from {env}{why} {url}"),
+        "hotfix_resolved" => {
+            format!("{actor} resolved the incident: the fix is in {env}{why} {url}")
+        }
+        "hotfix_merged" => {
+            format!("{actor} merged the hotfix back into {env}: hotfix mode is over {url}")
+        }
+        _ => format!("{actor}: {event} {env}{why} {url}"),
+    };
+    json!({
+        "id": delivery_id(e.id, event),
+        "event": event,
+        "environment": e.environment,
+        "from": from,
+        "to": to,
+        "actor": e.actor,
+        "reason": e.reason,
+        "url": url,
+        "text": text,
+        "at": e.at,
+        "audit_id": e.id,
+    })
+}
+
+/// A target's URL without its path: chat hooks carry their secret there.
+pub fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let host = u.host_str().unwrap_or("");
+            let hidden = u.path() != "/" || u.query().is_some() || !u.username().is_empty();
+            format!(
+                "{}://{host}{port}{}",
+                u.scheme(),
+                if hidden { "/…" } else { "" }
+            )
+        }
+        Err(_) => "…".into(),
+    }
+}
+
+/// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … up to 5 minutes.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(1, 20) as u32 - 1;
+    Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
+}
+
+/// Notifications as the API lists them, newest first.
+pub async fn list(
+    pool: &SqlitePool,
+    state: Option<NotificationState>,
+    limit: i64,
+) -> Result<Vec<NotificationView>, sqlx::Error> {
+    let rows: Vec<NotificationView> = sqlx::query_as(
+        "SELECT audit_id, event, target, state, attempts,
+                next_attempt_at, last_error, created_at, delivered_at
+         FROM notifications WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+    )
+    .bind(state.map(|s| s.as_str()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|n| NotificationView {
+            id: delivery_id(n.audit_id, &n.event),
+            target: redact(&n.target),
+            ..n
+        })
+        .collect())
+}
+
+/// How many notifications are in each state, for `/metrics`.
+pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT state, COUNT(*) FROM notifications GROUP BY state")
+        .fetch_all(pool)
+        .await
+}
+
+#[derive(sqlx::FromRow)]
+struct Due {
+    nid: i64,
+    event: String,
+    attempts: i64,
+    /// When the notification was queued: the give-up clock starts there.
+    queued_at: String,
+    #[sqlx(flatten)]
+    audit: AuditEventView,
+}
+
+/// Delivers what is due, forever: one task per target (so a receiver that
+/// hangs or refuses holds up only its own notifications), plus the pruning
+/// of delivered ones.
+pub async fn deliver_forever(engine: Arc<Engine>) {
+    let http = match reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        // A followed redirect would turn the POST into a GET that "succeeds".
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("envline/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("notifications are off: cannot set up HTTP: {e}");
+            return;
+        }
+    };
+    let mut workers = tokio::task::JoinSet::new();
+    let mut seen = std::collections::HashSet::new();
+    for target in engine.config.notify.clone() {
+        // The same url twice is one receiver (its events were merged).
+        if seen.insert(target.url.clone()) {
+            workers.spawn(deliver_to(engine.clone(), http.clone(), target));
+        }
+    }
+    let mut changes = engine.subscribe();
+    loop {
+        match prune(&engine.pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("notifications: removed {n} delivered more than 30 days ago"),
+            Err(e) => tracing::warn!("notifications: cannot prune: {e}"),
+        }
+        let stop = tokio::select! {
+            r = changes.recv() => matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)),
+            _ = tokio::time::sleep(PRUNE_EVERY) => false,
+        };
+        if stop {
+            break;
+        }
+    }
+    workers.abort_all();
+}
+
+/// One target's deliveries, forever: woken by every change (a new event is
+/// sent at once) and when its next retry is due.
+async fn deliver_to(engine: Arc<Engine>, http: reqwest::Client, target: NotifyTarget) {
+    let mut changes = engine.subscribe();
+    let give_up = target.give_up_after().unwrap_or(GIVE_UP_AFTER);
+    loop {
+        let wait = match deliver_due(&engine, &http, &target, give_up).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!("notifications to {}: {e}", redact(&target.url));
+                Duration::from_secs(5)
+            }
+        };
+        tokio::select! {
+            r = changes.recv() => {
+                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// How often delivered notifications are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes notifications delivered (or dropped) more than 30 days ago: the
+/// audit log keeps the events themselves.
+async fn prune(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    let before = (chrono::Utc::now() - chrono::Duration::days(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(sqlx::query(
+        "DELETE FROM notifications WHERE state IN ('delivered', 'dropped') AND created_at < ?",
+    )
+    .bind(before)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// One pass for one target: sends its due notifications (at most
+/// [`PER_TARGET_CONCURRENCY`] at once), records each outcome as it comes,
+/// gives up on those that failed for `give_up` since they were queued, and
+/// says how long until its next one is due.
+async fn deliver_due(
+    engine: &Engine,
+    http: &reqwest::Client,
+    target: &NotifyTarget,
+    give_up: Duration,
+) -> Result<Duration, sqlx::Error> {
+    let pool = &engine.pool;
+    let due: Vec<Due> = sqlx::query_as(
+        "SELECT n.id AS nid, n.event, n.attempts, n.created_at AS queued_at, e.*
+         FROM notifications n JOIN audit_events e ON e.id = n.audit_id
+         WHERE n.target = ? AND n.state IN ('pending', 'failing') AND n.next_attempt_at <= ?
+         ORDER BY n.id LIMIT 64",
+    )
+    .bind(&target.url)
+    .bind(now())
+    .fetch_all(pool)
+    .await?;
+    let base = engine.public_url();
+    let slots = Arc::new(tokio::sync::Semaphore::new(PER_TARGET_CONCURRENCY));
+    let mut sending = tokio::task::JoinSet::new();
+    for d in due {
+        let body = payload(&d.event, &d.audit, &base).to_string();
+        let (http, url, secret, slots) = (
+            http.clone(),
+            target.url.clone(),
+            target.secret.clone(),
+            slots.clone(),
+        );
+        sending.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let outcome = attempt(&http, &url, &d.event, &d.audit, body, secret).await;
+            (d, outcome)
+        });
+    }
+    while let Some(done) = sending.join_next().await {
+        let Ok((d, outcome)) = done else {
+            continue;
+        };
+        match outcome {
+            Ok(()) => {
+                sqlx::query(
+                    "UPDATE notifications SET state = 'delivered', attempts = attempts + 1,
+                         delivered_at = ?, last_error = NULL WHERE id = ?",
+                )
+                .bind(now())
+                .bind(d.nid)
+                .execute(pool)
+                .await?;
+            }
+            Err(why) if failed_for(&d.queued_at) >= give_up => {
+                give_up_on(engine, &d, target, &why, give_up).await?;
+            }
+            Err(why) => {
+                let next = chrono::Utc::now()
+                    + chrono::Duration::from_std(backoff(d.attempts + 1)).unwrap_or_default();
+                tracing::debug!("notification {} failed: {why}", d.nid);
+                sqlx::query(
+                    "UPDATE notifications SET state = 'failing', attempts = attempts + 1,
+                         last_error = ?, next_attempt_at = ? WHERE id = ?",
+                )
+                .bind(why)
+                .bind(next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .bind(d.nid)
+                .execute(pool)
+                .await?;
+            }
+        }
+    }
+    let next: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(next_attempt_at) FROM notifications WHERE target = ? AND state IN ('pending', 'failing')",
+    )
+    .bind(&target.url)
+    .fetch_one(pool)
+    .await?;
+    let wait = next
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| {
+            (t.to_utc() - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+        })
+        .unwrap_or(Duration::from_secs(60));
+    Ok(wait.min(Duration::from_secs(60)))
+}
+
+/// How long since a notification was queued.
+fn failed_for(queued_at: &str) -> Duration {
+    chrono::DateTime::parse_from_rfc3339(queued_at)
+        .ok()
+        .and_then(|t| (chrono::Utc::now() - t.to_utc()).to_std().ok())
+        .unwrap_or_default()
+}
+
+/// Gives a notification up: dropped, with why, and audited (I5: the log
+/// says that a receiver never heard of an event).
+async fn give_up_on(
+    engine: &Engine,
+    d: &Due,
+    target: &NotifyTarget,
+    why: &str,
+    give_up: Duration,
+) -> Result<(), sqlx::Error> {
+    let reason = format!(
+        "given up after {} failing: {why}",
+        humantime::format_duration(give_up)
+    );
+    let mut tx = super::store::begin(&engine.pool).await?;
+    let dropped = sqlx::query(
+        "UPDATE notifications SET state = 'dropped', attempts = attempts + 1, last_error = ?
+         WHERE id = ? AND state IN ('pending', 'failing')",
+    )
+    .bind(&reason)
+    .bind(d.nid)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if dropped == 1 {
+        super::audit::append(
+            &mut tx,
+            &[super::audit::AuditDraft {
+                actor: "envline".into(),
+                action: "notification_dropped".into(),
+                environment: d.audit.environment.clone(),
+                old: None,
+                new: None,
+                reason: reason.clone(),
+                details: json!({
+                    "id": delivery_id(d.audit.id, &d.event),
+                    "event": d.event,
+                    "target": redact(&target.url),
+                    "audit_id": d.audit.id,
+                    "attempts": d.attempts + 1,
+                }),
+            }],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::warn!(
+        "notification {} to {} is given up: {reason}",
+        delivery_id(d.audit.id, &d.event),
+        redact(&target.url)
+    );
+    Ok(())
+}
+
+/// One POST; `Err` says why it did not count as delivered.
+async fn attempt(
+    http: &reqwest::Client,
+    url: &str,
+    event: &str,
+    audit: &AuditEventView,
+    body: String,
+    secret: Option<String>,
+) -> Result<(), String> {
+    let id = delivery_id(audit.id, event);
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-envline-event", event)
+        .header("x-envline-delivery", &id)
+        .header("idempotency-key", &id);
+    if let Some(secret) = secret {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| e.to_string())?;
+        mac.update(body.as_bytes());
+        let signature = hex::encode(mac.finalize().into_bytes());
+        req = req.header("x-envline-signature-256", format!("sha256={signature}"));
+    }
+    match req.body(body).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) if r.status().is_redirection() => Err(format!(
+            "the receiver answered {} (a redirect): put the address it redirects to in the [[notify]] url",
+            r.status()
+        )),
+        Ok(r) => Err(format!("the receiver answered {}", r.status())),
+        Err(e) if e.is_timeout() => Err(format!(
+            "the receiver did not answer in {} s",
+            ATTEMPT_TIMEOUT.as_secs()
+        )),
+        Err(e) if e.is_connect() => Err("cannot connect to the receiver".into()),
+        // Without the URL: a chat hook's path is its secret.
+        Err(e) => Err(format!("cannot send: {}", e.without_url())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envline_api::JsonText;
+
+    #[test]
+    fn back_off_doubles_up_to_five_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn hook_paths_are_not_shown() {
+        assert_eq!(
+            redact("https://chat.example.com/hooks/abc"),
+            "https://chat.example.com/…"
+        );
+        assert_eq!(redact("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(
+            redact("https://bot:pw@hooks.example.com:8443/T0/B0/XXXX?x=1"),
+            "https://hooks.example.com:8443/…"
+        );
+    }
+
+    #[test]
+    fn an_approval_request_says_who_asks_and_links_the_approvals_page() {
+        let e = AuditEventView {
+            id: 7,
+            at: "2026-11-26T06:00:00.000Z".into(),
+            actor: "pat".into(),
+            action: "request".into(),
+            environment: Some("prod-eu".into()),
+            old: None,
+            new: None,
+            reason: "release 1.6".into(),
+            details: JsonText(
+                r#"{"from":"1111111111aa","to":"2222222222bb","required_approvals":2}"#.into(),
+            ),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let p = payload("approval_needed", &e, "https://envline.example.com");
+        assert_eq!(p["id"], "envline-7-approval_needed");
+        assert_eq!(p["from"], "1111111111aa");
+        assert_eq!(p["url"], "https://envline.example.com/approvals");
+        assert_eq!(
+            p["text"],
+            "prod-eu needs 2 approvals: pat asks to promote 1111111111 → 2222222222 (release 1.6). Review: https://envline.example.com/approvals"
+        );
+    }
+
+    #[test]
+    fn targets_are_checked() {
+        let t = NotifyTarget {
+            url: "https://x/h".into(),
+            events: vec!["promoted".into(), "deployed".into()],
+            secret: None,
+            give_up_after: None,
+        };
+        assert!(
+            t.check()
+                .unwrap_err()
+                .contains("`deployed` is not an event")
+        );
+    }
+}
