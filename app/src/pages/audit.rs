@@ -278,7 +278,7 @@ fn EventRow(e: AuditEventView, broken: Signal<Option<i64>>) -> impl IntoView {
             </td>
             <td class="whitespace-nowrap px-3 py-2 text-xs text-slate-700">{e.at.replace('T', " ").trim_end_matches('Z').to_string()}</td>
             <td class="px-3 py-2">{e.actor.clone()}</td>
-            <td class="px-3 py-2">{e.action.clone()}</td>
+            <td class="px-3 py-2">{e.action.as_str()}</td>
             <td class="px-3 py-2">{e.environment.clone().unwrap_or_default()}</td>
             <td class="whitespace-nowrap px-3 py-2 font-mono text-xs">{moved}</td>
             <td class="px-3 py-2">{e.reason.clone()} {details}</td>

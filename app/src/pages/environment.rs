@@ -277,10 +277,10 @@ fn History(events: Vec<AuditEventView>, now: i64) -> impl IntoView {
                 .map(|t| age_text(now - t.timestamp()))
                 .unwrap_or_else(|_| e.at.clone());
             view! {
-                <tr class="align-top" data-event=e.id data-action=e.action.clone()>
+                <tr class="align-top" data-event=e.id data-action=e.action.as_str()>
                     <td class="whitespace-nowrap px-3 py-2 text-xs text-slate-700" title=e.at.clone()>{when}</td>
                     <td class="px-3 py-2">{e.actor.clone()}</td>
-                    <td class="px-3 py-2">{e.action.replace('_', " ")}</td>
+                    <td class="px-3 py-2">{e.action.as_str().replace('_', " ")}</td>
                     <td class="whitespace-nowrap px-3 py-2 font-mono text-xs">{moved}</td>
                     <td class="px-3 py-2 text-xs">{approvals}</td>
                     <td class="px-3 py-2">{e.reason.clone()}</td>

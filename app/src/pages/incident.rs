@@ -378,7 +378,7 @@ fn step_list(steps: &[AuditEventView]) -> impl IntoView + use<> {
                 <li class="text-sm">
                     <span class="font-mono text-xs text-slate-600">{e.at.clone()}</span>
                     " "
-                    <span class="font-medium">{e.action.clone()}</span>
+                    <span class="font-medium">{e.action.as_str()}</span>
                     {format!(" by {}", e.actor)}
                     {e.environment.clone().map(|env| format!(" on {env}"))}
                     {(!e.reason.is_empty()).then(|| format!(": {}", e.reason))}

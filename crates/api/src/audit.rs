@@ -2,6 +2,7 @@
 //! spelled on the wire and in the database as snake_case text.
 
 use crate::choice;
+use crate::model::{Decision, RequestKind};
 
 choice! {
     /// What an audit event records (I5).
@@ -124,5 +125,26 @@ impl AuditAction {
                 | AuditAction::Realign
                 | AuditAction::Reset
         )
+    }
+}
+
+impl From<RequestKind> for AuditAction {
+    /// The action that records a request of this kind landing.
+    fn from(kind: RequestKind) -> Self {
+        match kind {
+            RequestKind::Promote => AuditAction::Promote,
+            RequestKind::Reset => AuditAction::Reset,
+            RequestKind::CherryPick => AuditAction::CherryPick,
+        }
+    }
+}
+
+impl From<Decision> for AuditAction {
+    /// The action that records an approver's decision.
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Approve => AuditAction::Approve,
+            Decision::Reject => AuditAction::Reject,
+        }
     }
 }

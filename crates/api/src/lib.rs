@@ -30,9 +30,10 @@ where
     })
 }
 
-/// Declares a closed set of text values: serde, strum and (on the server)
-/// sqlx all spell them in snake_case, so the JSON, the database and the code
-/// agree; on the server each is also an OpenAPI schema (an enum of those texts).
+/// Declares a closed set of text values: serde and strum both spell them in
+/// snake_case, so the JSON, the database (which stores `as_str()` and reads
+/// back with `TryFrom<String>`) and the code agree; with `openapi` each is
+/// also an OpenAPI schema (an enum of those texts).
 macro_rules! choice {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
@@ -42,10 +43,17 @@ macro_rules! choice {
         )]
         #[serde(rename_all = "snake_case")]
         #[strum(serialize_all = "snake_case")]
-        #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[cfg_attr(feature = "sqlx", sqlx(rename_all = "snake_case"))]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl TryFrom<String> for $name {
+            type Error = strum::ParseError;
+
+            /// Reads the value as stored.
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                text.parse()
+            }
+        }
 
         impl $name {
             /// The value as stored and sent.

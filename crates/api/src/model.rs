@@ -1,10 +1,11 @@
 //! Types shared by the server, the REST API and the browser. Plain data:
-//! nothing here needs git or SQL, so it compiles to wasm too. On the server
-//! the rows of the database decode straight into these types (`FromRow`), so
-//! each thing Envline stores has one type, seen the same way everywhere.
+//! nothing here needs git or SQL, so it compiles to wasm too. The engine's
+//! store decodes its rows into row types of its own and turns them into
+//! these, so each thing Envline stores is seen the same way everywhere.
 
 use serde::{Deserialize, Serialize};
 
+use crate::AuditAction;
 use crate::choice;
 
 choice! {
@@ -93,9 +94,7 @@ choice! {
 /// Text that is already JSON (an audit event's details), kept byte for byte
 /// as stored so the audit chain can be checked against exactly what was hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "sqlx", sqlx(transparent))]
 // Sent as the JSON it holds, so its schema is any JSON value, not a string.
 #[cfg_attr(feature = "openapi", schema(value_type = Value))]
 pub struct JsonText(pub String);
@@ -147,12 +146,10 @@ pub struct CommitView {
 
 /// A verification of exactly one commit in one environment (I3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerificationView {
     pub id: i64,
     pub environment: String,
-    #[cfg_attr(feature = "sqlx", sqlx(rename = "commit_id"))]
     pub commit: String,
     pub status: VerificationStatus,
     pub url: Option<String>,
@@ -163,7 +160,6 @@ pub struct VerificationView {
 
 /// A hold or freeze on an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HoldView {
     pub id: i64,
@@ -194,7 +190,6 @@ impl HoldView {
 
 /// One approver's decision on a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalView {
     pub approver: String,
@@ -209,7 +204,6 @@ pub struct ApprovalView {
 
 /// A promotion (or reset, or out-of-order cherry-pick) and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromotionView {
     pub id: i64,
@@ -226,11 +220,9 @@ pub struct PromotionView {
     pub state_reason: Option<String>,
     /// The environment's head after the promotion (differs from `to_commit` for a cherry-pick).
     pub result_commit: Option<String>,
-    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub approvals: Vec<ApprovalView>,
     /// I4: the approvers who count (distinct, never the requester), as the
     /// engine's rules decide.
-    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     #[serde(default)]
     pub counted_approvers: Vec<String>,
     pub created_at: String,
@@ -239,17 +231,14 @@ pub struct PromotionView {
 
 /// One audit event, as stored (I5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEventView {
     pub id: i64,
     pub at: String,
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub environment: Option<String>,
-    #[cfg_attr(feature = "sqlx", sqlx(rename = "old_commit"))]
     pub old: Option<String>,
-    #[cfg_attr(feature = "sqlx", sqlx(rename = "new_commit"))]
     pub new: Option<String>,
     pub reason: String,
     pub details: JsonText,
@@ -620,7 +609,6 @@ pub struct CommitMapping {
 
 /// An incident and its hotfix mode (S4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentView {
     pub id: i64,
@@ -642,9 +630,7 @@ pub struct IncidentView {
     pub merged_by: Option<String>,
     pub merged_at: Option<String>,
     /// Production environments the commander left where they were.
-    #[cfg_attr(feature = "sqlx", sqlx(json))]
     pub kept: Vec<String>,
-    #[cfg_attr(feature = "sqlx", sqlx(json))]
     pub mapping: Vec<CommitMapping>,
 }
 
@@ -738,11 +724,9 @@ pub struct MergeConflict {
 
 /// One notification to one target, for `GET /api/v1/notifications`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationView {
     /// The id every attempt sends (receivers de-duplicate on it).
-    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub id: String,
     /// The audit event it tells of.
     pub audit_id: i64,

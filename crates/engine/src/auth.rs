@@ -3,6 +3,7 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use envline_api::AuditAction;
 use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -79,13 +80,13 @@ pub fn new_secret(prefix: &str) -> String {
 /// An administrative change to people, recorded in the audit log (I5).
 fn admin_event(
     actor: &str,
-    action: &str,
+    action: AuditAction,
     reason: String,
     details: serde_json::Value,
 ) -> AuditDraft {
     AuditDraft {
         actor: actor.to_owned(),
-        action: action.to_owned(),
+        action,
         environment: None,
         old: None,
         new: None,
@@ -126,7 +127,7 @@ pub async fn add_user(
     if created {
         events.push(admin_event(
             actor,
-            "user_created",
+            AuditAction::UserCreated,
             format!("user `{name}`"),
             json!({ "user": name }),
         ));
@@ -138,7 +139,7 @@ pub async fn add_user(
             .await?;
         events.push(admin_event(
             actor,
-            "password_set",
+            AuditAction::PasswordSet,
             format!("user `{name}`"),
             json!({ "user": name }),
         ));
@@ -160,7 +161,7 @@ pub async fn add_user(
         if added {
             events.push(admin_event(
                 actor,
-                "role_granted",
+                AuditAction::RoleGranted,
                 format!("`{name}` may act as {grant}"),
                 json!({ "user": name, "role": grant.role.as_str(), "scope": grant.scope }),
             ));
@@ -195,7 +196,7 @@ pub async fn remove_role(
     }
     let mut events = vec![admin_event(
         actor,
-        "role_removed",
+        AuditAction::RoleRemoved,
         format!("`{name}` no longer acts as {grant}"),
         json!({ "user": name, "role": grant.role.as_str(), "scope": grant.scope }),
     )];
@@ -238,7 +239,7 @@ async fn withdraw_lost_approvals(
         .into_iter()
         .map(|w| AuditDraft {
             actor: actor.to_owned(),
-            action: "approval_withdrawn".into(),
+            action: AuditAction::ApprovalWithdrawn,
             environment: Some(w.environment),
             old: None,
             new: None,
@@ -310,11 +311,11 @@ pub async fn set_password(
         .rows_affected();
     let (action, reason) = if actor == name {
         (
-            "password_changed",
+            AuditAction::PasswordChanged,
             format!("`{name}` changed their password"),
         )
     } else {
-        ("password_set", format!("user `{name}`"))
+        (AuditAction::PasswordSet, format!("user `{name}`"))
     };
     audit::append(
         &mut tx,
@@ -376,7 +377,7 @@ pub async fn remove_user(pool: &SqlitePool, actor: &str, name: &str) -> Result<(
         .await?;
     let mut events = vec![admin_event(
         actor,
-        "user_removed",
+        AuditAction::UserRemoved,
         format!("user `{name}`"),
         json!({
             "user": name,
@@ -529,7 +530,7 @@ pub async fn create_token(
         &mut tx,
         &[admin_event(
             actor,
-            "token_created",
+            AuditAction::TokenCreated,
             format!("token {id} for `{user}` ({label})"),
             json!({ "user": user, "token": id, "label": label }),
         )],
@@ -565,7 +566,7 @@ pub async fn revoke_token(pool: &SqlitePool, actor: &str, id: i64) -> Result<(),
         &mut tx,
         &[admin_event(
             actor,
-            "token_revoked",
+            AuditAction::TokenRevoked,
             format!("token {id} of `{user}`"),
             json!({ "user": user, "token": id }),
         )],

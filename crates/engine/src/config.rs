@@ -12,6 +12,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::pipeline::{EnvironmentSpec, Pipeline};
+use envline_api::NotifyEvent;
+use std::time::Duration;
+use strum::VariantNames;
 
 /// Where the configuration file is looked for when neither `--config` nor
 /// `ENVLINE_CONFIG` names one.
@@ -30,7 +33,7 @@ pub struct Config {
     /// The validated environment graph.
     pub pipeline: Pipeline,
     /// `[[notify]]`: where events are POSTed.
-    pub notify: Vec<super::notify::NotifyTarget>,
+    pub notify: Vec<NotifyTarget>,
 }
 
 /// `[repository]`: the GitOps repository Envline promotes in.
@@ -242,7 +245,7 @@ struct RawConfig {
     #[serde(default, rename = "environment")]
     environments: Vec<RawEnvironment>,
     #[serde(default)]
-    notify: Vec<super::notify::NotifyTarget>,
+    notify: Vec<NotifyTarget>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -668,5 +671,78 @@ protected = true
         let vars = BTreeMap::from([("ENVLINE_SERVR_LISTEN".to_string(), "x".to_string())]);
         let e = Config::parse(Path::new("envline.toml"), GOOD, &vars).unwrap_err();
         assert_eq!(e.key, "ENVLINE_SERVR_LISTEN");
+    }
+}
+
+/// How long a delivery may keep failing before it is given up, unless the
+/// target says otherwise (`give_up_after`).
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// One `[[notify]]` entry: where to POST, which events, and optionally a
+/// secret to sign them with (`X-Envline-Signature-256`, as GitHub signs its
+/// webhooks).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTarget {
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// How long a delivery may keep failing before it is given up (a
+    /// duration such as `24h`, `90m`; default 24 hours).
+    #[serde(default)]
+    pub give_up_after: Option<String>,
+}
+
+/// Logs and panics show neither the hook's path nor the secret.
+impl std::fmt::Debug for NotifyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyTarget")
+            .field("url", &crate::redact::hook_url(&self.url))
+            .field("events", &self.events)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("give_up_after", &self.give_up_after)
+            .finish()
+    }
+}
+
+impl NotifyTarget {
+    /// Says what is wrong with the entry, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!(
+                "url `{}` must start with http:// or https://",
+                self.url
+            ));
+        }
+        if self.events.is_empty() {
+            return Err(format!(
+                "events is empty; list some of {}",
+                NotifyEvent::VARIANTS.join(", ")
+            ));
+        }
+        for e in &self.events {
+            if e.parse::<NotifyEvent>().is_err() {
+                return Err(format!(
+                    "`{e}` is not an event; the events are {}",
+                    NotifyEvent::VARIANTS.join(", ")
+                ));
+            }
+        }
+        self.give_up_after()?;
+        Ok(())
+    }
+
+    /// How long a delivery to this target may keep failing.
+    pub fn give_up_after(&self) -> Result<Duration, String> {
+        match &self.give_up_after {
+            None => Ok(GIVE_UP_AFTER),
+            Some(text) => humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!("give_up_after `{text}` is not a duration such as `24h`, `90m` or `2d`")
+                }),
+        }
     }
 }

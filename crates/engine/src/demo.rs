@@ -129,9 +129,9 @@ pub fn create(dir: &Path) -> Result<PathBuf, GitError> {
     if config.exists() && remote.join("HEAD").exists() {
         return Ok(config);
     }
-    std::fs::create_dir_all(dir).map_err(|e| GitError::Repository(e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|e| GitError::Repository(e.into()))?;
     if remote.exists() {
-        std::fs::remove_dir_all(&remote).map_err(|e| GitError::Repository(e.to_string()))?;
+        std::fs::remove_dir_all(&remote).map_err(|e| GitError::Repository(e.into()))?;
     }
     let git = GitRepo::init_bare(&remote)?;
     let line = write_history(&git, chrono::Utc::now().timestamp())?;
@@ -163,7 +163,7 @@ pub fn create(dir: &Path) -> Result<PathBuf, GitError> {
         });
     }
     git.update_refs(&changes, "demo", "envline demo")?;
-    std::fs::write(&config, config_text()).map_err(|e| GitError::Repository(e.to_string()))?;
+    std::fs::write(&config, config_text()).map_err(|e| GitError::Repository(e.into()))?;
     Ok(config)
 }
 

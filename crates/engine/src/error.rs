@@ -8,7 +8,9 @@ use envline_api::GateCheck;
 use envline_api::{ErrorCode, ErrorReply};
 
 /// Why an operation did not happen. Nothing moved when any of these is returned.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Faults inside Envline keep their cause (`source()`), which is logged and
+/// never sent to clients.
+#[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
     BadInput(String),
@@ -44,11 +46,49 @@ pub enum EngineError {
         /// What a person runs to do it by hand.
         commands: Vec<String>,
     },
+    /// Something that cannot happen did (a row vanished inside its transaction).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The repository could not be read or written.
+    #[error("repository: {0}")]
+    Git(#[source] GitError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A task Envline runs an operation in failed.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl EngineError {
+    /// A fault inside Envline rather than a refusal: answered as 500 with a
+    /// reference, its cause kept for the log.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Internal(_)
+                | EngineError::Git(_)
+                | EngineError::Database(_)
+                | EngineError::Task(_)
+        )
+    }
+
+    /// The error and each of its causes, for the log (a cause whose words
+    /// the message already carries is not repeated).
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let words = c.to_string();
+            if !text.contains(&words) {
+                text.push_str(": ");
+                text.push_str(&words);
+            }
+            cause = c.source();
+        }
+        text
+    }
+
     /// The HTTP status that fits.
     pub fn status(&self) -> u16 {
         match self {
@@ -61,7 +101,10 @@ impl EngineError {
             EngineError::Conflict { .. } | EngineError::MergeBackConflict { .. } => 409,
             EngineError::GatesUnmet(_) | EngineError::Unprocessable { .. } => 422,
             EngineError::Remote { .. } => 503,
-            EngineError::Internal(_) => 500,
+            EngineError::Internal(_)
+            | EngineError::Git(_)
+            | EngineError::Database(_)
+            | EngineError::Task(_) => 500,
         }
     }
 
@@ -79,7 +122,10 @@ impl EngineError {
             EngineError::GatesUnmet(_) => ErrorCode::GatesNotMet,
             EngineError::Unprocessable { code, .. } => *code,
             EngineError::Remote { code, .. } => *code,
-            EngineError::Internal(_) => ErrorCode::Internal,
+            EngineError::Internal(_)
+            | EngineError::Git(_)
+            | EngineError::Database(_)
+            | EngineError::Task(_) => ErrorCode::Internal,
         }
     }
 
@@ -156,14 +202,8 @@ impl From<GitError> for EngineError {
                 code: ErrorCode::RemoteRejected,
                 message: format!("{e}; nothing was changed"),
             },
-            GitError::Repository(_) => EngineError::Internal(e.to_string()),
+            GitError::Repository(_) | GitError::Spawn(_) => EngineError::Git(e),
         }
-    }
-}
-
-impl From<sqlx::Error> for EngineError {
-    fn from(e: sqlx::Error) -> Self {
-        EngineError::Internal(format!("database: {e}"))
     }
 }
 
@@ -181,10 +221,10 @@ impl From<EngineError> for ErrorReply {
     /// with its cause and a reference, and answered with the reference only:
     /// its text is for the operator, not for every client.
     fn from(e: EngineError) -> Self {
-        if let EngineError::Internal(cause) = &e {
+        if e.is_fault() {
             use rand::RngCore;
             let reference = format!("{:08x}", rand::rng().next_u32());
-            tracing::error!(reference = %reference, "internal error: {cause}");
+            tracing::error!(reference = %reference, "internal error: {}", e.with_causes());
             return ErrorReply {
                 status: 500,
                 code: ErrorCode::Internal,
@@ -206,6 +246,22 @@ impl From<EngineError> for ErrorReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fault_keeps_its_cause_for_the_log() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no git on the PATH");
+        let e = EngineError::from(GitError::from(io));
+        assert!(e.is_fault());
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(
+            e.with_causes().contains("no git on the PATH"),
+            "{}",
+            e.with_causes()
+        );
+        let reply = ErrorReply::from(e);
+        assert_eq!((reply.status, reply.code), (500, ErrorCode::Internal));
+        assert!(!reply.message.contains("no git"), "{}", reply.message);
+    }
 
     #[test]
     fn an_internal_fault_is_answered_with_a_reference_not_its_cause() {

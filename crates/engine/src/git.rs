@@ -13,10 +13,14 @@ use gix::refs::Target;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
 /// What went wrong talking to git, with what a person needs to act on it.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum GitError {
+    /// The repository could not be read or written: a fault, with its cause.
     #[error("git repository error: {0}")]
-    Repository(String),
+    Repository(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The `git` command could not be started.
+    #[error("cannot run git: {0}")]
+    Spawn(#[from] std::io::Error),
     #[error(
         "`{0}` is not a commit in the repository; give a full or abbreviated (7+ hex digits) commit id that has been pushed"
     )]
@@ -62,8 +66,9 @@ pub enum GitError {
     },
 }
 
-fn repo_err(e: impl std::fmt::Display) -> GitError {
-    GitError::Repository(e.to_string())
+/// A fault of the repository, keeping its cause.
+fn repo_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> GitError {
+    GitError::Repository(e.into())
 }
 
 /// Whether `spec` has the form of a commit id people may give: 7 to 40 hex
@@ -236,12 +241,11 @@ impl GitRepo {
             .arg("--git-dir")
             .arg(&self.dir)
             .args(["config", key, value])
-            .output()
-            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+            .output()?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(GitError::Repository(
+            Err(repo_err(
                 String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             ))
         }
@@ -253,8 +257,7 @@ impl GitRepo {
             .arg("--git-dir")
             .arg(&self.dir)
             .args(["config", "--get-all", key])
-            .output()
-            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+            .output()?;
         if String::from_utf8_lossy(&out.stdout)
             .lines()
             .any(|l| l == value)
@@ -265,12 +268,11 @@ impl GitRepo {
             .arg("--git-dir")
             .arg(&self.dir)
             .args(["config", "--add", key, value])
-            .output()
-            .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+            .output()?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(GitError::Repository(
+            Err(repo_err(
                 String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             ))
         }
@@ -726,7 +728,7 @@ impl GitRepo {
         let parent = picked
             .parent_ids()
             .next()
-            .ok_or_else(|| GitError::Repository(format!("{pick} has no parent to compare with")))?
+            .ok_or_else(|| repo_err(format!("{pick} has no parent to compare with")))?
             .detach();
         let base_tree = repo
             .find_commit(parent)
@@ -1094,9 +1096,7 @@ fn run_network(mut cmd: Command, limit: Duration) -> Result<Ran, GitError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| GitError::Repository(format!("cannot run git: {e}")))?;
+    let mut child = cmd.spawn()?;
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let out_reader = std::thread::spawn(move || {

@@ -4,6 +4,7 @@
 //! last position the log records; and the gates' evidence rows (test
 //! results, approvals, holds) against the events that recorded them.
 
+use envline_api::AuditAction;
 use std::collections::HashMap;
 
 use sqlx::SqlitePool;
@@ -13,7 +14,7 @@ use super::audit::{self, ChainCheck};
 use super::git::{AUDIT_REF, GitRepo};
 use super::pipeline::Pipeline;
 use super::store;
-use envline_api::{AuditEventView, Decision, HoldView};
+use envline_api::{AuditEventView, HoldView};
 
 /// How the remote's anchor was read.
 pub enum RemoteAnchor {
@@ -45,28 +46,11 @@ pub async fn check(
     read_remote: bool,
 ) -> Result<ChainCheck, super::EngineError> {
     let rows = audit::all(pool).await?;
-    let verifications: Vec<envline_api::VerificationView> =
-        sqlx::query_as("SELECT * FROM verifications ORDER BY id")
-            .fetch_all(pool)
-            .await?;
-    let approvals: Vec<ApprovalRow> = sqlx::query_as(
-        "SELECT request_id, approver, decision, comment, withdrawn_reason AS withdrawn FROM approvals",
-    )
-    .fetch_all(pool)
-    .await?;
-    let holds: Vec<store::HoldRecord> = sqlx::query_as(
-        "SELECT id, environment, kind, reason, created_by, created_at, starts_at, ends_at, released_at, placed_by FROM holds ORDER BY id",
-    )
-    .fetch_all(pool)
-    .await?;
+    let verifications = store::all_verifications(pool).await?;
+    let approvals = store::all_approvals(pool).await?;
+    let holds = store::all_holds(pool).await?;
     let last_anchor = super::anchor::last_pushed(pool).await?;
-    let intents: HashMap<i64, (String, String)> =
-        sqlx::query_as::<_, (i64, String, String)>("SELECT id, payload, state FROM intents")
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|(id, payload, state)| (id, (payload, state)))
-            .collect();
+    let intents = store::intent_states(pool).await?;
     let branches: Vec<(String, String)> = pipeline
         .environments()
         .iter()
@@ -180,8 +164,7 @@ pub async fn check(
         }
         result
     });
-    task.await
-        .map_err(|e| super::EngineError::Internal(e.to_string()))
+    Ok(task.await?)
 }
 
 /// Evidence rows against the events that recorded them: an edited test
@@ -190,7 +173,7 @@ pub async fn check(
 fn check_evidence(
     rows: &[AuditEventView],
     verifications: &[envline_api::VerificationView],
-    approvals: &[ApprovalRow],
+    approvals: &[store::ApprovalEvidence],
     holds: &[store::HoldRecord],
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -201,40 +184,41 @@ fn check_evidence(
     let mut placed: HashMap<i64, (&AuditEventView, serde_json::Value)> = HashMap::new();
     let mut released: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for (at, r) in rows.iter().enumerate() {
+        use AuditAction as A;
         let interesting = matches!(
-            r.action.as_str(),
-            "verify"
-                | "rollback"
-                | "approve"
-                | "reject"
-                | "approval_withdrawn"
-                | "hold"
-                | "release"
+            r.action,
+            A::Verify
+                | A::Rollback
+                | A::Approve
+                | A::Reject
+                | A::ApprovalWithdrawn
+                | A::Hold
+                | A::Release
         );
         if !interesting {
             continue;
         }
         let d = r.details.value();
         let id = |key: &str| d.get(key).and_then(|x| x.as_i64());
-        match r.action.as_str() {
-            "verify" | "rollback" => {
+        match r.action {
+            A::Verify | A::Rollback => {
                 if let Some(v) = id("verification") {
                     verdicts.insert(v, (r, d.clone()));
                 }
             }
-            "approve" | "reject" => {
+            A::Approve | A::Reject => {
                 if let Some(request) = id("request") {
                     decisions.insert((request, r.actor.as_str()), (at, r));
                 }
             }
-            "approval_withdrawn" => {
+            A::ApprovalWithdrawn => {
                 if let (Some(request), Some(approver)) =
                     (id("request"), d.get("approver").and_then(|x| x.as_str()))
                 {
                     withdrawals.insert((request, approver.to_owned()), at);
                 }
             }
-            "hold" => {
+            A::Hold => {
                 if let Some(h) = id("hold") {
                     placed.entry(h).or_insert((r, d.clone()));
                 }
@@ -250,7 +234,7 @@ fn check_evidence(
         let ok = verdicts.get(&v.id).is_some_and(|(r, d)| {
             let same_place = r.environment.as_deref() == Some(v.environment.as_str())
                 && r.actor == v.recorded_by;
-            if r.action == "rollback" {
+            if r.action == AuditAction::Rollback {
                 // A rollback's verdict: the commit it rolled back from failed there.
                 same_place
                     && r.old.as_deref() == Some(v.commit.as_str())
@@ -273,8 +257,9 @@ fn check_evidence(
     }
     for a in approvals {
         let latest = decisions.get(&(a.request_id, a.approver.as_str()));
-        let decided =
-            latest.is_some_and(|(_, r)| r.action == a.decision.as_str() && r.reason == a.comment);
+        let decided = latest.is_some_and(|(_, r)| {
+            r.action == AuditAction::from(a.decision) && r.reason == a.comment
+        });
         // A withdrawn approval needs the event that withdrew it, after the decision.
         let withdrawal_ok = match &a.withdrawn {
             Some(_) => latest.is_some_and(|(at, _)| {
@@ -312,14 +297,4 @@ fn check_evidence(
         }
     }
     problems
-}
-
-/// An approval as the evidence check reads it.
-#[derive(sqlx::FromRow)]
-struct ApprovalRow {
-    request_id: i64,
-    approver: String,
-    decision: Decision,
-    comment: String,
-    withdrawn: Option<String>,
 }

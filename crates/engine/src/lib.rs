@@ -303,8 +303,7 @@ impl Engine {
     ) -> Result<T, EngineError> {
         let git = self.git.clone();
         tokio::task::spawn_blocking(move || f(&git))
-            .await
-            .map_err(|e| EngineError::Internal(e.to_string()))?
+            .await?
             .map_err(EngineError::from)
     }
 
@@ -314,9 +313,7 @@ impl Engine {
     pub async fn detached<T: Send + 'static>(
         op: impl Future<Output = Result<T, EngineError>> + Send + 'static,
     ) -> Result<T, EngineError> {
-        tokio::spawn(op)
-            .await
-            .map_err(|e| EngineError::Internal(format!("the operation's task failed: {e}")))?
+        tokio::spawn(op).await?
     }
 
     /// Marks cached views stale after a change, wakes auto-promotion and

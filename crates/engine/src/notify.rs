@@ -11,28 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::SqlitePool;
 
 use super::Engine;
-use super::store::now;
-use envline_api::{AuditEventView, NotificationState, NotificationView};
-
-/// The events a target can ask for.
-pub const EVENTS: &[&str] = &[
-    "approval_needed",
-    "promoted",
-    "rejected",
-    "rolled_back",
-    "out_of_band",
-    "held",
-    "released",
-    "hotfix_started",
-    "hotfix_resolved",
-    "hotfix_merged",
-];
+pub use crate::config::{GIVE_UP_AFTER, NotifyTarget};
+pub use crate::redact::hook_url as redact;
+use crate::store::outbox;
+use envline_api::{AuditAction, AuditEventView, NotificationState, NotificationView};
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -43,153 +30,21 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many deliveries to one receiver are on the way at once.
 const PER_TARGET_CONCURRENCY: usize = 4;
 
-/// How long a delivery may keep failing before it is given up, unless the
-/// target says otherwise (`give_up_after`).
-pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
-
-/// One `[[notify]]` entry: where to POST, which events, and optionally a
-/// secret to sign them with (`X-Envline-Signature-256`, as GitHub signs its
-/// webhooks).
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotifyTarget {
-    pub url: String,
-    pub events: Vec<String>,
-    #[serde(default)]
-    pub secret: Option<String>,
-    /// How long a delivery may keep failing before it is given up (a
-    /// duration such as `24h`, `90m`; default 24 hours).
-    #[serde(default)]
-    pub give_up_after: Option<String>,
-}
-
-/// Logs and panics show neither the hook's path nor the secret.
-impl std::fmt::Debug for NotifyTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NotifyTarget")
-            .field("url", &redact(&self.url))
-            .field("events", &self.events)
-            .field("secret", &self.secret.as_ref().map(|_| "…"))
-            .field("give_up_after", &self.give_up_after)
-            .finish()
-    }
-}
-
-impl NotifyTarget {
-    /// Says what is wrong with the entry, if anything.
-    pub fn check(&self) -> Result<(), String> {
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(format!(
-                "url `{}` must start with http:// or https://",
-                self.url
-            ));
-        }
-        if self.events.is_empty() {
-            return Err(format!(
-                "events is empty; list some of {}",
-                EVENTS.join(", ")
-            ));
-        }
-        for e in &self.events {
-            if !EVENTS.contains(&e.as_str()) {
-                return Err(format!(
-                    "`{e}` is not an event; the events are {}",
-                    EVENTS.join(", ")
-                ));
-            }
-        }
-        self.give_up_after()?;
-        Ok(())
-    }
-
-    /// How long a delivery to this target may keep failing.
-    pub fn give_up_after(&self) -> Result<Duration, String> {
-        match &self.give_up_after {
-            None => Ok(GIVE_UP_AFTER),
-            Some(text) => humantime::parse_duration(text.trim())
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    format!("give_up_after `{text}` is not a duration such as `24h`, `90m` or `2d`")
-                }),
-        }
-    }
-}
-
-/// The notification an audit action raises, if any.
-pub fn event_of(action: &str) -> Option<&'static str> {
-    Some(match action {
-        "request" => "approval_needed",
-        "promote" | "reset" | "cherry_pick" => "promoted",
-        "reject" => "rejected",
-        "rollback" => "rolled_back",
-        "out_of_band" => "out_of_band",
-        "hold" => "held",
-        "release" => "released",
-        "hotfix_start" => "hotfix_started",
-        "hotfix_resolved" => "hotfix_resolved",
-        "merge_back" => "hotfix_merged",
-        _ => return None,
-    })
-}
-
-/// Queues the notification of one audit event for every target that wants
-/// it, in the event's own transaction.
-pub async fn enqueue(
-    tx: &mut Transaction<'_, Sqlite>,
-    audit_id: i64,
-    action: &str,
-    at: &str,
-) -> Result<(), sqlx::Error> {
-    let Some(event) = event_of(action) else {
-        return Ok(());
-    };
-    sqlx::query(
-        "INSERT INTO notifications (audit_id, event, target, state, attempts, next_attempt_at, created_at)
-         SELECT ?, ?, url, 'pending', 0, ?, ? FROM notify_targets WHERE instr(events, ?) > 0",
-    )
-    .bind(audit_id)
-    .bind(event)
-    .bind(at)
-    .bind(at)
-    .bind(format!(",{event},"))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Makes the database's targets those of the configuration; what was still
 /// owed to a target that left it is marked dropped (and says why).
 pub async fn sync_targets(pool: &SqlitePool, targets: &[NotifyTarget]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM notify_targets")
-        .execute(&mut *tx)
-        .await?;
-    for t in targets {
-        sqlx::query(
-            "INSERT INTO notify_targets (url, events) VALUES (?, ?)
-             ON CONFLICT(url) DO UPDATE SET events = notify_targets.events || excluded.events",
-        )
-        .bind(&t.url)
-        .bind(format!(",{},", t.events.join(",")))
-        .execute(&mut *tx)
-        .await?;
-    }
-    let dropped = sqlx::query(
-        "UPDATE notifications SET state = 'dropped',
-             last_error = 'its target is no longer in the configuration'
-         WHERE state IN ('pending', 'failing') AND target NOT IN (SELECT url FROM notify_targets)",
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let wanted: Vec<(String, Vec<String>)> = targets
+        .iter()
+        .map(|t| (t.url.clone(), t.events.clone()))
+        .collect();
+    let dropped = outbox::set_targets(pool, &wanted).await?;
     if dropped > 0 {
         tracing::warn!(
             "{dropped} undelivered notifications are dropped: their [[notify]] url is no longer in the configuration \
              (GET /api/v1/notifications?state=dropped lists them)"
         );
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// The id receivers de-duplicate on: the same for every attempt.
@@ -263,23 +118,6 @@ pub fn payload(event: &str, e: &AuditEventView, base_url: &str) -> Value {
     })
 }
 
-/// A target's URL without its path: chat hooks carry their secret there.
-pub fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => {
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            let host = u.host_str().unwrap_or("");
-            let hidden = u.path() != "/" || u.query().is_some() || !u.username().is_empty();
-            format!(
-                "{}://{host}{port}{}",
-                u.scheme(),
-                if hidden { "/…" } else { "" }
-            )
-        }
-        Err(_) => "…".into(),
-    }
-}
-
 /// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … up to 5 minutes.
 pub fn backoff(attempts: i64) -> Duration {
     let exp = attempts.clamp(1, 20) as u32 - 1;
@@ -292,41 +130,41 @@ pub async fn list(
     state: Option<NotificationState>,
     limit: i64,
 ) -> Result<Vec<NotificationView>, sqlx::Error> {
-    let rows: Vec<NotificationView> = sqlx::query_as(
-        "SELECT audit_id, event, target, state, attempts,
-                next_attempt_at, last_error, created_at, delivered_at
-         FROM notifications WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
-    )
-    .bind(state.map(|s| s.as_str()))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    let rows = outbox::notifications(pool, state, limit).await?;
     Ok(rows
         .into_iter()
-        .map(|n| NotificationView {
-            id: delivery_id(n.audit_id, &n.event),
-            target: redact(&n.target),
-            ..n
+        .map(|n| {
+            let (id, target) = (delivery_id(n.audit_id, &n.event), redact(&n.target));
+            n.into_view(id, target)
         })
         .collect())
 }
 
 /// How many notifications are in each state, for `/metrics`.
 pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT state, COUNT(*) FROM notifications GROUP BY state")
-        .fetch_all(pool)
-        .await
+    outbox::counts(pool).await
 }
 
-#[derive(sqlx::FromRow)]
+/// A notification due for delivery, with the audit event it tells of.
 struct Due {
     nid: i64,
     event: String,
     attempts: i64,
     /// When the notification was queued: the give-up clock starts there.
     queued_at: String,
-    #[sqlx(flatten)]
     audit: AuditEventView,
+}
+
+impl From<outbox::DueRow> for Due {
+    fn from(d: outbox::DueRow) -> Self {
+        Due {
+            nid: d.nid,
+            event: d.event,
+            attempts: d.attempts,
+            queued_at: d.queued_at,
+            audit: d.audit.into(),
+        }
+    }
 }
 
 /// Delivers what is due, forever: one task per target (so a receiver that
@@ -404,13 +242,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 async fn prune(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
     let before = (chrono::Utc::now() - chrono::Duration::days(30))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    Ok(sqlx::query(
-        "DELETE FROM notifications WHERE state IN ('delivered', 'dropped') AND created_at < ?",
-    )
-    .bind(before)
-    .execute(pool)
-    .await?
-    .rows_affected())
+    outbox::prune(pool, &before).await
 }
 
 /// One pass for one target: sends its due notifications (at most
@@ -424,16 +256,11 @@ async fn deliver_due(
     give_up: Duration,
 ) -> Result<Duration, sqlx::Error> {
     let pool = &engine.pool;
-    let due: Vec<Due> = sqlx::query_as(
-        "SELECT n.id AS nid, n.event, n.attempts, n.created_at AS queued_at, e.*
-         FROM notifications n JOIN audit_events e ON e.id = n.audit_id
-         WHERE n.target = ? AND n.state IN ('pending', 'failing') AND n.next_attempt_at <= ?
-         ORDER BY n.id LIMIT 64",
-    )
-    .bind(&target.url)
-    .bind(now())
-    .fetch_all(pool)
-    .await?;
+    let due: Vec<Due> = outbox::due(pool, &target.url)
+        .await?
+        .into_iter()
+        .map(Due::from)
+        .collect();
     let base = engine.public_url();
     let slots = Arc::new(tokio::sync::Semaphore::new(PER_TARGET_CONCURRENCY));
     let mut sending = tokio::task::JoinSet::new();
@@ -457,14 +284,7 @@ async fn deliver_due(
         };
         match outcome {
             Ok(()) => {
-                sqlx::query(
-                    "UPDATE notifications SET state = 'delivered', attempts = attempts + 1,
-                         delivered_at = ?, last_error = NULL WHERE id = ?",
-                )
-                .bind(now())
-                .bind(d.nid)
-                .execute(pool)
-                .await?;
+                outbox::mark_delivered(pool, d.nid).await?;
             }
             Err(why) if failed_for(&d.queued_at) >= give_up => {
                 give_up_on(engine, &d, target, &why, give_up).await?;
@@ -473,24 +293,12 @@ async fn deliver_due(
                 let next = chrono::Utc::now()
                     + chrono::Duration::from_std(backoff(d.attempts + 1)).unwrap_or_default();
                 tracing::debug!("notification {} failed: {why}", d.nid);
-                sqlx::query(
-                    "UPDATE notifications SET state = 'failing', attempts = attempts + 1,
-                         last_error = ?, next_attempt_at = ? WHERE id = ?",
-                )
-                .bind(why)
-                .bind(next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .bind(d.nid)
-                .execute(pool)
-                .await?;
+                let next = next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                outbox::mark_failing(pool, d.nid, &why, &next).await?;
             }
         }
     }
-    let next: Option<String> = sqlx::query_scalar(
-        "SELECT MIN(next_attempt_at) FROM notifications WHERE target = ? AND state IN ('pending', 'failing')",
-    )
-    .bind(&target.url)
-    .fetch_one(pool)
-    .await?;
+    let next = outbox::next_due(pool, &target.url).await?;
     let wait = next
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| {
@@ -524,21 +332,12 @@ async fn give_up_on(
         humantime::format_duration(give_up)
     );
     let mut tx = super::store::begin(&engine.pool).await?;
-    let dropped = sqlx::query(
-        "UPDATE notifications SET state = 'dropped', attempts = attempts + 1, last_error = ?
-         WHERE id = ? AND state IN ('pending', 'failing')",
-    )
-    .bind(&reason)
-    .bind(d.nid)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if dropped == 1 {
+    if outbox::mark_dropped(&mut tx, d.nid, &reason).await? {
         super::audit::append(
             &mut tx,
             &[super::audit::AuditDraft {
                 actor: "envline".into(),
-                action: "notification_dropped".into(),
+                action: AuditAction::NotificationDropped,
                 environment: d.audit.environment.clone(),
                 old: None,
                 new: None,
@@ -635,7 +434,7 @@ mod tests {
             id: 7,
             at: "2026-11-26T06:00:00.000Z".into(),
             actor: "pat".into(),
-            action: "request".into(),
+            action: AuditAction::Request,
             environment: Some("prod-eu".into()),
             old: None,
             new: None,

@@ -51,6 +51,23 @@ fn looks_like_token(user: &str) -> bool {
     user.len() >= 20 || user.starts_with("ghp_") || user.starts_with("glpat-")
 }
 
+/// A target's URL without its path: chat hooks carry their secret there.
+pub fn hook_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let host = u.host_str().unwrap_or("");
+            let hidden = u.path() != "/" || u.query().is_some() || !u.username().is_empty();
+            format!(
+                "{}://{host}{port}{}",
+                u.scheme(),
+                if hidden { "/…" } else { "" }
+            )
+        }
+        Err(_) => "…".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::credentials;

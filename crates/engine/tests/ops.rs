@@ -1,6 +1,7 @@
 //! The operations, called on the engine directly (no HTTP): the seed's
 //! scenarios on the demo repository, a real bare remote and a real SQLite file.
 
+use envline_api::AuditAction;
 use envline_api::ErrorCode;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -123,7 +124,7 @@ async fn promote_fast_forwards_and_records_one_event() {
         .await
         .unwrap();
     assert_eq!(events.len(), before + 1);
-    assert_eq!(events[0].action, "promote");
+    assert_eq!(events[0].action, AuditAction::Promote);
     assert_eq!(events[0].actor, "pat");
     assert_eq!(events[0].new.as_deref(), Some(main.as_str()));
 }

@@ -186,7 +186,7 @@ pub fn audit(events: &[AuditEventView]) -> String {
             e.id.to_string(),
             e.at.clone(),
             e.actor.clone(),
-            e.action.clone(),
+            e.action.to_string(),
             e.environment.clone().unwrap_or_default(),
             change,
             e.reason.clone(),

@@ -185,7 +185,7 @@ fn write_event(out: &mut Vec<u8>, format: Format, e: &AuditEventView, after_anot
                 e.id.to_string(),
                 csv_cell(&e.at),
                 csv_cell(&e.actor),
-                csv_cell(&e.action),
+                csv_cell(e.action.as_str()),
                 csv_cell(e.environment.as_deref().unwrap_or_default()),
                 csv_cell(e.old.as_deref().unwrap_or_default()),
                 csv_cell(e.new.as_deref().unwrap_or_default()),

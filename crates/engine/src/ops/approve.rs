@@ -66,7 +66,7 @@ pub async fn decide(
         &mut tx,
         &[AuditDraft {
             actor: who.user.clone(),
-            action: input.decision.as_str().into(),
+            action: input.decision.into(),
             environment: Some(request.environment.clone()),
             old: None,
             new: None,
@@ -180,7 +180,7 @@ async fn try_execute_request(engine: &Engine, request: &PromotionView) -> Result
     };
     let event = AuditDraft {
         actor: request.requested_by.clone(),
-        action: request.kind.as_str().into(),
+        action: request.kind.into(),
         environment: Some(env.name.clone()),
         old: Some(head.to_string()),
         new: Some(new.to_string()),

@@ -115,6 +115,9 @@ fn is_push_failure(error: &EngineError) -> bool {
         error,
         EngineError::Remote { .. }
             | EngineError::Internal(_)
+            | EngineError::Git(_)
+            | EngineError::Database(_)
+            | EngineError::Task(_)
             | EngineError::Conflict {
                 code: ErrorCode::RemoteMoved | ErrorCode::RefMoved,
                 ..

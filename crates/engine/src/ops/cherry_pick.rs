@@ -1,6 +1,7 @@
 //! S5: an out-of-order promotion of one commit onto an environment, which
 //! puts it off the line until it is realigned.
 
+use envline_api::AuditAction;
 use envline_api::ErrorCode;
 use serde_json::json;
 
@@ -68,7 +69,7 @@ pub async fn cherry_pick(
         }],
         events: vec![AuditDraft {
             actor: who.user.clone(),
-            action: "cherry_pick".into(),
+            action: AuditAction::CherryPick,
             environment: Some(env.name.clone()),
             old: Some(head.to_string()),
             new: Some(new.to_string()),

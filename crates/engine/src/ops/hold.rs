@@ -1,6 +1,7 @@
 //! Holds and freezes: a hold blocks promotions into an environment and says
 //! who held it and why; a freeze is a hold with a time window.
 
+use envline_api::AuditAction;
 use envline_api::ErrorCode;
 use serde_json::json;
 
@@ -72,7 +73,7 @@ pub async fn hold(
             &mut tx,
             &[AuditDraft {
                 actor: who.user.clone(),
-                action: "hold".into(),
+                action: AuditAction::Hold,
                 environment: Some(env.name.clone()),
                 old: None,
                 new: None,
@@ -179,7 +180,7 @@ pub async fn release(
         &mut tx,
         &[AuditDraft {
             actor: who.user.clone(),
-            action: "release".into(),
+            action: AuditAction::Release,
             environment: Some(record.hold.environment.clone()),
             old: None,
             new: None,

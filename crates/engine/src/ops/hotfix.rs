@@ -9,6 +9,7 @@
 //! time) and moves main there; on a conflict nothing moves and a person
 //! rebases by hand, which merging back then accepts.
 
+use envline_api::AuditAction;
 use envline_api::ErrorCode;
 use gix::ObjectId;
 use serde_json::json;
@@ -208,7 +209,7 @@ pub async fn start_hotfix(
     }];
     let mut events = vec![AuditDraft {
         actor: who.user.clone(),
-        action: "hotfix_start".into(),
+        action: AuditAction::HotfixStart,
         environment: Some(plan.production.clone()),
         old: None,
         new: Some(fork.to_string()),
@@ -231,7 +232,7 @@ pub async fn start_hotfix(
         });
         events.push(AuditDraft {
             actor: who.user.clone(),
-            action: "hotfix_reset".into(),
+            action: AuditAction::HotfixReset,
             environment: Some(reset.environment.clone()),
             old: old.map(|o| o.to_string()),
             new: Some(fork.to_string()),
@@ -369,7 +370,7 @@ pub async fn resolve_hotfix(
         &mut tx,
         &[AuditDraft {
             actor: who.user.clone(),
-            action: "hotfix_resolved".into(),
+            action: AuditAction::HotfixResolved,
             environment: Some(running_incident.production.clone()),
             old: None,
             new: Some(tip.to_string()),
@@ -500,7 +501,7 @@ pub async fn merge_back(
         }],
         events: vec![AuditDraft {
             actor: who.user.clone(),
-            action: "merge_back".into(),
+            action: AuditAction::MergeBack,
             environment: Some(main.clone()),
             old: Some(main_tip.to_string()),
             new: Some(new_main.to_string()),
@@ -542,7 +543,7 @@ async fn finish_by_hand(
         &mut tx,
         &[AuditDraft {
             actor: who.user.clone(),
-            action: "merge_back".into(),
+            action: AuditAction::MergeBack,
             environment: Some(engine.config.pipeline.root().to_owned()),
             old: None,
             new: Some(main_tip.to_string()),

@@ -8,6 +8,7 @@
 //! not known) are settled against the remote before the next change and on
 //! every refresh, and recorded for the person who asked.
 
+use envline_api::AuditAction;
 use envline_api::ErrorCode;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -426,7 +427,10 @@ async fn finish(
     // that commit there, recorded with the rollback, so it cannot be promoted
     // onward (through any source) until it passes there again.
     let mut events = events;
-    for event in events.iter_mut().filter(|e| e.action == "rollback") {
+    for event in events
+        .iter_mut()
+        .filter(|e| e.action == AuditAction::Rollback)
+    {
         let (Some(env), Some(from)) = (event.environment.clone(), event.old.clone()) else {
             continue;
         };
@@ -463,7 +467,7 @@ async fn finish(
         {
             gaps.push(AuditDraft {
                 actor: "envline".into(),
-                action: "out_of_band".into(),
+                action: AuditAction::OutOfBand,
                 environment: engine
                     .config
                     .pipeline
@@ -519,7 +523,7 @@ async fn finish(
                 &mut tx,
                 &[AuditDraft {
                     actor: new.started_by.clone(),
-                    action: "hotfix_paused".into(),
+                    action: AuditAction::HotfixPaused,
                     environment: None,
                     old: None,
                     new: None,
@@ -728,7 +732,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
             {
                 events.push(AuditDraft {
                     actor: "envline".into(),
-                    action: "out_of_band".into(),
+                    action: AuditAction::OutOfBand,
                     environment: Some(env.clone().unwrap_or(root.clone())),
                     old: Some(old.clone()),
                     new: None,
@@ -746,7 +750,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
             Some(old) if old == store::DELETED => {
                 events.push(AuditDraft {
                     actor: "envline".into(),
-                    action: "out_of_band".into(),
+                    action: AuditAction::OutOfBand,
                     environment: Some(env.clone().unwrap_or(root.clone())),
                     old: None,
                     new: Some(tip_hex.clone()),
@@ -768,7 +772,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
                 if env.is_some() || !is_ff {
                     events.push(AuditDraft {
                         actor: "envline".into(),
-                        action: "out_of_band".into(),
+                        action: AuditAction::OutOfBand,
                         environment: Some(env.clone().unwrap_or(root.clone())),
                         old: Some(old.clone()),
                         new: Some(tip_hex.clone()),
@@ -784,7 +788,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
                 if env.is_some() {
                     events.push(AuditDraft {
                         actor: "envline".into(),
-                        action: "observed".into(),
+                        action: AuditAction::Observed,
                         environment: env.clone(),
                         old: None,
                         new: Some(tip_hex.clone()),

@@ -56,7 +56,7 @@ async fn preview_one(
     let source = from.unwrap_or(&env.from).to_owned();
     let planned = match plan(engine, env, from, requested, false).await {
         Ok(p) => p,
-        Err(e @ (EngineError::Internal(_) | EngineError::Remote { .. })) => return Err(e),
+        Err(e) if e.is_fault() || matches!(e, EngineError::Remote { .. }) => return Err(e),
         Err(e) => {
             return Ok(PromotionPreview {
                 environment: env.name.clone(),

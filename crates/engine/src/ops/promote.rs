@@ -1,6 +1,7 @@
 //! S1 and S6: promote one environment, or several together, to a commit of
 //! its `from` (or of another environment), and auto-promotion.
 
+use envline_api::AuditAction;
 use envline_api::ErrorCode;
 use gix::ObjectId;
 use serde_json::json;
@@ -238,7 +239,7 @@ pub(super) async fn promote_inner(
             .iter()
             .map(|p| AuditDraft {
                 actor: who.user.clone(),
-                action: p.kind.as_str().into(),
+                action: p.kind.into(),
                 environment: Some(p.env.name.clone()),
                 old: Some(p.head.to_string()),
                 new: Some(p.candidate.to_string()),
@@ -376,7 +377,7 @@ pub(super) async fn open_request(
         &mut tx,
         &[AuditDraft {
             actor: who.user.clone(),
-            action: "request".into(),
+            action: AuditAction::Request,
             environment: Some(env.name.clone()),
             old: None,
             new: None,

@@ -1,6 +1,7 @@
 //! Moves that are not fast-forwards, each separately authorised and audited
 //! (I2): S3 roll back, and S5 realign an environment that is off the line.
 
+use envline_api::AuditAction;
 use envline_api::ErrorCode;
 use gix::ObjectId;
 use serde_json::json;
@@ -176,7 +177,7 @@ pub async fn rollback(
             .iter()
             .map(|s| AuditDraft {
                 actor: who.user.clone(),
-                action: "rollback".into(),
+                action: AuditAction::Rollback,
                 environment: Some(s.env.name.clone()),
                 old: Some(s.head.to_string()),
                 new: Some(s.target.to_string()),
@@ -256,7 +257,7 @@ pub async fn realign(
         }],
         events: vec![AuditDraft {
             actor: who.user.clone(),
-            action: "realign".into(),
+            action: AuditAction::Realign,
             environment: Some(env.name.clone()),
             old: Some(head.to_string()),
             new: Some(target.to_string()),

@@ -1,6 +1,7 @@
 //! I3's evidence: a tester or CI records that exactly one commit passed (or
 //! failed) its tests in one environment.
 
+use envline_api::AuditAction;
 use envline_api::ErrorCode;
 use serde_json::json;
 
@@ -116,7 +117,7 @@ pub async fn verify(
         &mut tx,
         &[AuditDraft {
             actor: who.user.clone(),
-            action: "verify".into(),
+            action: AuditAction::Verify,
             environment: Some(env.name.clone()),
             old: None,
             new: None,

@@ -1,0 +1,126 @@
+//! Everything Envline keeps in its database, one module per table: the
+//! gates' evidence (verifications, approvals, holds), promotion requests,
+//! observed tips, the intent journal, incidents, the audit log and the
+//! outbox of notifications. Each module decodes its
+//! rows into a row type of its own and hands the engine the shared wire
+//! types, so the wire types know nothing of SQL and a second database is
+//! one more implementation of these modules. Queries are checked at run
+//! time so the build needs no live database.
+
+mod approvals;
+mod audit;
+mod holds;
+mod incidents;
+mod intents;
+pub mod outbox;
+mod requests;
+mod tips;
+mod verifications;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+pub use approvals::{
+    ApprovalEvidence, WithdrawnApproval, all_approvals, upsert_approval, withdraw_approvals,
+};
+pub(crate) use audit::events;
+pub use audit::{
+    AuditEventRow, AuditFilter, RefMove, actions, after, all as all_events, chain_head,
+    events_by_id, events_page, head as audit_head, insert_event, moves_of, parse_time,
+};
+pub use holds::{
+    HoldRecord, NewHold, active_holds, all_holds, find_hold, has_reset_hold, insert_hold,
+    release_hold, unreleased_holds,
+};
+pub use incidents::{
+    NewIncident, incident, incident_events, incidents, insert_incident, merge_incident,
+    resolve_incident, running_incident,
+};
+pub use intents::{
+    IntentRow, fail_unsettled_intent, finish_intent, insert_intent, intent_states,
+    late_landing_candidates, note_unknown_outcome, pending_intents, revive_intent,
+};
+pub use requests::{
+    NewRequest, awaiting_request_ids, cancel_open_requests, closed_request_for_move,
+    fail_orphaned_executing, fail_request_if_open, insert_request, open_request_for, request,
+    request_state, requests, set_request_state, start_executing,
+};
+pub use tips::{DELETED, forget_observed_tip, observed_tip, observed_tips, set_observed_tip};
+pub use verifications::{
+    NewVerification, all_verifications, latest_verification, record_verification, verifications_in,
+    verifications_of, verifications_of_commits,
+};
+
+/// The database handle every query takes.
+pub type Pool = SqlitePool;
+
+/// A write transaction.
+pub type Tx<'a> = Transaction<'a, Sqlite>;
+
+/// The current time as stored (RFC 3339, UTC, milliseconds).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Opens (creating if needed) the database in WAL mode and runs the migrations.
+pub async fn open(file: &Path) -> Result<SqlitePool, sqlx::Error> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+    }
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", file.display()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // An intent and an outcome, once committed, survive a power cut.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await?;
+    sqlx::migrate!("../../migrations").run(&pool).await?;
+    Ok(pool)
+}
+
+/// The sizes and modification times of the database file and its
+/// write-ahead log: any committed write, by Envline or by anyone with the
+/// file, changes them. What answers computed from the whole database are
+/// kept against.
+pub type WrittenStamp = Vec<(u64, Option<std::time::SystemTime>)>;
+
+/// The [`WrittenStamp`] of the database at `file` now.
+pub fn written_stamp(file: &Path) -> WrittenStamp {
+    let wal = file.with_extension("sqlite-wal");
+    [file, wal.as_path()]
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .map(|m| (m.len(), m.modified().ok()))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Starts a write transaction that takes the write lock at once (`BEGIN
+/// IMMEDIATE`), so what it reads first (the audit chain's head, a request's
+/// state) cannot change before it writes.
+pub async fn begin(pool: &SqlitePool) -> Result<Tx<'static>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Reads one of the closed text values a column holds (a request's state,
+/// a hold's kind), as a decoding error when it is none of them.
+fn choice<T>(column: &str, text: String) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    text.parse().map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    })
+}

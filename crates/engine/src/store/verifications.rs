@@ -1,0 +1,142 @@
+//! The `verifications` table: test results of exactly one commit in one
+//! environment (I3).
+
+use std::collections::HashMap;
+
+use envline_api::{VerificationStatus, VerificationView};
+use sqlx::{FromRow, SqlitePool};
+
+use super::{Tx, now};
+
+/// A row of `verifications`.
+#[derive(FromRow)]
+struct VerificationRow {
+    id: i64,
+    environment: String,
+    commit_id: String,
+    #[sqlx(try_from = "String")]
+    status: VerificationStatus,
+    url: Option<String>,
+    summary: Option<String>,
+    recorded_by: String,
+    at: String,
+}
+
+impl From<VerificationRow> for VerificationView {
+    fn from(r: VerificationRow) -> Self {
+        VerificationView {
+            id: r.id,
+            environment: r.environment,
+            commit: r.commit_id,
+            status: r.status,
+            url: r.url,
+            summary: r.summary,
+            recorded_by: r.recorded_by,
+            at: r.at,
+        }
+    }
+}
+
+fn views(rows: Vec<VerificationRow>) -> Vec<VerificationView> {
+    rows.into_iter().map(VerificationView::from).collect()
+}
+
+/// Latest verification of exactly `commit` in `environment` (the one that counts, I3).
+pub async fn latest_verification(
+    pool: &SqlitePool,
+    environment: &str,
+    commit: &str,
+) -> Result<Option<VerificationView>, sqlx::Error> {
+    let row: Option<VerificationRow> = sqlx::query_as(
+        "SELECT * FROM verifications WHERE environment = ? AND commit_id = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(environment)
+    .bind(commit)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(VerificationView::from))
+}
+
+/// Every verification of a commit, newest first, in any environment.
+pub async fn verifications_of(
+    pool: &SqlitePool,
+    commit: &str,
+) -> Result<Vec<VerificationView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM verifications WHERE commit_id = ? ORDER BY id DESC")
+        .bind(commit)
+        .fetch_all(pool)
+        .await
+        .map(views)
+}
+
+/// The newest verifications recorded in an environment, newest first.
+pub async fn verifications_in(
+    pool: &SqlitePool,
+    environment: &str,
+    limit: i64,
+) -> Result<Vec<VerificationView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM verifications WHERE environment = ? ORDER BY id DESC LIMIT ?")
+        .bind(environment)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .map(views)
+}
+
+/// Every verification ever recorded, oldest first (the evidence check).
+pub async fn all_verifications(pool: &SqlitePool) -> Result<Vec<VerificationView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM verifications ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .map(views)
+}
+
+/// Verifications of several commits in one query, newest first per commit.
+pub async fn verifications_of_commits(
+    pool: &SqlitePool,
+    commits: &[String],
+) -> Result<HashMap<String, Vec<VerificationView>>, sqlx::Error> {
+    let ids = serde_json::to_string(commits).expect("strings serialize");
+    let rows: Vec<VerificationRow> = sqlx::query_as(
+        "SELECT * FROM verifications WHERE commit_id IN (SELECT value FROM json_each(?)) ORDER BY id DESC",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut out: HashMap<String, Vec<VerificationView>> = HashMap::new();
+    for row in views(rows) {
+        out.entry(row.commit.clone()).or_default().push(row);
+    }
+    Ok(out)
+}
+
+/// A verification to record.
+pub struct NewVerification<'a> {
+    pub environment: &'a str,
+    pub commit: &'a str,
+    pub status: VerificationStatus,
+    pub url: Option<&'a str>,
+    pub summary: Option<&'a str>,
+    pub recorded_by: &'a str,
+}
+
+/// Records a verification; the newest one for (environment, commit) is the one that counts (I3).
+pub async fn record_verification(
+    tx: &mut Tx<'_>,
+    v: &NewVerification<'_>,
+) -> Result<VerificationView, sqlx::Error> {
+    let row: VerificationRow = sqlx::query_as(
+        "INSERT INTO verifications (environment, commit_id, status, url, summary, recorded_by, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(v.environment)
+    .bind(v.commit)
+    .bind(v.status.as_str())
+    .bind(v.url)
+    .bind(v.summary)
+    .bind(v.recorded_by)
+    .bind(now())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}
