@@ -10,15 +10,16 @@ export LEPTOS_OUTPUT_NAME := envline
 # Tests share the release build with the site, so everything compiles once.
 CARGO_TEST := cargo test --release -p envline-api -p envline-engine -p app -p envline --features app/ssr
 
-.PHONY: run test setup build fmt-check clippy unit e2e bench demo-clean
+.PHONY: run test setup build fmt-check clippy unit contract e2e bench demo-clean
 
 ## Set up, build and serve the demo on http://127.0.0.1:3000
 run: setup build
 	@echo "envline: open http://127.0.0.1:3000 (Ctrl-C stops it; the demo lives in ./envline-demo)"
 	./target/release/envline demo --dir envline-demo
 
-## Set up, then formatting, lints, unit and HTTP tests, the release site, and Playwright in Chromium
-test: setup-browser fmt-check clippy build unit e2e
+## Set up, then formatting, lints, unit and HTTP tests, the release site, the
+## API contract (schemathesis), and Playwright in Chromium
+test: setup-browser fmt-check clippy build unit contract e2e
 
 setup:
 	@.ci/setup
@@ -38,6 +39,10 @@ clippy:
 
 unit:
 	$(CARGO_TEST)
+
+## Every check of schemathesis on requests generated from the OpenAPI document
+contract:
+	.ci/api-contract
 
 e2e:
 	rm -rf .envline-test/e2e

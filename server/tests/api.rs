@@ -927,7 +927,7 @@ async fn the_timeline_shows_where_environments_are_and_what_each_commit_affects(
         .api
         .get(&format!("/api/v1/timeline?position={total}"), Some(&w.vic))
         .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 404, "no commit is at that position: {b}");
     assert!(
         b["error"]["message"]
             .as_str()
@@ -942,7 +942,8 @@ async fn the_timeline_shows_where_environments_are_and_what_each_commit_affects(
             Some(&w.vic),
         )
         .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["error"]["code"], "conflicting_parameters");
     assert!(
         b["error"]["message"].as_str().unwrap().contains("not both"),
         "{b}"

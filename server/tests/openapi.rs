@@ -113,6 +113,84 @@ async fn the_document_lists_exactly_the_routes_there_are() {
 }
 
 /// Every method and path in the document's `paths`.
+/// The document states what the server enforces: the configured
+/// environments by name, commit ids by pattern, limits by range, the error
+/// body of each status, and links from what creates an id to what takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_names_the_configured_environments_and_the_constraints() {
+    let mut server = TestServer::new();
+    server.start();
+    let document: Value = reqwest::get(server.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &document["components"]["schemas"];
+    let promote = &schemas["PromoteInput"]["properties"];
+    let names: Vec<&str> = promote["environment"]["enum"]
+        .as_array()
+        .expect("environment is one of the configured names")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        names.contains(&"qa") && names.contains(&"prod-eu"),
+        "{names:?}"
+    );
+    assert!(
+        promote["from"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("main")),
+        "a promotion's source may be the root"
+    );
+    let protected: Vec<&Value> = schemas["HotfixInput"]["properties"]["from"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert!(
+        protected.contains(&&Value::from("prod-eu")) && !protected.contains(&&Value::from("qa")),
+        "hotfix mode starts from production only: {protected:?}"
+    );
+    assert_eq!(promote["commit"]["pattern"], "^[0-9a-fA-F]{7,40}$");
+    assert_eq!(
+        schemas["PromoteInput"]["oneOf"].as_array().map(Vec::len),
+        Some(2),
+        "one environment or several"
+    );
+    let timeline = document["paths"]["/api/v1/timeline"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let limit = timeline.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(
+        (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+        (&Value::from(1), &Value::from(500))
+    );
+    let created = &document["paths"]["/api/v1/promotions"]["post"]["responses"]["201"];
+    assert_eq!(
+        created["links"]["decide"]["parameters"]["id"], "$response.body#/id",
+        "a promotion links to its approvals"
+    );
+    let hold = &document["paths"]["/api/v1/holds"]["post"]["responses"]["201"];
+    assert!(
+        hold["links"]["release"].is_object(),
+        "a hold links to its release"
+    );
+    let refused = &document["paths"]["/api/v1/holds"]["post"]["responses"]["422"];
+    assert!(
+        refused["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("/ErrorBody")),
+        "each error status names its body: {refused}"
+    );
+    assert!(
+        schemas["HotfixInput"]["example"].is_object(),
+        "inputs carry an example"
+    );
+}
+
 fn documented_operations(document: &Value) -> BTreeSet<Operation> {
     let paths = document["paths"]
         .as_object()

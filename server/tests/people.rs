@@ -182,7 +182,7 @@ async fn a_password_change_ends_the_other_sessions_and_their_live_streams() {
             ],
         )
         .await;
-    assert_eq!(s, 400, "{b}");
+    assert_eq!((s, &b["code"]), (422, &json!("wrong_password")), "{b}");
     assert_eq!(me(&laptop).await, 200);
 
     // An admin resets it from the command line: every session ends.

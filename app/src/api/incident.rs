@@ -48,7 +48,7 @@ pub async fn get_incident_page() -> Result<IncidentPage, AppError> {
 pub async fn plan_hotfix(incident: String, from: String) -> Result<HotfixPlan, AppError> {
     use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Read).await?;
-    super::server::read(ops::hotfix_plan(&engine, &who, &incident, &from)).await
+    super::server::read(ops::hotfix_plan(&engine, &who, incident.trim(), &from)).await
 }
 
 /// Starts hotfix mode; `keep` lists production environments left where they are.
@@ -63,7 +63,7 @@ pub async fn start_hotfix(
     use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Change).await?;
     let input = HotfixInput {
-        incident,
+        incident: incident.trim().to_owned(),
         from,
         reason: Some(reason),
         keep: keep.unwrap_or_default(),

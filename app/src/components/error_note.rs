@@ -16,7 +16,12 @@ pub fn ErrorNote(#[prop(into)] error: ErrorReply) -> impl IntoView {
         ErrorCode::Unauthenticated => "Please sign in",
         ErrorCode::CrossOrigin => "Refused: not from this Envline's pages",
         ErrorCode::RateLimited => "Too many attempts",
-        ErrorCode::BadInput => "Check what you entered",
+        ErrorCode::BadInput
+        | ErrorCode::WrongPassword
+        | ErrorCode::SamePassword
+        | ErrorCode::BadWindow
+        | ErrorCode::SameEnvironment
+        | ErrorCode::CannotKeep => "Check what you entered",
         ErrorCode::NotFound => "Not found",
         ErrorCode::RemoteUnreachable | ErrorCode::RemoteRejected | ErrorCode::Unreachable => {
             "The remote did not take it"

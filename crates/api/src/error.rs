@@ -86,6 +86,8 @@ choice! {
         LastAdmin,
         /// People cannot remove themselves.
         OwnAccount,
+        /// The token was revoked already.
+        AlreadyRevoked,
         // Well-formed but not acceptable (422).
         /// Gates are not met; `details` lists every gate.
         GatesNotMet,
@@ -97,6 +99,18 @@ choice! {
         NotBack,
         /// The environment has no earlier position to go back to.
         NoPreviousPosition,
+        /// An environment cannot be promoted from itself.
+        SameEnvironment,
+        /// A hold's window is empty or already over.
+        BadWindow,
+        /// Only protected environments that hotfix mode resets may be kept.
+        CannotKeep,
+        /// The current password given is not right.
+        WrongPassword,
+        /// The new password is the current one.
+        SamePassword,
+        /// Query parameters that exclude each other were both given.
+        ConflictingParameters,
         // The remote and Envline itself.
         /// The remote refused the push.
         RemoteRejected,

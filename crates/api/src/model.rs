@@ -5,8 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::AuditAction;
-use crate::choice;
+use crate::{AuditAction, choice};
+
+/// A role as granted: the role, optionally with a glob of the environments
+/// it covers (`approver:prod-*`).
+pub const ROLE_PATTERN: &str =
+    "^(viewer|promoter|tester|approver|incident-commander|admin)(:[A-Za-z0-9._*?-]+)?$";
 
 choice! {
     /// What a promotion request moves.
@@ -520,13 +524,22 @@ impl Viewer {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"environment": "staging-eu", "commit": "fc8fcb4", "reason": "shop-api 1.6.21 passed integration"}))
+)]
 pub struct PromoteInput {
     /// One environment…
     pub environment: Option<String>,
     /// …or several (names or globs) promoted together.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub environments: Option<Vec<String>>,
+    /// The candidate (7 to 40 hex digits); the source's head when not given.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{7,40}$"))]
     pub commit: Option<String>,
+    /// Where the commit comes from (S6); the environment's `from` when not given.
     pub from: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub reason: Option<String>,
 }
 
@@ -534,9 +547,18 @@ pub struct PromoteInput {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"environments": ["prod-eu"], "reason": "checkout errors since 1.6.21"}))
+)]
 pub struct RollbackInput {
+    /// Names or globs.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub environments: Vec<String>,
+    /// The commit to go back to (7 to 40 hex digits); the previous position when not given.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{7,40}$"))]
     pub to: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub reason: Option<String>,
 }
 
@@ -544,12 +566,24 @@ pub struct RollbackInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"environments": ["prod-eu", "prod-us"], "reason": "Black Friday freeze", "kind": "promotion", "ends_at": "2030-11-30T23:00:00Z"}))
+)]
 pub struct HoldInput {
+    /// Names or globs.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub environments: Vec<String>,
+    /// Why: everyone sees it.
+    #[cfg_attr(feature = "openapi", schema(pattern = "\\S", max_length = 2000))]
     pub reason: String,
     #[serde(default = "default_hold_kind")]
     pub kind: HoldKind,
+    /// When a freeze starts (RFC 3339); now when not given.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub starts_at: Option<String>,
+    /// When it ends (RFC 3339, later than now and than `starts_at`); never when not given.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub ends_at: Option<String>,
 }
 
@@ -561,11 +595,20 @@ fn default_hold_kind() -> HoldKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"environment": "integration", "commit": "fc8fcb4", "status": "passed", "url": "https://ci.example.com/runs/4711", "summary": "312 tests passed"}))
+)]
 pub struct VerifyInput {
     pub environment: String,
+    /// The commit tested (7 to 40 hex digits).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{7,40}$"))]
     pub commit: String,
     pub status: VerificationStatus,
+    /// A link to the test run.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^https?://", max_length = 2000))]
     pub url: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub summary: Option<String>,
 }
 
@@ -573,8 +616,13 @@ pub struct VerifyInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"decision": "approve", "comment": "change ticket CHG-1042 is approved"}))
+)]
 pub struct DecisionInput {
     pub decision: Decision,
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub comment: Option<String>,
 }
 
@@ -582,8 +630,13 @@ pub struct DecisionInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"environment": "loadtest", "reason": "bring it back onto the line"}))
+)]
 pub struct RealignInput {
     pub environment: String,
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub reason: Option<String>,
 }
 
@@ -591,9 +644,16 @@ pub struct RealignInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"environment": "prod-eu", "commit": "656c104", "reason": "the cache fix alone, ahead of the release"}))
+)]
 pub struct CherryPickInput {
     pub environment: String,
+    /// The commit to pick (7 to 40 hex digits).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{7,40}$"))]
     pub commit: String,
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub reason: Option<String>,
 }
 
@@ -677,10 +737,24 @@ pub struct HotfixPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"incident": "INC-42", "from": "prod-eu", "reason": "checkout returns 500 for every card payment"}))
+)]
 pub struct HotfixInput {
+    /// The incident's name (like `INC-42`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_]+([.-][A-Za-z0-9_]+)*$", max_length = 64)
+    )]
     pub incident: String,
     /// The production environment whose commit the fix starts from.
     pub from: String,
+    /// What broke: everyone sees it while hotfix mode is on.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, required = true, pattern = "\\S", max_length = 2000)
+    )]
     pub reason: Option<String>,
     /// Environments to leave where they are (production ones at another commit).
     #[serde(default)]

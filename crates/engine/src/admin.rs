@@ -8,10 +8,18 @@ use super::{Engine, EngineError};
 use envline_api::ErrorCode;
 use envline_api::{PersonView, TokenView};
 
+/// The longest label a token may have.
+const MAX_LABEL: usize = 200;
+
 impl From<AuthError> for EngineError {
     fn from(e: AuthError) -> EngineError {
         match e {
             AuthError::Invalid(m) => EngineError::BadInput(m),
+            AuthError::NotFound(m) => EngineError::NotFound(m),
+            AuthError::AlreadyDone(m) => EngineError::Conflict {
+                code: ErrorCode::AlreadyRevoked,
+                message: m,
+            },
             AuthError::UnknownUser(name) => {
                 EngineError::NotFound(format!("there is no user `{name}`; add them first"))
             }
@@ -83,7 +91,7 @@ impl Engine {
                 message: format!("there is already a user `{name}`; grant them roles instead"),
             });
         }
-        if password.is_some_and(|p| p.len() < 8) {
+        if password.is_some_and(|p| p.chars().count() < auth::MIN_PASSWORD) {
             return Err(EngineError::BadInput(
                 "a password needs at least 8 characters".into(),
             ));
@@ -188,14 +196,16 @@ impl Engine {
             ));
         }
         if !auth::check_password(&self.pool, &who.user, current).await? {
-            return Err(EngineError::BadInput(
-                "the current password is not right; nothing was changed".into(),
-            ));
+            return Err(EngineError::Unprocessable {
+                code: ErrorCode::WrongPassword,
+                message: "the current password is not right; nothing was changed".into(),
+            });
         }
         if new == current {
-            return Err(EngineError::BadInput(
-                "the new password is the current one; choose another".into(),
-            ));
+            return Err(EngineError::Unprocessable {
+                code: ErrorCode::SamePassword,
+                message: "the new password is the current one; choose another".into(),
+            });
         }
         Ok(auth::set_password(&self.pool, &who.user, &who.user, new, keep).await?)
     }
@@ -213,6 +223,11 @@ impl Engine {
             return Err(EngineError::BadInput(
                 "give the token a label that says where it is used (like `ci-pipeline`)".into(),
             ));
+        }
+        if label.chars().count() > MAX_LABEL {
+            return Err(EngineError::BadInput(format!(
+                "a token's label is at most {MAX_LABEL} characters"
+            )));
         }
         Ok(auth::create_token(&self.pool, &who.user, user, label).await?)
     }

@@ -23,6 +23,12 @@ pub enum AuthError {
         "`{0}` is the only admin: make someone else an admin first, or nobody could manage people"
     )]
     LastAdmin(String),
+    /// What was named does not exist (a token, a role the person lacks).
+    #[error("{0}")]
+    NotFound(String),
+    /// It was done already (a token revoked before).
+    #[error("{0}")]
+    AlreadyDone(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -190,7 +196,7 @@ pub async fn remove_role(
     .await?
     .rows_affected();
     if removed == 0 {
-        return Err(AuthError::Invalid(format!(
+        return Err(AuthError::NotFound(format!(
             "`{name}` does not have the role {grant}; see `envline user list`"
         )));
     }
@@ -550,12 +556,14 @@ pub async fn revoke_token(pool: &SqlitePool, actor: &str, id: i64) -> Result<(),
     .fetch_optional(&mut *tx)
     .await?;
     let Some((user, revoked)) = found else {
-        return Err(AuthError::Invalid(format!(
+        return Err(AuthError::NotFound(format!(
             "there is no token {id}; see `envline token list`"
         )));
     };
     if revoked.is_some() {
-        return Err(AuthError::Invalid(format!("token {id} is already revoked")));
+        return Err(AuthError::AlreadyDone(format!(
+            "token {id} is already revoked"
+        )));
     }
     sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ?")
         .bind(super::store::now())

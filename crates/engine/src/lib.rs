@@ -582,15 +582,18 @@ impl Engine {
             TimelineStart::Before(b) => {
                 let id = self.resolve(&b).await?;
                 let pos = line.position(&id).ok_or_else(|| {
-                    EngineError::BadInput(format!(
-                        "`before` = {b} is not on the root branch's line; give a commit the line lists"
-                    ))
+                    EngineError::Unprocessable {
+                        code: envline_api::ErrorCode::OffLine,
+                        message: format!(
+                            "`before` = {b} is not on the root branch's line; give a commit the line lists"
+                        ),
+                    }
                 })?;
                 line.len() - pos
             }
             TimelineStart::At(position) => {
                 if position >= line.len() {
-                    return Err(EngineError::BadInput(format!(
+                    return Err(EngineError::NotFound(format!(
                         "`position` = {position} is past the line's newest commit ({}); positions count from 0 at the oldest commit",
                         line.len().saturating_sub(1)
                     )));

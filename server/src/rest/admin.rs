@@ -30,18 +30,24 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `POST /api/v1/users`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "dora", "roles": ["approver:prod-*"], "password": "correct horse battery"}))]
 struct NewUser {
+    /// 1 to 64 letters, digits, `-`, `_`, `.` or `@` (not `envline` or `anonymous`).
+    #[schema(pattern = "^[A-Za-z0-9._@-]+$", max_length = 64)]
     name: String,
     /// `role` or `role:glob`.
+    #[schema(min_items = 1)]
     roles: Vec<String>,
     /// For signing in to the pages (8 characters or more); none for a
     /// token-only user.
+    #[schema(min_length = 8)]
     password: Option<String>,
 }
 
 /// `PUT /api/v1/users/{name}/password`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery"}))]
 struct NewPassword {
     /// The new password (8 characters or more).
     #[schema(min_length = 8)]
@@ -51,17 +57,23 @@ struct NewPassword {
 /// `POST /api/v1/users/{name}/roles`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "approver:prod-*"}))]
 struct NewRole {
     /// `role` or `role:glob`.
+    #[schema(
+        pattern = "^(viewer|promoter|tester|approver|incident-commander|admin)(:[A-Za-z0-9._*?-]+)?$"
+    )]
     role: String,
 }
 
 /// `POST /api/v1/tokens`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"user": "dora", "label": "ci-pipeline"}))]
 struct NewToken {
     user: String,
     /// Where the token is used (like `ci-pipeline`).
+    #[schema(pattern = "\\S", max_length = 200)]
     label: String,
 }
 
@@ -235,7 +247,7 @@ async fn grant(
     tag = "admin",
     params(
         ("name" = String, Path, description = "The user's name"),
-        ("role" = String, Path, description = "`ROLE` or `ROLE:GLOB`, as granted"),
+        ("role" = String, Path, pattern = "^(viewer|promoter|tester|approver|incident-commander|admin)(:[A-Za-z0-9._*?-]+)?$", description = "`ROLE` or `ROLE:GLOB`, as granted"),
     ),
     security(("bearer" = []), ("session" = [])),
     responses(
@@ -295,7 +307,7 @@ async fn create_token(
     delete,
     path = "/api/v1/tokens/{id}",
     tag = "admin",
-    params(("id" = i64, Path, description = "The token's id (as listed, not the token)")),
+    params(("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "The token's id (as listed, not the token)")),
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 204, description = "Revoked"),
@@ -303,6 +315,7 @@ async fn create_token(
         (status = 401, description = "No valid token or session", body = ErrorBody),
         (status = 403, description = "The caller is not an admin, or a browser's change from another site", body = ErrorBody),
         (status = 404, description = "No such token", body = ErrorBody),
+        (status = 409, description = "The token is already revoked", body = ErrorBody),
     ),
 )]
 async fn revoke_token(

@@ -18,6 +18,10 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, query};
 
+/// The largest integer a JSON number carries exactly (2^53 - 1): the
+/// largest id or count the API takes.
+const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
 /// Events read from the database at a time while streaming an export.
 const PAGE: i64 = 500;
 
@@ -33,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct AuditQuery {
     /// `json` (the default) or `csv`.
+    #[param(value_type = Option<ExportFormat>, inline)]
     format: Option<String>,
     /// Only events about this environment.
     environment: Option<String>,
@@ -40,14 +45,32 @@ struct AuditQuery {
     actor: Option<String>,
     /// Only events of this action (`promote`, `hold`, …).
     action: Option<String>,
-    /// Only events at or after this time (RFC 3339, or a UTC date).
+    /// Only events at or after this time (RFC 3339; a UTC date or a time
+    /// without an offset is read as UTC).
+    #[param(format = DateTime)]
     since: Option<String>,
-    /// Only events before this time (RFC 3339, or a UTC date).
+    /// Only events before this time (RFC 3339; a UTC date or a time without
+    /// an offset is read as UTC).
+    #[param(format = DateTime)]
     until: Option<String>,
     /// Events older than this event id (the last id of the previous page).
+    #[param(minimum = 1, maximum = 9007199254740991_i64)]
     before: Option<i64>,
     /// At most this many events, newest first.
+    #[param(minimum = 1, maximum = 9007199254740991_i64)]
     limit: Option<i64>,
+}
+
+/// How the log is exported.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(
+    dead_code,
+    reason = "describes the `format` parameter; the handler reads it as text"
+)]
+enum ExportFormat {
+    Json,
+    Csv,
 }
 
 /// The JSON export's shape. The export is streamed page by page, so the
@@ -101,8 +124,19 @@ async fn audit_log(
             )));
         }
     };
-    if q.limit.is_some_and(|l| l < 1) {
-        return Err(ApiError::bad_input("`limit` must be 1 or more"));
+    for (field, value) in [("limit", q.limit), ("before", q.before)] {
+        if value.is_some_and(|v| !(1..=MAX_SAFE_INTEGER).contains(&v)) {
+            return Err(ApiError::bad_input(format!(
+                "`{field}` must be between 1 and {MAX_SAFE_INTEGER}"
+            )));
+        }
+    }
+    for (field, value) in [("since", &q.since), ("until", &q.until)] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(ApiError::bad_input(format!(
+                "`{field}` is empty: give a time (RFC 3339, like 2026-11-01T09:30:00Z) or leave it out"
+            )));
+        }
     }
     let filter = AuditFilter {
         limit: q.limit,

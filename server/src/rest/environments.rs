@@ -4,8 +4,9 @@ use app::state::AppState;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use envline_api::{PipelineView, TimelinePage, TimelineStart};
+use envline_api::{ErrorCode, PipelineView, TimelinePage, TimelineStart};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -45,10 +46,13 @@ async fn environments(State(state): State<AppState>, caller: Caller) -> ApiResul
 #[into_params(parameter_in = Query)]
 struct TimelineQuery {
     /// Commits on the page, 1 to 500 (50 when not given).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// Start just below this commit (the last one of the previous page).
+    #[param(pattern = "^[0-9a-fA-F]{7,40}$")]
     before: Option<String>,
     /// Start at this position (0 = the oldest commit); not with `before`.
+    #[param(minimum = 0, maximum = 9007199254740991_u64)]
     position: Option<usize>,
 }
 
@@ -62,10 +66,11 @@ struct TimelineQuery {
     security((), ("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of the line", body = TimelinePage),
-        (status = 400, description = "`limit` out of range, both `before` and `position`, `before` off the line or `position` past it", body = ErrorBody),
+        (status = 400, description = "`limit` out of range, or `before` not a commit id", body = ErrorBody),
         (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
         (status = 403, description = "The caller may not read", body = ErrorBody),
-        (status = 404, description = "`before` names no commit", body = ErrorBody),
+        (status = 404, description = "`before` names no commit, or `position` is past the line", body = ErrorBody),
+        (status = 422, description = "`conflicting_parameters`: both `before` and `position`; `off_line`: `before` is not on the line", body = ErrorBody),
     ),
 )]
 async fn timeline(
@@ -81,7 +86,9 @@ async fn timeline(
     }
     let start = match (q.before, q.position) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_input(
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ConflictingParameters,
                 "give `before` (a commit id) or `position` (0 = the oldest commit), not both",
             ));
         }

@@ -37,11 +37,12 @@ struct HoldList {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 201, description = "Placed, one per environment", body = HoldList),
-        (status = 400, description = "The body is not a hold, or its times are not RFC 3339 or out of order", body = ErrorBody),
+        (status = 400, description = "The body is not a hold, or its times are not RFC 3339", body = ErrorBody),
         (status = 401, description = "No valid token or session", body = ErrorBody),
         (status = 403, description = "The caller may not hold there, or a browser's change from another site", body = ErrorBody),
         (status = 404, description = "An unknown environment", body = ErrorBody),
         (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 422, description = "`bad_window`: `ends_at` is not after `starts_at`, or already over", body = ErrorBody),
     ),
 )]
 async fn hold(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
@@ -74,7 +75,7 @@ async fn holds(State(state): State<AppState>, caller: Caller) -> ApiResult<Respo
     delete,
     path = "/api/v1/holds/{id}",
     tag = "holds",
-    params(("id" = i64, Path, description = "The hold's id")),
+    params(("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "The hold's id")),
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 204, description = "Released"),

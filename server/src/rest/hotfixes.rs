@@ -27,7 +27,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `POST /api/v1/hotfixes/plan`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"incident": "INC-42", "from": "prod-eu"}))]
 struct PlanInput {
+    /// The incident's name (like `INC-42`).
+    #[schema(pattern = "^[A-Za-z0-9_]+([.-][A-Za-z0-9_]+)*$", max_length = 64)]
     incident: String,
     /// The production environment whose commit the fix would start from.
     from: String,
@@ -58,6 +61,7 @@ struct HotfixOverview {
         (status = 404, description = "An unknown environment", body = ErrorBody),
         (status = 409, description = "Hotfix mode is already on, or the incident's name or branch is taken", body = ErrorBody),
         (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 422, description = "`cannot_keep`: `keep` names an environment that is not protected or not reset", body = ErrorBody),
     ),
 )]
 async fn plan(State(state): State<AppState>, caller: Caller, body: Body) -> ApiResult<Response> {
@@ -82,6 +86,7 @@ async fn plan(State(state): State<AppState>, caller: Caller, body: Body) -> ApiR
         (status = 404, description = "An unknown environment", body = ErrorBody),
         (status = 409, description = "Hotfix mode is already on, or the incident's name or branch is taken", body = ErrorBody),
         (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 422, description = "`cannot_keep`: `keep` names an environment that is not protected or not reset", body = ErrorBody),
         (status = 503, description = "The remote is unreachable or refused the push", body = ErrorBody),
     ),
 )]

@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `POST /api/v1/me/password`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"current": "correct horse battery", "new": "staple battery horse correct"}))]
 struct PasswordChange {
     /// The password now.
     current: String,
@@ -50,10 +51,11 @@ struct PasswordChanged {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Changed", body = PasswordChanged),
-        (status = 400, description = "The current password is wrong, or the new one is too short or the same", body = ErrorBody),
+        (status = 400, description = "The new password is too short", body = ErrorBody),
         (status = 401, description = "No valid token or session", body = ErrorBody),
         (status = 403, description = "A browser's change from another site", body = ErrorBody),
         (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 422, description = "`wrong_password`: the current password is not right; `same_password`: the new one is the current one", body = ErrorBody),
     ),
 )]
 async fn change_password(

@@ -29,6 +29,7 @@ struct NotificationQuery {
     #[param(value_type = Option<NotificationState>)]
     state: Option<String>,
     /// At most this many, newest first (100 when not given, 1000 at most).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

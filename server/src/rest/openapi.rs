@@ -4,12 +4,18 @@
 //! types derive their schemas, and every module registers its handlers with
 //! `routes!()`, which routes and documents them in one step.
 
+use std::sync::Arc;
+
 use app::state::AppState;
 use axum::Extension;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use envline_api::ROLE_PATTERN;
+use envline_engine::pipeline::Pipeline;
 use envline_engine::session::SESSION_COOKIE;
+use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -89,19 +95,185 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The document as served: serialized once, when the router is built.
+/// The document as generated from the handlers, which the served one
+/// completes with what only the configuration knows.
 #[derive(Clone)]
-pub struct Document(Bytes);
+pub struct Document(Arc<Value>);
 
 impl Document {
-    /// Serializes the document the routers collected.
+    /// Keeps the document the routers collected.
     pub fn new(openapi: &utoipa::openapi::OpenApi) -> Document {
-        Document(Bytes::from(
-            openapi
-                .to_json()
-                .expect("an OpenAPI document always serializes"),
+        Document(Arc::new(
+            serde_json::to_value(openapi).expect("an OpenAPI document always serializes"),
         ))
     }
+
+    /// The document for this server: where a request names an environment,
+    /// the schema lists the configured ones (a promotion's `from` also the
+    /// root branch; hotfix mode's `from` and `keep` the protected ones), so
+    /// a client, or a generator of requests, knows exactly which names are
+    /// taken.
+    pub fn for_pipeline(&self, pipeline: &Pipeline) -> Bytes {
+        let mut doc = (*self.0).clone();
+        let names: Vec<Value> = pipeline.names().into_iter().map(Value::from).collect();
+        let mut sources = names.clone();
+        sources.push(Value::from(pipeline.root()));
+        let protected: Vec<Value> = pipeline
+            .environments()
+            .iter()
+            .filter(|e| e.protected)
+            .map(|e| Value::from(e.name.as_str()))
+            .collect();
+        let schemas = &mut doc["components"]["schemas"];
+        for (schema, property) in [
+            ("PromoteInput", "environment"),
+            ("VerifyInput", "environment"),
+            ("RealignInput", "environment"),
+            ("CherryPickInput", "environment"),
+        ] {
+            name_the_choices(&mut schemas[schema]["properties"][property], &names);
+        }
+        for schema in ["PromoteInput", "RollbackInput", "HoldInput"] {
+            name_the_choices(
+                &mut schemas[schema]["properties"]["environments"]["items"],
+                &names,
+            );
+        }
+        name_the_choices(&mut schemas["PromoteInput"]["properties"]["from"], &sources);
+        for schema in ["HotfixInput", "PlanInput"] {
+            name_the_choices(&mut schemas[schema]["properties"]["from"], &protected);
+        }
+        name_the_choices(
+            &mut schemas["HotfixInput"]["properties"]["keep"]["items"],
+            &protected,
+        );
+        // One environment or several, never neither nor both.
+        schemas["PromoteInput"]["oneOf"] = json!([
+            {
+                "required": ["environment"],
+                "properties": { "environment": { "type": "string" }, "environments": { "type": "null" } },
+            },
+            {
+                "required": ["environments"],
+                "properties": { "environments": { "type": "array" }, "environment": { "type": "null" } },
+            },
+        ]);
+        schemas["NewUser"]["properties"]["roles"]["items"]["pattern"] = Value::from(ROLE_PATTERN);
+        link_creators_to_users(&mut doc);
+        Bytes::from(serde_json::to_vec(&doc).expect("JSON always serializes"))
+    }
+}
+
+/// The operations that create something, linked to those that take its id
+/// (OpenAPI links), so a client, or a generator of request sequences,
+/// follows a promotion to its approvals, a hold to its release, a person to
+/// their password and roles, an incident to its resolution.
+fn link_creators_to_users(doc: &mut Value) {
+    const LINKS: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
+        // (created by, method, status, link, used by, method, parameter = value)
+        (
+            "/api/v1/promotions",
+            "post",
+            "201",
+            "decide",
+            "/api/v1/promotions/{id}/approvals",
+            "post",
+            "id=$response.body#/id",
+        ),
+        (
+            "/api/v1/promotions",
+            "post",
+            "201",
+            "read",
+            "/api/v1/promotions/{id}",
+            "get",
+            "id=$response.body#/id",
+        ),
+        (
+            "/api/v1/holds",
+            "post",
+            "201",
+            "release",
+            "/api/v1/holds/{id}",
+            "delete",
+            "id=$response.body#/holds/0/id",
+        ),
+        (
+            "/api/v1/users",
+            "post",
+            "201",
+            "set_password",
+            "/api/v1/users/{name}/password",
+            "put",
+            "name=$response.body#/name",
+        ),
+        (
+            "/api/v1/users",
+            "post",
+            "201",
+            "grant_role",
+            "/api/v1/users/{name}/roles",
+            "post",
+            "name=$response.body#/name",
+        ),
+        (
+            "/api/v1/users",
+            "post",
+            "201",
+            "remove",
+            "/api/v1/users/{name}",
+            "delete",
+            "name=$response.body#/name",
+        ),
+        (
+            "/api/v1/hotfixes",
+            "post",
+            "201",
+            "resolve",
+            "/api/v1/hotfixes/{incident}/resolve",
+            "post",
+            "incident=$response.body#/incident",
+        ),
+        (
+            "/api/v1/hotfixes",
+            "post",
+            "201",
+            "merge_back",
+            "/api/v1/hotfixes/{incident}/merge-back",
+            "post",
+            "incident=$response.body#/incident",
+        ),
+    ];
+    for (from, method, status, name, to, to_method, parameter) in LINKS {
+        let Some(operation_id) = doc["paths"][*to][*to_method]["operationId"].as_str() else {
+            continue;
+        };
+        let operation_id = operation_id.to_owned();
+        let (key, value) = parameter.split_once('=').expect("name=value");
+        let response = &mut doc["paths"][*from][*method]["responses"][*status];
+        if response.is_object() {
+            response["links"][*name] = json!({
+                "operationId": operation_id,
+                "parameters": { key: value },
+            });
+        }
+    }
+}
+
+/// Makes a string schema (or a nullable one) one of `choices`.
+fn name_the_choices(schema: &mut Value, choices: &[Value]) {
+    let Some(fields) = schema.as_object_mut() else {
+        return;
+    };
+    let mut allowed = choices.to_vec();
+    let nullable = match fields.get("type") {
+        Some(Value::Array(types)) => types.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    if nullable {
+        allowed.push(Value::Null);
+    }
+    fields.insert("enum".into(), Value::Array(allowed));
 }
 
 /// The route serving the document (documented like every other).
@@ -118,13 +290,16 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "openapi",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)),
 )]
-async fn openapi_json(Extension(document): Extension<Document>) -> Response {
+async fn openapi_json(
+    State(state): State<AppState>,
+    Extension(document): Extension<Document>,
+) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        document.0,
+        document.for_pipeline(&state.engine.config.pipeline),
     )
         .into_response()
 }

@@ -103,6 +103,7 @@ async fn promote(State(state): State<AppState>, caller: Caller, body: Body) -> A
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "What would move", body = PreviewList),
+        (status = 409, description = "`hotfix_mode`: ordinary promotions wait while hotfix mode is on", body = ErrorBody),
         (status = 400, description = "The body is not a promotion", body = ErrorBody),
         (status = 401, description = "No valid token or session", body = ErrorBody),
         (status = 403, description = "The caller may not read, or a browser's change from another site", body = ErrorBody),
@@ -123,7 +124,8 @@ struct StateQuery {
     /// Only requests in this state.
     #[param(value_type = Option<RequestState>)]
     state: Option<String>,
-    /// At most this many, newest first (200 when not given).
+    /// At most this many, newest first (200 when not given, 1000 at most).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -154,10 +156,11 @@ async fn promotions(
         .map(|s| parse_choice::<RequestState>("state", s))
         .transpose()
         .map_err(ApiError::bad_input)?;
-    let list = state
-        .engine
-        .requests(filter, q.limit.unwrap_or(200))
-        .await?;
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_input("`limit` must be between 1 and 1000"));
+    }
+    let list = state.engine.requests(filter, limit).await?;
     Ok(Json(PromotionList { promotions: list }).into_response())
 }
 
@@ -166,7 +169,7 @@ async fn promotions(
     get,
     path = "/api/v1/promotions/{id}",
     tag = "promotions",
-    params(("id" = i64, Path, description = "The request's id")),
+    params(("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "The request's id")),
     security((), ("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The request", body = PromotionView),
@@ -192,7 +195,7 @@ async fn promotion(
     post,
     path = "/api/v1/promotions/{id}/approvals",
     tag = "promotions",
-    params(("id" = i64, Path, description = "The request's id")),
+    params(("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "The request's id")),
     request_body = DecisionInput,
     security(("bearer" = []), ("session" = [])),
     responses(

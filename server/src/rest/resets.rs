@@ -87,6 +87,7 @@ async fn preview_cherry_pick(
         (status = 403, description = "The caller may not reset there, or a browser's change from another site", body = ErrorBody),
         (status = 404, description = "An unknown environment or commit", body = ErrorBody),
         (status = 409, description = "Nothing to roll back to, or the branch moved meanwhile", body = ErrorBody),
+        (status = 422, description = "The target is not behind the environment, was never held there, or failed there", body = ErrorBody),
         (status = 413, description = "The body is over the size limit", body = ErrorBody),
         (status = 503, description = "The remote is unreachable or refused the push", body = ErrorBody),
     ),
@@ -118,6 +119,7 @@ async fn rollback(
         (status = 403, description = "The caller may not reset there, or a browser's change from another site", body = ErrorBody),
         (status = 404, description = "An unknown environment or commit", body = ErrorBody),
         (status = 409, description = "Nothing to roll back to", body = ErrorBody),
+        (status = 422, description = "The target is not behind the environment, was never held there, or failed there", body = ErrorBody),
         (status = 413, description = "The body is over the size limit", body = ErrorBody),
     ),
 )]

@@ -163,6 +163,30 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
     .into_response())
 }
 
+/// One event of `GET /api/v1/events`, as the stream carries it.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the stream's events; axum's `Event` writes them"
+)]
+struct ServerEvent {
+    event: ServerEventName,
+    /// The generation: a number that grows with every change.
+    #[schema(pattern = "^[0-9]+$")]
+    data: String,
+    /// How long a browser waits before reconnecting, in milliseconds (on `hello`).
+    retry: Option<u64>,
+}
+
+/// Which event: `hello` opens the stream, `change` follows each change.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "describes the stream's event names")]
+enum ServerEventName {
+    Hello,
+    Change,
+}
+
 /// Server-sent events: `event: change` with the new generation whenever refs,
 /// requests, verifications or holds change.
 ///
@@ -175,7 +199,7 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
     tag = "system",
     security((), ("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "An endless `text/event-stream`: `hello`, then `change` events whose data is the generation", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "An endless `text/event-stream`: `hello`, then `change` events whose data is the generation", body = ServerEvent, content_type = "text/event-stream"),
         (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
         (status = 403, description = "The caller may not read", body = ErrorBody),
     ),

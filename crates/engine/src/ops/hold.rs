@@ -15,10 +15,15 @@ use envline_api::{HoldInput, HoldView};
 /// A time a person gave (see [`audit::parse_time`]), stored as RFC 3339 UTC
 /// with milliseconds.
 fn parse_time(name: &str, text: Option<&str>) -> Result<Option<String>, EngineError> {
-    text.map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| audit::parse_time(name, t).map_err(EngineError::BadInput))
-        .transpose()
+    match text.map(str::trim) {
+        None => Ok(None),
+        Some("") => Err(EngineError::BadInput(format!(
+            "`{name}` is empty: give a time (RFC 3339, like 2026-11-01T09:30:00Z) or leave it out"
+        ))),
+        Some(t) => audit::parse_time(name, t)
+            .map(Some)
+            .map_err(EngineError::BadInput),
+    }
 }
 
 /// Holds (or, with a window, freezes) environments.
@@ -42,16 +47,18 @@ pub async fn hold(
     if let (Some(s), Some(e)) = (&starts, &ends)
         && e <= s
     {
-        return Err(EngineError::BadInput(
-            "`ends_at` must be after `starts_at`".into(),
-        ));
+        return Err(EngineError::Unprocessable {
+            code: ErrorCode::BadWindow,
+            message: "`ends_at` must be after `starts_at`".into(),
+        });
     }
     if let Some(e) = &ends
         && *e <= store::now()
     {
-        return Err(EngineError::BadInput(format!(
-            "`ends_at` ({e}) is in the past; a freeze must end later than now"
-        )));
+        return Err(EngineError::Unprocessable {
+            code: ErrorCode::BadWindow,
+            message: format!("`ends_at` ({e}) is in the past; a freeze must end later than now"),
+        });
     }
     let mut tx = store::begin(&engine.pool).await?;
     let mut out = Vec::new();

@@ -31,20 +31,21 @@ use envline_api::{
 const FIX_COMMITS_LISTED: usize = 50;
 
 /// An incident id people can type and git accepts in a branch name.
+/// The rule the API publishes as `incident`'s pattern: words of letters,
+/// digits and `_`, joined by single `.` or `-`, 64 characters at most.
 fn valid_incident(incident: &str) -> Result<String, EngineError> {
-    let incident = incident.trim();
-    let ok = !incident.is_empty()
-        && incident.len() <= 64
-        && incident
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        && !incident.starts_with(['.', '-'])
+    let words_joined = incident
+        .split(['.', '-'])
+        .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    let ok = incident.len() <= 64
+        && words_joined
+        && !incident.ends_with(".lock")
         && is_valid_branch_name(&format!("hotfix/{incident}"));
     if ok {
         Ok(incident.to_owned())
     } else {
         Err(EngineError::BadInput(format!(
-            "`{incident}` cannot name an incident: use 1 to 64 letters, digits, '.', '_' or '-' (like INC-42)"
+            "`{incident}` cannot name an incident: use 1 to 64 letters, digits and '_', in words joined by single '.' or '-' (like INC-42)"
         )))
     }
 }
@@ -170,7 +171,7 @@ pub async fn start_hotfix(
             "say what broke in `reason`: everyone sees it while hotfix mode is on".into(),
         ));
     }
-    if reason.len() > MAX_TEXT {
+    if reason.chars().count() > MAX_TEXT {
         return Err(EngineError::BadInput(format!(
             "`reason` is longer than {MAX_TEXT} characters"
         )));
@@ -185,19 +186,25 @@ pub async fn start_hotfix(
         match known {
             Some(r) if r.protected => {}
             Some(_) => {
-                return Err(EngineError::BadInput(format!(
-                    "only production (protected) environments may be kept where they are, not `{kept}`"
-                )));
+                return Err(EngineError::Unprocessable {
+                    code: ErrorCode::CannotKeep,
+                    message: format!(
+                        "only production (protected) environments may be kept where they are, not `{kept}`"
+                    ),
+                });
             }
             None => {
-                return Err(EngineError::BadInput(format!(
-                    "`{kept}` is not an environment hotfix mode resets (the environments are {})",
-                    plan.resets
-                        .iter()
-                        .map(|r| r.environment.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                return Err(EngineError::Unprocessable {
+                    code: ErrorCode::CannotKeep,
+                    message: format!(
+                        "`{kept}` is not an environment hotfix mode resets (the environments are {})",
+                        plan.resets
+                            .iter()
+                            .map(|r| r.environment.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
             }
         }
     }

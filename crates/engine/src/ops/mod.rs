@@ -87,9 +87,9 @@ fn environments<'a>(
 }
 
 /// A reason or comment as stored: trimmed, and not longer than [`MAX_TEXT`].
-fn reason_of(reason: Option<&str>) -> Result<String, EngineError> {
+pub(super) fn reason_of(reason: Option<&str>) -> Result<String, EngineError> {
     let reason = reason.unwrap_or("").trim();
-    if reason.len() > MAX_TEXT {
+    if reason.chars().count() > MAX_TEXT {
         return Err(EngineError::BadInput(format!(
             "`reason` is longer than {MAX_TEXT} characters"
         )));

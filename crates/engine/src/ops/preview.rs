@@ -39,6 +39,8 @@ pub async fn preview_promotion(
     input: PromoteInput,
 ) -> Result<Vec<PromotionPreview>, EngineError> {
     who.require(Permission::Read, None)?;
+    // The preview takes what the promotion takes, and refuses it the same way.
+    super::reason_of(input.reason.as_deref())?;
     let Targets { envs, requested } = targets(engine, &input).await?;
     let mut out = Vec::with_capacity(envs.len());
     for env in envs {
@@ -94,6 +96,7 @@ pub async fn preview_cherry_pick(
     input: &CherryPickInput,
 ) -> Result<PromotionPreview, EngineError> {
     who.require(Permission::Read, None)?;
+    super::reason_of(input.reason.as_deref())?;
     let env = super::environment(engine, &input.environment)?;
     let pick = engine.resolve(&input.commit).await?;
     let head = super::head_of(engine, env).await?;
@@ -234,6 +237,7 @@ pub async fn preview_rollback(
     who: &Principal,
     input: RollbackInput,
 ) -> Result<Vec<RollbackPlan>, EngineError> {
+    super::reason_of(input.reason.as_deref())?;
     let steps = plan_rollback(engine, who, &input).await?;
     let mut out = Vec::with_capacity(steps.len());
     for step in steps {

@@ -99,9 +99,10 @@ pub(super) async fn plan<'a>(
 ) -> Result<Planned<'a>, EngineError> {
     let source = from.map(str::to_owned).unwrap_or_else(|| env.from.clone());
     if source == env.name {
-        return Err(EngineError::BadInput(format!(
-            "cannot promote `{source}` into itself"
-        )));
+        return Err(EngineError::Unprocessable {
+            code: ErrorCode::SameEnvironment,
+            message: format!("cannot promote `{source}` into itself"),
+        });
     }
     let head = head_of(engine, env).await?;
     let candidate = match requested {

@@ -79,7 +79,9 @@ pub async fn verify(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    if url.is_some_and(|u| u.len() > MAX_TEXT) || summary.is_some_and(|s| s.len() > MAX_TEXT) {
+    if url.is_some_and(|u| u.chars().count() > MAX_TEXT)
+        || summary.is_some_and(|s| s.chars().count() > MAX_TEXT)
+    {
         return Err(EngineError::BadInput(format!(
             "`url` and `summary` may be at most {MAX_TEXT} characters"
         )));
