@@ -8,10 +8,14 @@
 mod audit;
 mod error;
 mod model;
+mod reply;
 
 pub use audit::{AuditAction, NotifyEvent};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, ErrorReply};
 pub use model::*;
+pub use reply::{
+    AuditEvents, HoldList, NotificationList, PreviewList, Promoted, PromotionList, RollbackPlans,
+};
 
 /// Parses one of the text values of an enum, with a message that lists the
 /// accepted values (used for query strings and form fields).

@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use envline_api::{
-    AuditEventView, EnvironmentView, HoldView, PromotionPreview, PromotionView, RequestState,
-    RollbackPlan, VerificationStatus, VerificationView, Viewer,
+    AuditEvents, Decision, DecisionInput, EnvironmentView, HoldInput, HoldKind, HoldList,
+    PreviewList, PromoteInput, Promoted, PromotionPreview, PromotionView, RequestState,
+    RollbackInput, RollbackPlan, RollbackPlans, VerificationStatus, VerificationView, VerifyInput,
+    Viewer,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::render::{self, short};
@@ -202,36 +204,33 @@ fn outcome_of(r: &PromotionView) -> Outcome {
 
 /// Reads one request or `{"promotions": [...]}`.
 fn requests_of(a: &Answer) -> Result<Vec<PromotionView>, String> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Created {
-        Several { promotions: Vec<PromotionView> },
-        One(Box<PromotionView>),
-    }
-    Ok(match a.parse::<Created>()? {
-        Created::Several { promotions } => promotions,
-        Created::One(one) => vec![*one],
-    })
+    Ok(a.parse::<Promoted>()?.into_requests())
+}
+
+/// An input as the body the API takes.
+fn body_of(input: &impl Serialize) -> Result<serde_json::Value, String> {
+    serde_json::to_value(input).map_err(|e| format!("cannot write the request: {e}"))
 }
 
 /// `envline promote`: what moved, or what waits for approvers, or why not.
 pub async fn promote(c: &Client, args: PromoteArgs) -> Result<Outcome, String> {
-    let mut body = json!({ "commit": args.commit, "from": args.from, "reason": args.reason });
-    if let [one] = args.environments.as_slice() {
-        body["environment"] = json!(one);
-    } else {
-        body["environments"] = json!(args.environments);
-    }
+    let (environment, environments) = match args.environments.as_slice() {
+        [one] => (Some(one.clone()), None),
+        _ => (None, Some(args.environments.clone())),
+    };
+    let body = body_of(&PromoteInput {
+        environment,
+        environments,
+        commit: args.commit.clone(),
+        from: args.from.clone(),
+        reason: args.reason.clone(),
+    })?;
     // For people: the commits that move, with their subjects.
     let previews: Vec<PromotionPreview> = if c.output == Output::Table {
         let a = c
             .send(Method::POST, "/api/v1/promotions/preview", Some(&body))
             .await?;
-        #[derive(Deserialize)]
-        struct Previews {
-            previews: Vec<PromotionPreview>,
-        }
-        a.parse::<Previews>()
+        a.parse::<PreviewList>()
             .map(|p| p.previews)
             .unwrap_or_default()
     } else {
@@ -399,10 +398,13 @@ async fn wait_for(
 
 /// `envline verify`: records a test result for exactly one commit.
 pub async fn verify(c: &Client, args: VerifyArgs) -> Result<Outcome, String> {
-    let body = json!({
-        "environment": args.environment, "commit": args.commit, "status": args.status,
-        "url": args.url, "summary": args.summary,
-    });
+    let body = body_of(&VerifyInput {
+        environment: args.environment,
+        commit: args.commit,
+        status: args.status,
+        url: args.url,
+        summary: args.summary,
+    })?;
     let v: VerificationView =
         match call(c, Method::POST, "/api/v1/verifications", Some(&body)).await? {
             Reply::ForTable(v) => v,
@@ -420,10 +422,14 @@ pub async fn verify(c: &Client, args: VerifyArgs) -> Result<Outcome, String> {
 
 /// `envline approve`: an approver's decision on a request.
 pub async fn approve(c: &Client, args: ApproveArgs) -> Result<Outcome, String> {
-    let body = json!({
-        "decision": if args.reject { "reject" } else { "approve" },
-        "comment": args.comment,
-    });
+    let body = body_of(&DecisionInput {
+        decision: if args.reject {
+            Decision::Reject
+        } else {
+            Decision::Approve
+        },
+        comment: args.comment,
+    })?;
     let a = c
         .send(
             Method::POST,
@@ -449,25 +455,21 @@ pub async fn approve(c: &Client, args: ApproveArgs) -> Result<Outcome, String> {
 
 /// `envline rollback`: moves environments back, saying which commits leave.
 pub async fn rollback(c: &Client, args: RollbackArgs) -> Result<Outcome, String> {
-    let body = json!({ "environments": args.environments, "to": args.to, "reason": args.reason });
+    let body = body_of(&RollbackInput {
+        environments: args.environments,
+        to: args.to,
+        reason: args.reason,
+    })?;
     let plans: Vec<RollbackPlan> = if c.output == Output::Table {
-        #[derive(Deserialize)]
-        struct Plans {
-            plans: Vec<RollbackPlan>,
-        }
         c.send(Method::POST, "/api/v1/rollbacks/preview", Some(&body))
             .await?
-            .parse::<Plans>()
+            .parse::<RollbackPlans>()
             .map(|p| p.plans)
             .unwrap_or_default()
     } else {
         Vec::new()
     };
-    #[derive(Deserialize)]
-    struct Events {
-        events: Vec<AuditEventView>,
-    }
-    let moved: Events = match call(c, Method::POST, "/api/v1/rollbacks", Some(&body)).await? {
+    let moved: AuditEvents = match call(c, Method::POST, "/api/v1/rollbacks", Some(&body)).await? {
         Reply::ForTable(events) => events,
         Reply::Printed(outcome) => return Ok(outcome),
     };
@@ -502,13 +504,14 @@ pub async fn hold(c: &Client, args: HoldArgs) -> Result<Outcome, String> {
         .as_deref()
         .map(|t| time_arg(t, Direction::Ahead))
         .transpose()?;
-    let body =
-        json!({ "environments": args.environments, "reason": args.reason, "ends_at": until });
-    #[derive(Deserialize)]
-    struct Holds {
-        holds: Vec<HoldView>,
-    }
-    let placed: Holds = match call(c, Method::POST, "/api/v1/holds", Some(&body)).await? {
+    let body = body_of(&HoldInput {
+        environments: args.environments,
+        reason: args.reason,
+        kind: HoldKind::Promotion,
+        starts_at: None,
+        ends_at: until,
+    })?;
+    let placed: HoldList = match call(c, Method::POST, "/api/v1/holds", Some(&body)).await? {
         Reply::ForTable(holds) => holds,
         Reply::Printed(outcome) => return Ok(outcome),
     };
@@ -598,11 +601,7 @@ pub async fn audit(c: &Client, args: AuditArgs) -> Result<Outcome, String> {
             }
         });
     }
-    #[derive(Deserialize)]
-    struct Events {
-        events: Vec<AuditEventView>,
-    }
-    match call::<Events>(c, Method::GET, &path, None).await? {
+    match call::<AuditEvents>(c, Method::GET, &path, None).await? {
         Reply::ForTable(page) => say!("{}", render::audit(&page.events)),
         Reply::Printed(outcome) => return Ok(outcome),
     }

@@ -8,6 +8,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use envline_api::AuditEvents;
 use envline_api::{AuditEventView, ChainCheck};
 use envline_engine::audit::{self, AuditFilter};
 use serde::Deserialize;
@@ -73,15 +74,6 @@ enum ExportFormat {
     Csv,
 }
 
-/// The JSON export's shape. The export is streamed page by page, so the
-/// handler writes this envelope itself; the type only describes it.
-#[derive(ToSchema)]
-#[expect(dead_code, reason = "describes the streamed JSON; never built")]
-struct AuditExport {
-    /// Newest first.
-    events: Vec<AuditEventView>,
-}
-
 /// How an export writes events.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -100,7 +92,7 @@ enum Format {
     security((), ("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The events", content(
-            (AuditExport = "application/json"),
+            (AuditEvents = "application/json"),
             (String = "text/csv"),
         )),
         (status = 400, description = "An unknown `format`, a `limit` below 1, or a time that cannot be read", body = ErrorBody),

@@ -5,10 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use envline_api::{HoldInput, HoldView};
+use envline_api::{HoldInput, HoldList};
 use envline_engine::{Engine, ops};
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,12 +18,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(hold, holds))
         .routes(routes!(release))
-}
-
-/// Holds: those placed by `POST /api/v1/holds`, or those in force.
-#[derive(Serialize, ToSchema)]
-struct HoldList {
-    holds: Vec<HoldView>,
 }
 
 /// Places a hold (now) or a freeze (`starts_at`/`ends_at`) on environments.

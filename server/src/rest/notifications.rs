@@ -6,10 +6,10 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use envline_api::{NotificationState, NotificationView, parse_choice};
+use envline_api::{NotificationList, NotificationState, parse_choice};
 use envline_engine::{EngineError, notify};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,12 +31,6 @@ struct NotificationQuery {
     /// At most this many, newest first (100 when not given, 1000 at most).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-}
-
-/// Notifications, newest first.
-#[derive(Serialize, ToSchema)]
-struct NotificationList {
-    notifications: Vec<NotificationView>,
 }
 
 /// Notifications to the `[[notify]]` targets, newest first, with their

@@ -8,11 +8,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use envline_api::ErrorCode;
 use envline_api::{
-    DecisionInput, PromoteInput, PromotionPreview, PromotionView, RequestState, parse_choice,
+    DecisionInput, PreviewList, PromoteInput, Promoted, PromotionList, PromotionView, RequestState,
+    parse_choice,
 };
 use envline_engine::{Engine, ops};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,28 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(preview))
         .routes(routes!(promotion))
         .routes(routes!(decide))
-}
-
-/// Several promotions: the answer of a promotion of `environments`, and the list.
-#[derive(Serialize, ToSchema)]
-struct PromotionList {
-    promotions: Vec<PromotionView>,
-}
-
-/// What `POST /api/v1/promotions` answers: the one promotion asked for by
-/// `environment`, or all of them when `environments` was given.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-enum Promoted {
-    One(Box<PromotionView>),
-    Several(PromotionList),
-}
-
-/// The answer of `POST /api/v1/promotions/preview`.
-#[derive(Serialize, ToSchema)]
-struct PreviewList {
-    /// One per environment the promotion would move.
-    previews: Vec<PromotionPreview>,
 }
 
 /// Promotes a commit (by default the source's head) into one environment or

@@ -7,12 +7,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use envline_api::{
-    AuditEventView, CherryPickInput, PromotionPreview, PromotionView, RealignInput, RollbackInput,
-    RollbackPlan,
+    AuditEvents, CherryPickInput, PromotionPreview, PromotionView, RealignInput, RollbackInput,
+    RollbackPlans,
 };
 use envline_engine::{Engine, ops};
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,20 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(realign))
         .routes(routes!(cherry_pick))
         .routes(routes!(preview_cherry_pick))
-}
-
-/// The answer of `POST /api/v1/rollbacks`.
-#[derive(Serialize, ToSchema)]
-struct RollbackEvents {
-    /// The audit events of the resets, one per environment.
-    events: Vec<AuditEventView>,
-}
-
-/// The answer of `POST /api/v1/rollbacks/preview`.
-#[derive(Serialize, ToSchema)]
-struct RollbackPlans {
-    /// One per environment the rollback would move.
-    plans: Vec<RollbackPlan>,
 }
 
 /// What `POST /api/v1/cherry-picks` with the same body would do; moves nothing.
@@ -81,7 +65,7 @@ async fn preview_cherry_pick(
     request_body = RollbackInput,
     security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 201, description = "Rolled back", body = RollbackEvents),
+        (status = 201, description = "Rolled back", body = AuditEvents),
         (status = 400, description = "The body is not a rollback", body = ErrorBody),
         (status = 401, description = "No valid token or session", body = ErrorBody),
         (status = 403, description = "The caller may not reset there, or a browser's change from another site", body = ErrorBody),
@@ -100,7 +84,7 @@ async fn rollback(
     let input: RollbackInput = body.json()?;
     let (engine, who) = (state.engine.clone(), caller.0);
     let events = Engine::detached(async move { ops::rollback(&engine, &who, input).await }).await?;
-    Ok((StatusCode::CREATED, Json(RollbackEvents { events })).into_response())
+    Ok((StatusCode::CREATED, Json(AuditEvents { events })).into_response())
 }
 
 /// What `POST /api/v1/rollbacks` with the same body would do; moves nothing.
