@@ -27,8 +27,10 @@ setup:
 setup-browser:
 	@.ci/setup --browser
 
+## The release site and server; --split puts every page but the pipeline in a
+## wasm chunk of its own, loaded when the page is visited
 build:
-	cargo leptos build --release
+	cargo leptos build --release --split
 
 fmt-check:
 	cargo fmt --all --check

@@ -14,16 +14,15 @@ pub mod state;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, SsrMode, StaticSegment,
+    Lazy, ParamSegment, SsrMode, StaticSegment,
     components::{A, Route, Router, Routes},
 };
 
 use api::session::{SignOut, get_session};
 use components::live::provide_live_updates;
 use pages::{
-    account::AccountPage, admin::AdminPage, approvals::ApprovalsPage, audit::AuditPage,
-    environment::EnvironmentPage, incident::IncidentPage, line::LinePage, login::LoginPage,
-    pipeline::PipelinePage,
+    AccountRoute, AdminRoute, ApprovalsRoute, AuditRoute, EnvironmentRoute, IncidentRoute,
+    LineRoute, LoginRoute, pipeline::PipelinePage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -72,14 +71,14 @@ pub fn App() -> impl IntoView {
                     <p class="text-slate-700">"No such page. "<a class="text-indigo-700 underline" href="/">"Back to the pipeline"</a></p>
                 }>
                     <Route path=StaticSegment("") view=PipelinePage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("line") view=LinePage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("env"), ParamSegment("name")) view=EnvironmentPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("audit") view=AuditPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("incident") view=IncidentPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("line") view={Lazy::<LineRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("env"), ParamSegment("name")) view={Lazy::<EnvironmentRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("approvals") view={Lazy::<ApprovalsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("incident") view={Lazy::<IncidentRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("account") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

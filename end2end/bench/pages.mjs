@@ -1,13 +1,14 @@
 // Speed figures for the pages, measured in one run against the release build:
 //  1. server render of `/` (the pipeline page) against GET /api/v1/environments;
 //  2. from a promotion's commit to the change shown in a second browser (median of 20);
-//  3. what a browser downloads: wasm + js + css, gzipped; and the page's HTML size.
+//  3. what a browser downloads for `/` (gzipped, split chunks included when
+//     fetched), and the whole built site.
 // By default on a fresh demo; with BENCH_REPO=/path/to/a/repository.git on a
 // copy of that repository (its `main` or `master`), with 11 environments placed
 // along its first-parent line, as a team adopting Envline would have them.
 // Run: `make bench` (or `node end2end/bench/pages.mjs` after `make build`).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -55,15 +56,34 @@ console.log(`GET / (server render):        median ${page.median.toFixed(2)} ms, 
 console.log(`GET /api/v1/environments:     median ${api.median.toFixed(2)} ms, p90 ${api.p90.toFixed(2)} ms, ${api.size} bytes of JSON`);
 console.log(`render / API:                 ${(page.median / api.median).toFixed(2)}x`);
 
-// 3. What a browser downloads.
+// 3. What a browser downloads: every file under /pkg/ that loading `/` and
+// hydrating it fetches (the main wasm, js and css; the pages' split chunks
+// only when their page is visited), each gzipped; and the whole built site.
 const pkg = path.join(root, "target/site/pkg");
-let total = 0;
-for (const f of ["envline.wasm", "envline.js", "envline.css"]) {
-  const gz = gzipSync(readFileSync(path.join(pkg, f)), { level: 9 }).length;
-  total += gz;
-  console.log(`${f.padEnd(14)} gzipped       ${(gz / 1024).toFixed(1)} KB`);
+const site = readdirSync(pkg).filter((f) => /\.(wasm|js|css)$/.test(f));
+const gz = (f) => gzipSync(readFileSync(path.join(pkg, f)), { level: 9 }).length;
+{
+  const browser = await launchChromium();
+  const first = await browser.newPage();
+  const fetched = new Set();
+  first.on("request", (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith("/pkg/")) fetched.add(u.pathname.slice("/pkg/".length));
+  });
+  await first.goto(`${base}/`);
+  await first.waitForSelector("body[data-live=true]");
+  await first.waitForLoadState("networkidle");
+  let loaded = 0;
+  for (const f of [...fetched].sort()) {
+    const size = gz(f);
+    loaded += size;
+    console.log(`  ${f.padEnd(40)} gzipped ${(size / 1024).toFixed(1)} KB`);
+  }
+  console.log(`first load of / (pipeline):   ${(loaded / 1024).toFixed(1)} KB gzipped, ${fetched.size} files (goal < 300 KB)`);
+  const whole = site.reduce((sum, f) => sum + gz(f), 0);
+  console.log(`the whole site (${site.length} files):     ${(whole / 1024).toFixed(1)} KB gzipped (goal < 400 KB)`);
+  await browser.close();
 }
-console.log(`wasm + js + css gzipped:      ${(total / 1024).toFixed(1)} KB`);
 
 // 2. A promotion's commit shown in a second browser: a watcher page on `/`,
 // a new commit on main, qa promoted over the API; time until the watcher's

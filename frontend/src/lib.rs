@@ -4,5 +4,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // The pages other than the pipeline are lazy routes: hydrating waits for
+    // the visited page's chunk before it takes over the server's HTML.
+    leptos::mount::hydrate_lazy(app::App);
 }
