@@ -152,10 +152,7 @@ impl Anchoring {
 
 /// The last anchor Envline pushed: its commit and the event it vouches for.
 pub async fn last_pushed(pool: &SqlitePool) -> Result<Option<(ObjectId, i64)>, sqlx::Error> {
-    let row: Option<(String, i64)> =
-        sqlx::query_as("SELECT commit_id, event_id FROM anchors_pushed ORDER BY id DESC LIMIT 1")
-            .fetch_optional(pool)
-            .await?;
+    let row = store::anchors::last_pushed(pool).await?;
     Ok(row.and_then(|(c, e)| Some((ObjectId::from_hex(c.as_bytes()).ok()?, e))))
 }
 
@@ -336,14 +333,8 @@ impl Engine {
         match result {
             // Remembered, so a rewound remote anchor is noticed.
             Ok(Some((event, _))) => {
-                let kept = sqlx::query(
-                    "INSERT INTO anchors_pushed (commit_id, event_id, pushed_at) VALUES (?, ?, ?)",
-                )
-                .bind(new.to_string())
-                .bind(event)
-                .bind(store::now())
-                .execute(&self.pool)
-                .await;
+                let kept =
+                    store::anchors::remember_pushed(&self.pool, &new.to_string(), event).await;
                 if let Err(e) = kept {
                     tracing::warn!("the pushed anchor {new} was not remembered: {e}");
                 }

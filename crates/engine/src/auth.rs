@@ -11,6 +11,7 @@ use sqlx::SqlitePool;
 
 use super::audit::{self, AuditDraft};
 pub use super::roles::{Forbidden, Grant, Permission, Principal, Role};
+use crate::store::{self, people, sessions};
 
 /// Problems managing people.
 #[derive(Debug, thiserror::Error)]
@@ -120,16 +121,12 @@ pub async fn add_user(
         Some(p) => Some(hash_password_blocking(p).await?),
         None => None,
     };
-    let mut tx = super::store::begin(pool).await?;
+    let mut tx = store::begin(pool).await?;
     let mut events = Vec::new();
-    let created = sqlx::query("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(&hash)
-        .bind(super::store::now())
-        .execute(&mut *tx)
+    let created = people::insert_user(&mut tx, name, hash.as_deref()).await?;
+    let user_id = people::user_id(&mut tx, name)
         .await?
-        .rows_affected()
-        == 1;
+        .ok_or_else(|| AuthError::UnknownUser(name.to_owned()))?;
     if created {
         events.push(admin_event(
             actor,
@@ -138,11 +135,7 @@ pub async fn add_user(
             json!({ "user": name }),
         ));
     } else if let Some(hash) = &hash {
-        sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
-            .bind(hash)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        people::set_password_hash(&mut tx, user_id, hash).await?;
         events.push(admin_event(
             actor,
             AuditAction::PasswordSet,
@@ -150,21 +143,8 @@ pub async fn add_user(
             json!({ "user": name }),
         ));
     }
-    let (user_id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE name = ?")
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
     for grant in grants {
-        let added =
-            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, scope) VALUES (?, ?, ?)")
-                .bind(user_id)
-                .bind(grant.role.as_str())
-                .bind(&grant.scope)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-        if added {
+        if people::add_role(&mut tx, user_id, grant.role.as_str(), &grant.scope).await? {
             events.push(admin_event(
                 actor,
                 AuditAction::RoleGranted,
@@ -185,17 +165,8 @@ pub async fn remove_role(
     name: &str,
     grant: &Grant,
 ) -> Result<(), AuthError> {
-    let mut tx = super::store::begin(pool).await?;
-    let removed = sqlx::query(
-        "DELETE FROM user_roles WHERE user_id = (SELECT id FROM users WHERE name = ?) AND role = ? AND scope = ?",
-    )
-    .bind(name)
-    .bind(grant.role.as_str())
-    .bind(&grant.scope)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if removed == 0 {
+    let mut tx = store::begin(pool).await?;
+    if !people::remove_role(&mut tx, name, grant.role.as_str(), &grant.scope).await? {
         return Err(AuthError::NotFound(format!(
             "`{name}` does not have the role {grant}; see `envline user list`"
         )));
@@ -223,7 +194,7 @@ pub async fn remove_role(
 /// I4: withdraws `name`'s approvals of waiting requests that the roles left
 /// to them no longer cover; returns the audit events that record it.
 async fn withdraw_lost_approvals(
-    tx: &mut super::store::Tx<'_>,
+    tx: &mut store::Tx<'_>,
     actor: &str,
     name: &str,
     reason: &str,
@@ -234,7 +205,7 @@ async fn withdraw_lost_approvals(
         grants: left,
         system: false,
     };
-    let withdrawn = super::store::withdraw_approvals(
+    let withdrawn = store::withdraw_approvals(
         tx,
         name,
         |env| who.can(Permission::Approve, Some(env)),
@@ -256,13 +227,8 @@ async fn withdraw_lost_approvals(
 }
 
 /// The roles a user holds, read inside a transaction.
-async fn grants_in(tx: &mut super::store::Tx<'_>, name: &str) -> Result<Vec<Grant>, AuthError> {
-    let roles: Vec<(String, String)> = sqlx::query_as(
-        "SELECT r.role, r.scope FROM user_roles r JOIN users u ON u.id = r.user_id WHERE u.name = ?",
-    )
-    .bind(name)
-    .fetch_all(&mut **tx)
-    .await?;
+async fn grants_in(tx: &mut store::Tx<'_>, name: &str) -> Result<Vec<Grant>, AuthError> {
+    let roles = people::roles_named(tx, name).await?;
     Ok(roles
         .into_iter()
         .filter_map(|(role, scope)| Grant::new(role.parse().ok()?, &scope).ok())
@@ -302,19 +268,10 @@ pub async fn set_password(
 ) -> Result<u64, AuthError> {
     check_new_password(password)?;
     let hash = hash_password_blocking(password).await?;
-    let mut tx = super::store::begin(pool).await?;
+    let mut tx = store::begin(pool).await?;
     let user_id = user_id_in(&mut tx, name).await?;
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-        .bind(&hash)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    let ended = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND digest IS NOT ?")
-        .bind(user_id)
-        .bind(keep.map(digest))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    people::set_password_hash(&mut tx, user_id, &hash).await?;
+    let ended = sessions::end_sessions(&mut tx, user_id, keep.map(digest).as_deref()).await?;
     let (action, reason) = if actor == name {
         (
             AuditAction::PasswordChanged,
@@ -341,54 +298,27 @@ pub async fn set_password(
 /// their approvals of requests still waiting are withdrawn (I4). The last
 /// admin cannot be removed. Audited.
 pub async fn remove_user(pool: &SqlitePool, actor: &str, name: &str) -> Result<(), AuthError> {
-    let mut tx = super::store::begin(pool).await?;
+    let mut tx = store::begin(pool).await?;
     let user_id = user_id_in(&mut tx, name).await?;
-    let is_admin: Option<(i64,)> = sqlx::query_as(
-        "SELECT 1 FROM user_roles WHERE user_id = ? AND role = 'admin' AND scope = '*'",
-    )
-    .bind(user_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if is_admin.is_some() {
-        let (others,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM user_roles WHERE user_id != ? AND role = 'admin' AND scope = '*'",
-        )
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if others == 0 {
-            return Err(AuthError::LastAdmin(name.to_owned()));
-        }
+    let (is_admin, other_admins) = people::admins_besides(&mut tx, user_id).await?;
+    if is_admin && other_admins == 0 {
+        return Err(AuthError::LastAdmin(name.to_owned()));
     }
-    let tokens: Vec<(i64,)> =
-        sqlx::query_as("SELECT id FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL")
-            .bind(user_id)
-            .fetch_all(&mut *tx)
-            .await?;
+    let tokens = people::live_tokens_of(&mut tx, user_id).await?;
     // Roles first: what is left covers nothing, so every approval is withdrawn.
-    sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    people::remove_roles(&mut tx, user_id).await?;
     let withdrawn =
         withdraw_lost_approvals(&mut tx, actor, name, &format!("{actor} removed {name}")).await?;
-    let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    sqlx::query("DELETE FROM users WHERE id = ?")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    let ended = sessions::end_sessions(&mut tx, user_id, None).await?;
+    people::delete_user(&mut tx, user_id).await?;
     let mut events = vec![admin_event(
         actor,
         AuditAction::UserRemoved,
         format!("user `{name}`"),
         json!({
             "user": name,
-            "tokens_revoked": tokens.iter().map(|(id,)| *id).collect::<Vec<_>>(),
-            "sessions_ended": sessions,
+            "tokens_revoked": tokens,
+            "sessions_ended": ended,
         }),
     )];
     events.extend(withdrawn);
@@ -398,13 +328,9 @@ pub async fn remove_user(pool: &SqlitePool, actor: &str, name: &str) -> Result<(
 }
 
 /// A user's id, read inside a transaction.
-async fn user_id_in(tx: &mut super::store::Tx<'_>, name: &str) -> Result<i64, AuthError> {
-    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = ?")
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await?;
-    found
-        .map(|(id,)| id)
+async fn user_id_in(tx: &mut store::Tx<'_>, name: &str) -> Result<i64, AuthError> {
+    people::user_id(tx, name)
+        .await?
         .ok_or_else(|| AuthError::UnknownUser(name.to_owned()))
 }
 
@@ -414,12 +340,7 @@ pub async fn check_password(
     name: &str,
     password: &str,
 ) -> Result<bool, AuthError> {
-    let found: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT password_hash FROM users WHERE name = ?")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?;
-    let Some((Some(hash),)) = found else {
+    let Some((_, Some(hash))) = people::credentials(pool, name).await? else {
         return Ok(false);
     };
     let password = password.to_owned();
@@ -435,23 +356,11 @@ pub async fn credential_live(
     pool: &SqlitePool,
     credential: &Credential,
 ) -> Result<bool, sqlx::Error> {
-    let now = super::store::now();
-    let found: Option<(i64,)> = match credential {
-        Credential::Session(secret) => {
-            sqlx::query_as("SELECT 1 FROM sessions WHERE digest = ? AND expires_at > ?")
-                .bind(digest(secret))
-                .bind(&now)
-                .fetch_optional(pool)
-                .await?
-        }
-        Credential::Token(token) => {
-            sqlx::query_as("SELECT 1 FROM api_tokens WHERE digest = ? AND revoked_at IS NULL")
-                .bind(digest(token))
-                .fetch_optional(pool)
-                .await?
-        }
+    let owner = match credential {
+        Credential::Session(secret) => sessions::owner_of_session(pool, &digest(secret)).await?,
+        Credential::Token(token) => people::owner_of_token(pool, &digest(token)).await?,
     };
-    Ok(found.is_some())
+    Ok(owner.is_some())
 }
 
 /// What a request was authenticated with.
@@ -463,11 +372,7 @@ pub enum Credential {
 
 /// Every user with their roles (`role` or `role:glob`).
 pub async fn users(pool: &SqlitePool) -> Result<Vec<(String, Vec<String>)>, AuthError> {
-    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT u.name, r.role, r.scope FROM users u LEFT JOIN user_roles r ON r.user_id = u.id ORDER BY u.name, r.role, r.scope",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = people::people_with_roles(pool).await?;
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (name, role, scope) in rows {
         if out.last().is_none_or(|(n, _)| *n != name) {
@@ -485,25 +390,11 @@ pub async fn users(pool: &SqlitePool) -> Result<Vec<(String, Vec<String>)>, Auth
     Ok(out)
 }
 
-/// A token as listed: never the token itself.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TokenInfo {
-    pub id: i64,
-    pub user: String,
-    pub label: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
+pub use crate::store::people::TokenInfo;
 
 /// The tokens of a user (or of everyone).
 pub async fn tokens(pool: &SqlitePool, user: Option<&str>) -> Result<Vec<TokenInfo>, AuthError> {
-    Ok(sqlx::query_as(
-        "SELECT t.id, u.name AS user, t.label, t.created_at, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE (?1 IS NULL OR u.name = ?1) ORDER BY t.id",
-    )
-    .bind(user)
-    .fetch_all(pool)
-    .await?)
+    Ok(people::tokens(pool, user).await?)
 }
 
 /// Creates an API token for a user; returns the token, which is stored only
@@ -514,24 +405,10 @@ pub async fn create_token(
     user: &str,
     label: &str,
 ) -> Result<String, AuthError> {
-    let mut tx = super::store::begin(pool).await?;
-    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = ?")
-        .bind(user)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some((user_id,)) = found else {
-        return Err(AuthError::UnknownUser(user.to_owned()));
-    };
+    let mut tx = store::begin(pool).await?;
+    let user_id = user_id_in(&mut tx, user).await?;
     let token = new_secret("envl_");
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO api_tokens (user_id, digest, label, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(digest(&token))
-    .bind(label)
-    .bind(super::store::now())
-    .fetch_one(&mut *tx)
-    .await?;
+    let id = people::insert_token(&mut tx, user_id, &digest(&token), label).await?;
     audit::append(
         &mut tx,
         &[admin_event(
@@ -548,14 +425,8 @@ pub async fn create_token(
 
 /// Revokes a token by its id (as `envline token list` shows it); audited.
 pub async fn revoke_token(pool: &SqlitePool, actor: &str, id: i64) -> Result<(), AuthError> {
-    let mut tx = super::store::begin(pool).await?;
-    let found: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT u.name, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((user, revoked)) = found else {
+    let mut tx = store::begin(pool).await?;
+    let Some((user, revoked)) = people::token_owner(&mut tx, id).await? else {
         return Err(AuthError::NotFound(format!(
             "there is no token {id}; see `envline token list`"
         )));
@@ -565,11 +436,7 @@ pub async fn revoke_token(pool: &SqlitePool, actor: &str, id: i64) -> Result<(),
             "token {id} is already revoked"
         )));
     }
-    sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ?")
-        .bind(super::store::now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    people::revoke_token(&mut tx, id).await?;
     audit::append(
         &mut tx,
         &[admin_event(
@@ -589,12 +456,8 @@ async fn principal_of(
     user_id: i64,
     name: String,
 ) -> Result<Principal, sqlx::Error> {
-    let roles: Vec<(String, String)> =
-        sqlx::query_as("SELECT role, scope FROM user_roles WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_all(pool)
-            .await?;
-    let grants = roles
+    let grants = people::roles_of(pool, user_id)
+        .await?
         .into_iter()
         .filter_map(|(role, scope)| Grant::new(role.parse().ok()?, &scope).ok())
         .collect();
@@ -610,13 +473,7 @@ pub async fn principal_for_token(
     pool: &SqlitePool,
     token: &str,
 ) -> Result<Option<Principal>, sqlx::Error> {
-    let found: Option<(i64, String)> = sqlx::query_as(
-        "SELECT u.id, u.name FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ? AND t.revoked_at IS NULL",
-    )
-    .bind(digest(token))
-    .fetch_optional(pool)
-    .await?;
-    match found {
+    match people::owner_of_token(pool, &digest(token)).await? {
         Some((id, name)) => Ok(Some(principal_of(pool, id, name).await?)),
         None => Ok(None),
     }
@@ -629,11 +486,7 @@ pub async fn login(
     password: &str,
     hours: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    let found: Option<(i64, Option<String>)> =
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE name = ?")
-            .bind(user)
-            .fetch_optional(pool)
-            .await?;
+    let found = people::credentials(pool, user).await?;
     // Spend the same effort for unknown users, so timing does not tell who exists.
     const NOBODY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
     let (user_id, hash) = match found {
@@ -649,22 +502,11 @@ pub async fn login(
         return Ok(None);
     };
     // Expired sessions are of no use to anyone: pruned as new ones open.
-    sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
-        .bind(super::store::now())
-        .execute(pool)
-        .await?;
+    sessions::prune_expired(pool).await?;
     let secret = new_secret("");
     let expires = (chrono::Utc::now() + chrono::Duration::hours(hours))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    sqlx::query(
-        "INSERT INTO sessions (digest, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(digest(&secret))
-    .bind(user_id)
-    .bind(super::store::now())
-    .bind(expires)
-    .execute(pool)
-    .await?;
+    sessions::insert_session(pool, &digest(&secret), user_id, &expires).await?;
     Ok(Some(secret))
 }
 
@@ -673,14 +515,7 @@ pub async fn principal_for_session(
     pool: &SqlitePool,
     secret: &str,
 ) -> Result<Option<Principal>, sqlx::Error> {
-    let found: Option<(i64, String)> = sqlx::query_as(
-        "SELECT u.id, u.name FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = ? AND s.expires_at > ?",
-    )
-    .bind(digest(secret))
-    .bind(super::store::now())
-    .fetch_optional(pool)
-    .await?;
-    match found {
+    match sessions::owner_of_session(pool, &digest(secret)).await? {
         Some((id, name)) => Ok(Some(principal_of(pool, id, name).await?)),
         None => Ok(None),
     }
@@ -688,11 +523,7 @@ pub async fn principal_for_session(
 
 /// Ends a session.
 pub async fn logout(pool: &SqlitePool, secret: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE digest = ?")
-        .bind(digest(secret))
-        .execute(pool)
-        .await?;
-    Ok(())
+    sessions::end_session(pool, &digest(secret)).await
 }
 
 #[cfg(test)]

@@ -1,19 +1,23 @@
 //! Everything Envline keeps in its database, one module per table: the
 //! gates' evidence (verifications, approvals, holds), promotion requests,
-//! observed tips, the intent journal, incidents, the audit log and the
-//! outbox of notifications. Each module decodes its
+//! observed tips, the intent journal, incidents, the audit log, the outbox
+//! of notifications, people with their roles and tokens, sessions, and the
+//! audit anchors pushed. Each module decodes its
 //! rows into a row type of its own and hands the engine the shared wire
 //! types, so the wire types know nothing of SQL and a second database is
 //! one more implementation of these modules. Queries are checked at run
 //! time so the build needs no live database.
 
+pub mod anchors;
 mod approvals;
 mod audit;
 mod holds;
 mod incidents;
 mod intents;
 pub mod outbox;
+pub mod people;
 mod requests;
+pub mod sessions;
 mod tips;
 mod verifications;
 
