@@ -1,11 +1,11 @@
 //! The Admin page's reads and actions: people, their roles and tokens, and
 //! the holds and freezes in force. Admin role only.
 
+use envline_api::{HoldView, NotificationView, PersonView};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use envline_api::{HoldView, NotificationView, PersonView};
 
 /// Everything the Admin page shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

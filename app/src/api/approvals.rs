@@ -1,11 +1,11 @@
 //! The approvals page: requests waiting for a decision, with exactly what
 //! would move and the evidence; approve or reject.
 
+use envline_api::{Decision, GateCheck, PromotionPreview, PromotionView, Viewer};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use envline_api::{Decision, GateCheck, PromotionPreview, PromotionView, Viewer};
 
 /// One request awaiting approval, as an approver needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,11 +1,11 @@
 //! The Audit page's reads: a filtered page of the log, and the check of the
 //! whole chain (run when the auditor asks: it reads every event).
 
+use envline_api::{AuditEventView, ChainCheck};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use envline_api::{AuditEventView, ChainCheck};
 
 /// Events on one page of the Audit page.
 pub const AUDIT_PAGE: i64 = 50;

@@ -2,13 +2,13 @@
 //! environment's story (moves, tests, holds), its next candidate, and
 //! cherry-picking a commit onto it (S5) with a preview.
 
+use envline_api::{
+    AuditEventView, EnvironmentView, PromotionPreview, PromotionView, VerificationView, Viewer,
+};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use envline_api::{
-    AuditEventView, EnvironmentView, PromotionPreview, PromotionView, VerificationView, Viewer,
-};
 
 /// How many of an environment's events and verifications the page lists.
 pub const STORY_LENGTH: i64 = 100;

@@ -1,10 +1,10 @@
 //! The Incident page: hotfix mode's plan, start, progress, resolve and merge back.
 
+use envline_api::{HotfixPlan, HotfixStatus, IncidentRecord, IncidentView, Viewer};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use envline_api::{HotfixPlan, HotfixStatus, IncidentRecord, IncidentView, Viewer};
 
 /// The running incident (if any), past incidents, and what the wizard offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

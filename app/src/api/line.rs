@@ -1,11 +1,11 @@
 //! The Line page's read: one page of the root's first-parent line with every
 //! environment on it, and the environments off it.
 
+use envline_api::{EnvironmentView, TimelinePage, Viewer};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use envline_api::{EnvironmentView, TimelinePage, Viewer};
 
 /// Commits on one page of the line.
 pub const LINE_PAGE: usize = 100;

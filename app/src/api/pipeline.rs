@@ -1,14 +1,14 @@
 //! The pipeline page's reads and actions: where every environment stands,
 //! previews, promote, roll back, mark tested, hold, release, realign.
 
-use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-use crate::error::AppError;
 use envline_api::{
     AuditEventView, HoldKind, HoldView, PipelineView, PromotionPreview, PromotionView,
     RollbackPlan, VerificationStatus, VerificationView, Viewer,
 };
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
 
 /// The pipeline, who is looking, and the server's clock (so ages render the
 /// same on the server and in the browser).

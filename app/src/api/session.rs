@@ -2,10 +2,10 @@
 
 use leptos::prelude::*;
 
+use envline_api::Viewer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use envline_api::Viewer;
 
 /// What every page's header and banner show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! verification, holds and pending approvals, and the actions the person
 //! looking may take on it.
 
+use envline_api::{Abilities, EnvironmentView, HoldKind, age_text};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -9,7 +10,6 @@ use crate::api::pipeline::Release;
 use crate::components::badge::{Badge, Tone};
 use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
-use envline_api::{Abilities, EnvironmentView, HoldKind, age_text};
 
 /// The id of an action's link, so focus can return to it after its dialog.
 pub fn action_id(action: &str, env: &str) -> String {

@@ -3,6 +3,7 @@
 //! environment (mark tested, hold, realign). Each shows the server's answer
 //! in place: the result, or the refusal with its reasons.
 
+use envline_api::{EnvironmentView, PromotionPreview, RequestKind, RequestState, RollbackPlan};
 use leptos::prelude::*;
 
 use crate::api::pipeline::{
@@ -13,7 +14,6 @@ use crate::components::diff_view::FileList;
 use crate::components::error_note::ErrorNote;
 use crate::components::gate_list::GateList;
 use crate::components::live::{bump_on_finish, use_changes};
-use envline_api::{EnvironmentView, PromotionPreview, RequestKind, RequestState, RollbackPlan};
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
 const PRIMARY: &str = "rounded-md bg-indigo-700 px-3 py-1.5 text-sm font-semibold text-white shadow-sm hover:bg-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:cursor-not-allowed disabled:bg-slate-400";

@@ -2,6 +2,7 @@
 //! remove), API tokens (create, shown once; revoke), and the holds and
 //! freezes in force (place one with a time window; release).
 
+use envline_api::{HoldView, NotificationView, PersonView};
 use leptos::prelude::*;
 
 use crate::api::admin::{
@@ -14,7 +15,6 @@ use crate::components::live::{bump_on_finish, use_changes};
 use crate::components::pipeline_dialogs::HoldFields;
 use crate::components::table::TableHead;
 use crate::error::AppError;
-use envline_api::{HoldView, NotificationView, PersonView};
 
 const INPUT: &str =
     "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";

@@ -3,6 +3,7 @@
 //! and why; approve or reject with a comment. Separation of duties is
 //! visible: a person's own requests say they need another approver.
 
+use envline_api::{Decision, RequestState, age_text};
 use leptos::prelude::*;
 
 use crate::api::approvals::{ApprovalItem, Decide, get_approvals};
@@ -12,7 +13,6 @@ use crate::components::diff_view::FileList;
 use crate::components::error_note::ErrorNote;
 use crate::components::gate_list::GateList;
 use crate::components::live::use_changes;
-use envline_api::{Decision, RequestState, age_text};
 
 /// Comments being written on the page, by request id.
 #[derive(Clone, Copy)]

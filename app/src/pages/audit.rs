@@ -3,6 +3,7 @@
 //! API's own export, so the rows are the API's); and the chain check, which
 //! names the row where the chain breaks.
 
+use envline_api::{AuditEventView, ChainCheck};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -12,7 +13,6 @@ use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
 use crate::components::table::TableHead;
 use crate::error::AppError;
-use envline_api::{AuditEventView, ChainCheck};
 
 const INPUT: &str =
     "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";

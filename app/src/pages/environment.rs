@@ -3,6 +3,7 @@
 //! the approvals and why, the tests recorded in it, and cherry-picking one
 //! commit onto it (S5) after a preview.
 
+use envline_api::{AuditEventView, PromotionPreview, RequestState, VerificationView, age_text};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -16,7 +17,6 @@ use crate::components::live::{bump_on_finish, use_changes};
 use crate::components::pipeline_dialogs::PreviewSection;
 use crate::components::table::TableHead;
 use crate::error::AppError;
-use envline_api::{AuditEventView, PromotionPreview, RequestState, VerificationView, age_text};
 
 const LINK: &str = "text-indigo-700 underline";
 const BUTTON: &str = "rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800 hover:bg-slate-50 focus:outline-none focus:ring-2 focus:ring-indigo-500";

@@ -3,7 +3,10 @@
 //! the conflict report and the commands to do it by hand), and the old →
 //! new mapping of main's commits.
 
-use envline_api::ErrorCode;
+use envline_api::{
+    AuditEventView, CommitMapping, ErrorCode, HotfixStatus, IncidentRecord, IncidentState,
+    MergeConflict, age_text,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -15,10 +18,6 @@ use crate::components::commit_row::CommitRow;
 use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
 use crate::error::AppError;
-use envline_api::{
-    AuditEventView, CommitMapping, HotfixStatus, IncidentRecord, IncidentState, MergeConflict,
-    age_text,
-};
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
 const PRIMARY: &str = "rounded-md bg-indigo-700 px-3 py-1.5 text-sm font-semibold text-white shadow-sm hover:bg-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:cursor-not-allowed disabled:bg-slate-400";

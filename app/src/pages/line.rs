@@ -4,7 +4,7 @@
 //! are drawn beside it with their stray commits and a *Realign* action.
 //! Pages of 100 commits are addressed by position (`/line?position=4200`).
 
-use envline_api::ErrorCode;
+use envline_api::{ErrorCode, OffLineEnvironment, TimelineEntry, VerificationView, age_text};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -17,7 +17,6 @@ use crate::components::live::use_changes;
 use crate::components::modal::Modal;
 use crate::components::pipeline_dialogs::RealignForm;
 use crate::error::AppError;
-use envline_api::{OffLineEnvironment, TimelineEntry, VerificationView, age_text};
 
 /// The address of the page starting at `position` (the tip when `None`).
 fn page_href(position: Option<usize>) -> String {

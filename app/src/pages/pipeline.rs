@@ -2,7 +2,7 @@
 //! actions of the person looking; previews and confirmations open as dialogs
 //! named in the address (`/?promote=qa`, `/?rollback=prod-eu,prod-us`).
 
-use envline_api::ErrorCode;
+use envline_api::{EnvironmentView, ErrorCode, PipelineView};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -14,7 +14,6 @@ use crate::components::modal::Modal;
 use crate::components::pipeline_dialogs::{
     HoldForm, PromoteDialog, RealignForm, RollbackDialog, VerifyForm,
 };
-use envline_api::{EnvironmentView, PipelineView};
 
 /// The dialogs the page can show, each named by a query parameter.
 const DIALOGS: [&str; 5] = ["promote", "rollback", "verify", "hold", "realign"];

@@ -3,10 +3,10 @@
 //! storage and the audit events are [`auth`]'s, shared with the CLI). A
 //! revoked token or a removed role takes effect on the next request.
 
+use envline_api::{ErrorCode, PersonView, TokenView};
+
 use super::auth::{self, AuthError, Grant, Permission, Principal};
 use super::{Engine, EngineError};
-use envline_api::ErrorCode;
-use envline_api::{PersonView, TokenView};
 
 /// The longest label a token may have.
 const MAX_LABEL: usize = 200;

@@ -13,11 +13,11 @@
 //! Envline remembers the last anchor it pushed: a remote anchor that does
 //! not descend from it was rewound, is reported, and is never built upon.
 
-use envline_api::ErrorCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use envline_api::ErrorCode;
 use gix::ObjectId;
 use sqlx::SqlitePool;
 

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::pipeline::{EnvironmentSpec, Pipeline};
 use envline_api::NotifyEvent;
+
+use super::pipeline::{EnvironmentSpec, Pipeline};
 use std::time::Duration;
 use strum::VariantNames;
 

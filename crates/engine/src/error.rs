@@ -1,11 +1,11 @@
 //! The one error type operations return, with the HTTP status and code the
 //! API answers with.
 
+use envline_api::{ErrorCode, ErrorReply, GateCheck};
+
 use super::git::GitError;
 use super::roles::Forbidden;
 use super::rules::Refusal;
-use envline_api::GateCheck;
-use envline_api::{ErrorCode, ErrorReply};
 
 /// Why an operation did not happen. Nothing moved when any of these is returned.
 /// Faults inside Envline keep their cause (`source()`), which is logged and

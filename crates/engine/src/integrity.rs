@@ -4,9 +4,9 @@
 //! last position the log records; and the gates' evidence rows (test
 //! results, approvals, holds) against the events that recorded them.
 
-use envline_api::AuditAction;
 use std::collections::HashMap;
 
+use envline_api::{AuditAction, AuditEventView, HoldView};
 use sqlx::SqlitePool;
 
 use super::anchor::check_anchors;
@@ -14,7 +14,6 @@ use super::audit::{self, ChainCheck};
 use super::git::{AUDIT_REF, GitRepo};
 use super::pipeline::Pipeline;
 use super::store;
-use envline_api::{AuditEventView, HoldView};
 
 /// How the remote's anchor was read.
 pub enum RemoteAnchor {

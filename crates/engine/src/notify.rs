@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use envline_api::{AuditAction, AuditEventView, NotificationState, NotificationView};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -19,7 +20,6 @@ use super::Engine;
 pub use crate::config::{GIVE_UP_AFTER, NotifyTarget};
 pub use crate::redact::hook_url as redact;
 use crate::store::outbox;
-use envline_api::{AuditAction, AuditEventView, NotificationState, NotificationView};
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);

@@ -2,10 +2,9 @@
 //! facts, so the API, the preview dialog and the tests all use the same
 //! decision.
 
-use envline_api::ErrorCode;
 use envline_api::{
-    Decision, GateCheck, GateKind, HoldKind, HoldView, PromotionView, VerificationStatus,
-    VerificationView,
+    Decision, ErrorCode, GateCheck, GateKind, HoldKind, HoldView, PromotionView,
+    VerificationStatus, VerificationView,
 };
 
 /// Why a promotion cannot go ahead.

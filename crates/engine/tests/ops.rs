@@ -1,16 +1,14 @@
 //! The operations, called on the engine directly (no HTTP): the seed's
 //! scenarios on the demo repository, a real bare remote and a real SQLite file.
 
-use envline_api::AuditAction;
-use envline_api::ErrorCode;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
 use envline_api::{
-    Decision, DecisionInput, GateKind, HoldInput, HoldKind, PromoteInput, RequestKind,
-    RequestState, RollbackInput, VerificationStatus, VerifyInput,
+    AuditAction, Decision, DecisionInput, ErrorCode, GateKind, HoldInput, HoldKind, PromoteInput,
+    RequestKind, RequestState, RollbackInput, VerificationStatus, VerifyInput,
 };
 use envline_engine::auth::{self, Grant, Principal};
 use envline_engine::caller::Access;

@@ -2,8 +2,9 @@
 //! subjects, and refusals with their reasons.
 
 use comfy_table::{ContentArrangement, Table, presets};
-use envline_api::ErrorReply;
-use envline_api::{AuditEventView, EnvironmentView, GateCheck, PromotionView, RequestState};
+use envline_api::{
+    AuditEventView, EnvironmentView, ErrorReply, GateCheck, PromotionView, RequestState,
+};
 
 /// A commit id as people read it (as long as the dashboard's).
 pub fn short(id: &str) -> &str {

@@ -6,10 +6,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use envline_api::ErrorCode;
 use envline_api::{
-    DecisionInput, PreviewList, PromoteInput, Promoted, PromotionList, PromotionView, RequestState,
-    parse_choice,
+    DecisionInput, ErrorCode, PreviewList, PromoteInput, Promoted, PromotionList, PromotionView,
+    RequestState, parse_choice,
 };
 use envline_engine::{Engine, ops};
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! I4: approvers' decisions on promotion requests; the last needed approval
 //! executes the request.
 
-use envline_api::ErrorCode;
+use envline_api::{Decision, DecisionInput, ErrorCode, PromotionView, RequestKind, RequestState};
 use serde_json::json;
 
 use super::journal::{self, IntentPayload};
@@ -13,7 +13,6 @@ use crate::git::{Person, RefChange};
 use crate::rules;
 use crate::store;
 use crate::{Engine, EngineError};
-use envline_api::{Decision, DecisionInput, PromotionView, RequestKind, RequestState};
 
 /// I4: an approver's decision on a request. The last needed approval executes it.
 pub async fn decide(

@@ -4,16 +4,16 @@
 //! back-off per (environment, candidate), never in a loop, and the last
 //! failure is shown on the environment's card and in the API.
 
-use envline_api::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use envline_api::{AutoPromotionFailure, ErrorCode, PromoteInput};
 
 use super::promote::promote_inner;
 use super::tip_of_source;
 use crate::auth::Principal;
 use crate::{Engine, EngineError};
-use envline_api::{AutoPromotionFailure, PromoteInput};
 
 /// The first wait after a failure; it doubles with each failure after it.
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);

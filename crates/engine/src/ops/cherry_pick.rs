@@ -1,8 +1,7 @@
 //! S5: an out-of-order promotion of one commit onto an environment, which
 //! puts it off the line until it is realigned.
 
-use envline_api::AuditAction;
-use envline_api::ErrorCode;
+use envline_api::{AuditAction, CherryPickInput, ErrorCode, PromotionView, RequestKind};
 use serde_json::json;
 
 use super::journal::{self, IntentPayload, OwnedRequest};
@@ -13,7 +12,6 @@ use crate::auth::{Permission, Principal};
 use crate::git::{Person, RefChange};
 use crate::rules;
 use crate::{Engine, EngineError};
-use envline_api::{CherryPickInput, PromotionView, RequestKind};
 
 /// S5: cherry-picks one commit onto an environment (out of order). The
 /// environment is then off the line until realigned. Gates as for any

@@ -1,8 +1,7 @@
 //! Holds and freezes: a hold blocks promotions into an environment and says
 //! who held it and why; a freeze is a hold with a time window.
 
-use envline_api::AuditAction;
-use envline_api::ErrorCode;
+use envline_api::{AuditAction, ErrorCode, HoldInput, HoldView};
 use serde_json::json;
 
 use super::{environments, reason_of};
@@ -10,7 +9,6 @@ use crate::audit::{self, AuditDraft};
 use crate::auth::{Permission, Principal};
 use crate::store::{self, NewHold};
 use crate::{Engine, EngineError};
-use envline_api::{HoldInput, HoldView};
 
 /// A time a person gave (see [`audit::parse_time`]), stored as RFC 3339 UTC
 /// with milliseconds.

@@ -9,8 +9,10 @@
 //! time) and moves main there; on a conflict nothing moves and a person
 //! rebases by hand, which merging back then accepts.
 
-use envline_api::AuditAction;
-use envline_api::ErrorCode;
+use envline_api::{
+    AuditAction, CommitMapping, ErrorCode, FixProgress, HotfixInput, HotfixPlan, HotfixStatus,
+    IncidentRecord, IncidentState, IncidentView, PlannedReset, RequestState,
+};
 use gix::ObjectId;
 use serde_json::json;
 
@@ -22,10 +24,6 @@ use crate::git::{Person, RefChange};
 use crate::pipeline::is_valid_branch_name;
 use crate::store::{self, NewIncident};
 use crate::{Engine, EngineError};
-use envline_api::{
-    CommitMapping, FixProgress, HotfixInput, HotfixPlan, HotfixStatus, IncidentRecord,
-    IncidentState, IncidentView, PlannedReset, RequestState,
-};
 
 /// Fix commits the Incident page lists.
 const FIX_COMMITS_LISTED: usize = 50;

@@ -8,8 +8,7 @@
 //! not known) are settled against the remote before the next change and on
 //! every refresh, and recorded for the person who asked.
 
-use envline_api::AuditAction;
-use envline_api::ErrorCode;
+use envline_api::{AuditAction, ErrorCode, HoldKind, RequestKind, RequestState};
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,7 +17,6 @@ use super::super::audit::{self, AuditDraft};
 use super::super::git::RefChange;
 use super::super::store::{self, NewHold, NewRequest};
 use super::super::{Engine, EngineError};
-use envline_api::{HoldKind, RequestKind, RequestState};
 
 /// What a change recorded: the requests it created or finished, and its audit events.
 #[derive(Debug, Clone, Default)]

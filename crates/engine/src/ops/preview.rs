@@ -3,7 +3,10 @@
 //! change affects (S2), every gate with its evidence, the approvals needed.
 //! Read-only: it takes no lock and writes nothing.
 
-use envline_api::ErrorCode;
+use envline_api::{
+    CherryPickInput, ErrorCode, ErrorReply, FileChange, MovingCommit, PromoteInput,
+    PromotionPreview, PromotionView, RequestKind, RollbackInput, RollbackPlan,
+};
 use gix::ObjectId;
 
 use super::facts_for;
@@ -14,11 +17,6 @@ use crate::git::{GitRepo, Person, TreeChange};
 use crate::pipeline::Environment;
 use crate::rules;
 use crate::{Engine, EngineError};
-use envline_api::ErrorReply;
-use envline_api::{
-    CherryPickInput, FileChange, MovingCommit, PromoteInput, PromotionPreview, PromotionView,
-    RequestKind, RollbackInput, RollbackPlan,
-};
 
 /// At most this many commits are listed (the total is always given).
 const PREVIEW_COMMITS: usize = 50;

@@ -1,8 +1,7 @@
 //! S1 and S6: promote one environment, or several together, to a commit of
 //! its `from` (or of another environment), and auto-promotion.
 
-use envline_api::AuditAction;
-use envline_api::ErrorCode;
+use envline_api::{AuditAction, ErrorCode, PromoteInput, PromotionView, RequestKind, RequestState};
 use gix::ObjectId;
 use serde_json::json;
 
@@ -15,7 +14,6 @@ use crate::pipeline::Environment;
 use crate::rules;
 use crate::store::{self, NewRequest};
 use crate::{Engine, EngineError};
-use envline_api::{PromoteInput, PromotionView, RequestKind, RequestState};
 
 /// S1/S6: promote `environment` (or several `environments` together) to a
 /// commit of its `from` (or of `from` given). Returns one request per

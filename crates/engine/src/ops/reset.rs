@@ -1,8 +1,10 @@
 //! Moves that are not fast-forwards, each separately authorised and audited
 //! (I2): S3 roll back, and S5 realign an environment that is off the line.
 
-use envline_api::AuditAction;
-use envline_api::ErrorCode;
+use envline_api::{
+    AuditAction, AuditEventView, ErrorCode, PromotionView, RequestKind, RollbackInput,
+    VerificationStatus,
+};
 use gix::ObjectId;
 use serde_json::json;
 
@@ -16,7 +18,6 @@ use crate::pipeline::Environment;
 use crate::rules;
 use crate::store;
 use crate::{Engine, EngineError};
-use envline_api::{AuditEventView, PromotionView, RequestKind, RollbackInput, VerificationStatus};
 
 /// Moves that bring an environment forward: what a rollback undoes.
 const FORWARD_MOVES: [&str; 2] = ["promote", "cherry_pick"];

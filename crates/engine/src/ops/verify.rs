@@ -1,8 +1,7 @@
 //! I3's evidence: a tester or CI records that exactly one commit passed (or
 //! failed) its tests in one environment.
 
-use envline_api::AuditAction;
-use envline_api::ErrorCode;
+use envline_api::{AuditAction, ErrorCode, VerificationStatus, VerificationView, VerifyInput};
 use serde_json::json;
 
 use super::{MAX_TEXT, environment};
@@ -10,7 +9,6 @@ use crate::audit::{self, AuditDraft};
 use crate::auth::{Permission, Principal};
 use crate::store::{self, NewVerification};
 use crate::{Engine, EngineError};
-use envline_api::{VerificationStatus, VerificationView, VerifyInput};
 
 /// How many of the commits an environment held a refusal lists.
 const HELD_LISTED: usize = 5;
