@@ -107,7 +107,7 @@ pub async fn append(tx: &mut Tx<'_>, drafts: &[AuditDraft]) -> Result<Vec<i64>, 
         )
         .await?;
         if let Some(event) = draft.action.notifies() {
-            store::outbox::enqueue(tx, id, event.as_str(), &at).await?;
+            store::outbox::enqueue(tx, id, event, &at).await?;
         }
         ids.push(id);
         (prev_id, prev_hash) = (id, hash);

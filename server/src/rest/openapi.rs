@@ -4,7 +4,7 @@
 //! types derive their schemas, and every module registers its handlers with
 //! `routes!()`, which routes and documents them in one step.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::state::AppState;
 use axum::Extension;
@@ -98,14 +98,29 @@ impl Modify for SecuritySchemes {
 /// The document as generated from the handlers, which the served one
 /// completes with what only the configuration knows.
 #[derive(Clone)]
-pub struct Document(Arc<Value>);
+pub struct Document {
+    generated: Arc<Value>,
+    /// The served document, completed once: the configured pipeline does
+    /// not change while the server runs.
+    served: Arc<OnceLock<Bytes>>,
+}
 
 impl Document {
     /// Keeps the document the routers collected.
     pub fn new(openapi: &utoipa::openapi::OpenApi) -> Document {
-        Document(Arc::new(
-            serde_json::to_value(openapi).expect("an OpenAPI document always serializes"),
-        ))
+        Document {
+            generated: Arc::new(
+                serde_json::to_value(openapi).expect("an OpenAPI document always serializes"),
+            ),
+            served: Arc::default(),
+        }
+    }
+
+    /// The served document, completed at the first request.
+    fn served(&self, pipeline: &Pipeline) -> Bytes {
+        self.served
+            .get_or_init(|| self.for_pipeline(pipeline))
+            .clone()
     }
 
     /// The document for this server: where a request names an environment,
@@ -113,8 +128,8 @@ impl Document {
     /// root branch; hotfix mode's `from` and `keep` the protected ones), so
     /// a client, or a generator of requests, knows exactly which names are
     /// taken.
-    pub fn for_pipeline(&self, pipeline: &Pipeline) -> Bytes {
-        let mut doc = (*self.0).clone();
+    fn for_pipeline(&self, pipeline: &Pipeline) -> Bytes {
+        let mut doc = (*self.generated).clone();
         let names: Vec<Value> = pipeline.names().into_iter().map(Value::from).collect();
         let mut sources = names.clone();
         sources.push(Value::from(pipeline.root()));
@@ -299,7 +314,7 @@ async fn openapi_json(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        document.for_pipeline(&state.engine.config.pipeline),
+        document.served(&state.engine.config.pipeline),
     )
         .into_response()
 }

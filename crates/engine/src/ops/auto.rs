@@ -111,18 +111,15 @@ impl AutoFailures {
 /// Whether a refusal is the push failing (to be retried later), rather than
 /// the promotion not being possible now (gates, nothing to promote).
 fn is_push_failure(error: &EngineError) -> bool {
-    matches!(
-        error,
-        EngineError::Remote { .. }
-            | EngineError::Internal(_)
-            | EngineError::Git(_)
-            | EngineError::Database(_)
-            | EngineError::Task(_)
-            | EngineError::Conflict {
-                code: ErrorCode::RemoteMoved | ErrorCode::RefMoved,
-                ..
-            }
-    )
+    error.is_fault()
+        || matches!(
+            error,
+            EngineError::Remote { .. }
+                | EngineError::Conflict {
+                    code: ErrorCode::RemoteMoved | ErrorCode::RefMoved,
+                    ..
+                }
+        )
 }
 
 /// Promotes every `auto_promote` environment whose `from` has an eligible

@@ -2,7 +2,7 @@
 //! notifications, queued in the audit event's own transaction and delivered
 //! with retries by `crate::notify`.
 
-use envline_api::{NotificationState, NotificationView};
+use envline_api::{NotificationState, NotificationView, NotifyEvent};
 use sqlx::{FromRow, SqlitePool};
 
 use super::audit::AuditEventRow;
@@ -13,9 +13,10 @@ use super::{Tx, now};
 pub async fn enqueue(
     tx: &mut Tx<'_>,
     audit_id: i64,
-    event: &str,
+    event: NotifyEvent,
     at: &str,
 ) -> Result<(), sqlx::Error> {
+    let event = event.as_str();
     sqlx::query(
         "INSERT INTO notifications (audit_id, event, target, state, attempts, next_attempt_at, created_at)
          SELECT ?, ?, url, 'pending', 0, ?, ? FROM notify_targets WHERE instr(events, ?) > 0",
