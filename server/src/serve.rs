@@ -75,6 +75,7 @@ async fn sign_in_first(State(state): State<AppState>, request: Request, next: Ne
     }
     if state
         .engine
+        .people()
         .caller(request.headers(), Access::Read)
         .await
         .is_ok()
@@ -128,14 +129,16 @@ pub async fn serve(config: Config) -> Result<(), String> {
     .with_graceful_shutdown(async move {
         shutdown().await;
         // Live streams end, so the server can.
-        stopping.stop();
+        stopping.changes().stop();
     })
     .await
     .map_err(|e| e.to_string())
 }
 
 fn spawn_background(engine: Arc<Engine>) {
-    tokio::spawn(envline_engine::notify::deliver_forever(engine.clone()));
+    tokio::spawn(envline_engine::notify::deliver_forever(
+        engine.notifications().clone(),
+    ));
     // Timed refreshes and those webhooks ask for, one at a time.
     tokio::spawn(engine.clone().run_refresher());
     tokio::spawn(async move {
@@ -151,11 +154,11 @@ fn spawn_background(engine: Arc<Engine>) {
             match retry {
                 Some(at) => {
                     tokio::select! {
-                        _ = engine.auto_promote.notified() => {}
+                        _ = engine.changes().auto_promotion_due() => {}
                         _ = tokio::time::sleep_until(at.into()) => {}
                     }
                 }
-                None => engine.auto_promote.notified().await,
+                None => engine.changes().auto_promotion_due().await,
             }
             // Let bursts of changes settle into one pass.
             tokio::time::sleep(Duration::from_millis(200)).await;

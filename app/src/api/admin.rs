@@ -30,13 +30,13 @@ pub async fn get_admin() -> Result<AdminPage, AppError> {
     use super::server::read;
     use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Read).await?;
-    let people = read(engine.people(&who)).await?;
+    let people = read(engine.people().list(&who)).await?;
     Ok(AdminPage {
         people,
         holds: read(engine.holds()).await?,
         environments: engine.config.pipeline.names(),
         notify_targets: engine.config.notify.len(),
-        failing_notifications: read(engine.failing_notifications(20)).await?,
+        failing_notifications: read(engine.notifications().failing(20)).await?,
         anchor_problem: engine.anchor_problem(),
     })
 }
@@ -58,6 +58,7 @@ pub async fn add_person(
     let password = password.filter(|p| !p.is_empty());
     super::server::run(async move {
         engine
+            .people()
             .add_person(&who, &name, &roles, password.as_deref())
             .await
             .map(|()| name)
@@ -72,6 +73,7 @@ pub async fn grant_role(name: String, role: String) -> Result<String, AppError> 
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
         engine
+            .people()
             .grant_role(&who, &name, &role)
             .await
             .map(|()| format!("{name} may now act as {}", role.trim()))
@@ -86,6 +88,7 @@ pub async fn remove_role(name: String, role: String) -> Result<String, AppError>
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
         engine
+            .people()
             .remove_role(&who, &name, &role)
             .await
             .map(|()| format!("{name} no longer acts as {role}"))
@@ -107,7 +110,7 @@ pub async fn create_token(user: String, label: String) -> Result<NewToken, AppEr
     use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
-        let token = engine.create_token(&who, &user, &label).await?;
+        let token = engine.people().create_token(&who, &user, &label).await?;
         Ok(NewToken {
             user,
             label: label.trim().to_owned(),
@@ -122,7 +125,8 @@ pub async fn create_token(user: String, label: String) -> Result<NewToken, AppEr
 pub async fn revoke_token(id: i64) -> Result<i64, AppError> {
     use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
-    super::server::run(async move { engine.revoke_token(&who, id).await.map(|()| id) }).await
+    super::server::run(async move { engine.people().revoke_token(&who, id).await.map(|()| id) })
+        .await
 }
 
 /// Removes `name`: roles, tokens and sessions go, waiting approvals are withdrawn.
@@ -131,7 +135,7 @@ pub async fn remove_person(name: String) -> Result<String, AppError> {
     use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
-        engine.remove_person(&who, &name).await.map(|()| {
+        engine.people().remove_person(&who, &name).await.map(|()| {
             format!("{name} is removed: their sessions and tokens no longer work, and their waiting approvals are withdrawn.")
         })
     })
@@ -145,6 +149,7 @@ pub async fn reset_password(name: String, password: String) -> Result<String, Ap
     let (engine, who) = super::server::caller(Access::Change).await?;
     super::server::run(async move {
         engine
+            .people()
             .reset_password(&who, &name, &password)
             .await
             .map(|()| format!("{name} has a new password; every session of theirs has ended."))

@@ -34,7 +34,7 @@ pub async fn get_environment(name: String) -> Result<EnvironmentPage, AppError> 
     use envline_engine::audit::AuditFilter;
     use envline_engine::{caller::Access, ops};
     let (engine, who) = super::server::caller(Access::Read).await?;
-    let pipeline = read(engine.pipeline()).await?;
+    let pipeline = read(engine.views().pipeline()).await?;
     let Some(env) = pipeline
         .environments
         .iter()

@@ -33,8 +33,8 @@ pub async fn get_line(position: Option<usize>) -> Result<LinePage, AppError> {
         Some(p) => TimelineStart::At(p),
         None => TimelineStart::Tip,
     };
-    let timeline = read(engine.timeline(LINE_PAGE, start)).await?;
-    let pipeline = read(engine.pipeline()).await?;
+    let timeline = read(engine.views().timeline(LINE_PAGE, start)).await?;
+    let pipeline = read(engine.views().pipeline()).await?;
     Ok(LinePage {
         root: pipeline.root.clone(),
         timeline,

@@ -35,6 +35,7 @@ mod server {
         let state = expect_context::<AppState>();
         let who = state
             .engine
+            .people()
             .caller(&headers(), access)
             .await
             .map_err(refuse)?;

@@ -39,7 +39,7 @@ fn given(text: Option<String>) -> Option<String> {
 pub async fn get_pipeline() -> Result<PipelinePage, AppError> {
     use envline_engine::caller::Access;
     let (engine, who) = super::server::caller(Access::Read).await?;
-    let pipeline = super::server::read(engine.pipeline()).await?;
+    let pipeline = super::server::read(engine.views().pipeline()).await?;
     Ok(PipelinePage {
         pipeline: (*pipeline).clone(),
         viewer: engine.viewer(&who),

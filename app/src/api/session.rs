@@ -29,7 +29,11 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
     use envline_engine::caller::Access;
     let engine = expect_context::<crate::state::AppState>().engine;
     // Nobody signed in is an answer here, not a refusal.
-    let who = match engine.caller(&super::server::headers(), Access::Read).await {
+    let who = match engine
+        .people()
+        .caller(&super::server::headers(), Access::Read)
+        .await
+    {
         Ok(who) => who,
         Err(envline_engine::EngineError::Unauthenticated(_)) => {
             return Ok(SessionInfo {
@@ -52,12 +56,12 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
                 && !r.counted_approvers.contains(&who.user)
         })
         .count();
-    let remote_error = read(engine.pipeline()).await?.refresh_error.clone();
+    let remote_error = read(engine.views().pipeline()).await?.refresh_error.clone();
     Ok(SessionInfo {
         viewer: Some(viewer),
         waiting_for_me,
         remote_error,
-        hotfix: engine.hotfix(),
+        hotfix: engine.hotfix_mode().incident(),
     })
 }
 
@@ -74,14 +78,20 @@ pub async fn sign_in(user: String, password: String, next: Option<String>) -> Re
     let headers = super::server::headers();
     state
         .engine
+        .people()
         .require_same_origin(&headers)
         .map_err(super::server::refuse)?;
     let peer = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
         .await
         .ok()
         .map(|ConnectInfo(a)| a.ip());
-    let address = state.engine.client_address(peer, &headers);
-    let signed_in = match state.engine.sign_in(&user, &password, address).await {
+    let address = state.engine.people().client_address(peer, &headers);
+    let signed_in = match state
+        .engine
+        .people()
+        .sign_in(&user, &password, address)
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             // 429 says when to come back, as the HTTP standard has it.
@@ -94,7 +104,10 @@ pub async fn sign_in(user: String, password: String, next: Option<String>) -> Re
             return Err(super::server::refuse(e));
         }
     };
-    let cookie = state.engine.session_cookie(&signed_in.secret, &headers);
+    let cookie = state
+        .engine
+        .people()
+        .session_cookie(&signed_in.secret, &headers);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.append_header(
         SET_COOKIE,
@@ -114,10 +127,11 @@ pub async fn sign_out() -> Result<(), AppError> {
     let headers = super::server::headers();
     state
         .engine
+        .people()
         .require_same_origin(&headers)
         .map_err(super::server::refuse)?;
-    super::server::read(state.engine.sign_out(&headers)).await?;
-    let cookie = state.engine.cleared_session_cookie(&headers);
+    super::server::read(state.engine.people().sign_out(&headers)).await?;
+    let cookie = state.engine.people().cleared_session_cookie(&headers);
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.append_header(
         SET_COOKIE,
@@ -146,6 +160,7 @@ pub async fn change_password(
     let keep = envline_engine::session::session_secret(&super::server::headers());
     super::server::run(async move {
         engine
+            .people()
             .change_own_password(&who, &current, &new, keep.as_deref())
             .await
     })

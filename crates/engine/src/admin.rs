@@ -5,8 +5,9 @@
 
 use envline_api::{ErrorCode, PersonView, TokenView};
 
+use super::EngineError;
 use super::auth::{self, AuthError, Grant, Permission, Principal};
-use super::{Engine, EngineError};
+use super::people::People;
 
 /// The longest label a token may have.
 const MAX_LABEL: usize = 200;
@@ -42,7 +43,7 @@ fn grants(roles: &[String]) -> Result<Vec<Grant>, EngineError> {
         .collect()
 }
 
-impl Engine {
+impl People {
     /// Whether a user called `name` exists.
     async fn user_exists(&self, name: &str) -> Result<bool, EngineError> {
         Ok(auth::users(&self.pool)
@@ -52,7 +53,7 @@ impl Engine {
     }
 
     /// Every user with their roles and tokens (never the tokens themselves).
-    pub async fn people(&self, who: &Principal) -> Result<Vec<PersonView>, EngineError> {
+    pub async fn list(&self, who: &Principal) -> Result<Vec<PersonView>, EngineError> {
         who.require(Permission::Admin, None)?;
         let tokens = auth::tokens(&self.pool, None).await?;
         Ok(auth::users(&self.pool)
@@ -165,7 +166,7 @@ impl Engine {
         }
         auth::remove_user(&self.pool, &who.user, name).await?;
         self.forget_tokens();
-        self.changed();
+        self.changes.changed();
         Ok(())
     }
 

@@ -7,8 +7,9 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 use super::auth::{Credential, Principal};
+use super::people::People;
 use super::session::session_secret;
-use super::{Engine, EngineError, auth};
+use super::{EngineError, auth};
 
 /// What the caller wants to do: reads may be anonymous, changes may not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub enum Access {
     Change,
 }
 
-impl Engine {
+impl People {
     /// Resolves the caller of a request from its headers.
     pub async fn caller(
         &self,
@@ -78,15 +79,15 @@ pub fn credential(headers: &HeaderMap) -> Option<Credential> {
     session_secret(headers).map(Credential::Session)
 }
 
-impl Engine {
+impl People {
     /// Completes when `credential` no longer stands (the session ended with
     /// a password change or a removal, the token was revoked), checked every
     /// [`CREDENTIAL_RECHECK`]; never for the anonymous reader.
     pub fn credential_ended(
-        self: &std::sync::Arc<Self>,
+        &self,
         credential: Option<Credential>,
     ) -> impl Future<Output = ()> + Send + 'static + use<> {
-        let engine = self.clone();
+        let pool = self.pool.clone();
         async move {
             let Some(credential) = credential else {
                 return std::future::pending().await;
@@ -94,7 +95,7 @@ impl Engine {
             loop {
                 tokio::time::sleep(CREDENTIAL_RECHECK).await;
                 // A database hiccup does not end a stream; only a clear "gone" does.
-                if let Ok(false) = auth::credential_live(&engine.pool, &credential).await {
+                if let Ok(false) = auth::credential_live(&pool, &credential).await {
                     return;
                 }
             }

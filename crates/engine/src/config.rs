@@ -265,6 +265,14 @@ struct RawEnvironment {
 }
 
 impl Config {
+    /// The address people open: `server.public_url`, else the listen address.
+    pub fn public_url(&self) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+    }
+
     /// Reads `file`, applies `ENVLINE_*` overrides from `vars`, validates.
     pub fn load(file: &Path, vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError {

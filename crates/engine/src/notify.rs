@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use sqlx::SqlitePool;
 
-use super::Engine;
+use crate::EngineError;
+use crate::changes::Changes;
+use crate::config::Config;
 pub use crate::config::{GIVE_UP_AFTER, NotifyTarget};
 pub use crate::redact::hook_url as redact;
 use crate::store::outbox;
@@ -124,25 +126,53 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
 }
 
-/// Notifications as the API lists them, newest first.
-pub async fn list(
-    pool: &SqlitePool,
-    state: Option<NotificationState>,
-    limit: i64,
-) -> Result<Vec<NotificationView>, sqlx::Error> {
-    let rows = outbox::notifications(pool, state, limit).await?;
-    Ok(rows
-        .into_iter()
-        .map(|n| {
-            let (id, target) = (delivery_id(n.audit_id, &n.event), redact(&n.target));
-            n.into_view(id, target)
-        })
-        .collect())
+/// The notification service: what is queued for the `[[notify]]` targets,
+/// and its delivery (see the module).
+pub struct Notifications {
+    config: Arc<Config>,
+    pool: SqlitePool,
+    changes: Arc<Changes>,
 }
 
-/// How many notifications are in each state, for `/metrics`.
-pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    outbox::counts(pool).await
+impl Notifications {
+    /// The notifications of an engine's configuration and database.
+    pub(crate) fn new(
+        config: Arc<Config>,
+        pool: SqlitePool,
+        changes: Arc<Changes>,
+    ) -> Notifications {
+        Notifications {
+            config,
+            pool,
+            changes,
+        }
+    }
+
+    /// Notifications as the API lists them, newest first.
+    pub async fn list(
+        &self,
+        state: Option<NotificationState>,
+        limit: i64,
+    ) -> Result<Vec<NotificationView>, EngineError> {
+        let rows = outbox::notifications(&self.pool, state, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|n| {
+                let (id, target) = (delivery_id(n.audit_id, &n.event), redact(&n.target));
+                n.into_view(id, target)
+            })
+            .collect())
+    }
+
+    /// Notifications being retried, newest first: what the Admin page warns of.
+    pub async fn failing(&self, limit: i64) -> Result<Vec<NotificationView>, EngineError> {
+        self.list(Some(NotificationState::Failing), limit).await
+    }
+
+    /// How many notifications are in each state, for `/metrics`.
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>, EngineError> {
+        Ok(outbox::counts(&self.pool).await?)
+    }
 }
 
 /// A notification due for delivery, with the audit event it tells of.
@@ -170,7 +200,7 @@ impl From<outbox::DueRow> for Due {
 /// Delivers what is due, forever: one task per target (so a receiver that
 /// hangs or refuses holds up only its own notifications), plus the pruning
 /// of delivered ones.
-pub async fn deliver_forever(engine: Arc<Engine>) {
+pub async fn deliver_forever(engine: Arc<Notifications>) {
     let http = match reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
         // A followed redirect would turn the POST into a GET that "succeeds".
@@ -192,7 +222,7 @@ pub async fn deliver_forever(engine: Arc<Engine>) {
             workers.spawn(deliver_to(engine.clone(), http.clone(), target));
         }
     }
-    let mut changes = engine.subscribe();
+    let mut changes = engine.changes.subscribe();
     loop {
         match prune(&engine.pool).await {
             Ok(0) => {}
@@ -212,8 +242,8 @@ pub async fn deliver_forever(engine: Arc<Engine>) {
 
 /// One target's deliveries, forever: woken by every change (a new event is
 /// sent at once) and when its next retry is due.
-async fn deliver_to(engine: Arc<Engine>, http: reqwest::Client, target: NotifyTarget) {
-    let mut changes = engine.subscribe();
+async fn deliver_to(engine: Arc<Notifications>, http: reqwest::Client, target: NotifyTarget) {
+    let mut changes = engine.changes.subscribe();
     let give_up = target.give_up_after().unwrap_or(GIVE_UP_AFTER);
     loop {
         let wait = match deliver_due(&engine, &http, &target, give_up).await {
@@ -250,7 +280,7 @@ async fn prune(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
 /// gives up on those that failed for `give_up` since they were queued, and
 /// says how long until its next one is due.
 async fn deliver_due(
-    engine: &Engine,
+    engine: &Notifications,
     http: &reqwest::Client,
     target: &NotifyTarget,
     give_up: Duration,
@@ -261,7 +291,7 @@ async fn deliver_due(
         .into_iter()
         .map(Due::from)
         .collect();
-    let base = engine.public_url();
+    let base = engine.config.public_url();
     let slots = Arc::new(tokio::sync::Semaphore::new(PER_TARGET_CONCURRENCY));
     let mut sending = tokio::task::JoinSet::new();
     for d in due {
@@ -321,7 +351,7 @@ fn failed_for(queued_at: &str) -> Duration {
 /// Gives a notification up: dropped, with why, and audited (I5: the log
 /// says that a receiver never heard of an event).
 async fn give_up_on(
-    engine: &Engine,
+    engine: &Notifications,
     d: &Due,
     target: &NotifyTarget,
     why: &str,

@@ -3,11 +3,67 @@
 //! into one more refresh after it, so a burst of pushes (or of redelivered
 //! webhooks) costs at most two fetches, never one per request.
 
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use super::Engine;
+use super::{Engine, store};
+
+/// The state of the last fetch of the remote.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshState {
+    /// When it ran.
+    pub at: Option<String>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// The refresh service: the last fetch's outcome, the queue of refreshes
+/// asked for, and how many ran. The refresh itself ([`Engine::refresh`])
+/// settles the journal, so it is the engine's.
+#[derive(Debug, Default)]
+pub struct Refresher {
+    state: RwLock<RefreshState>,
+    queue: RefreshQueue,
+    count: AtomicU64,
+}
+
+impl Refresher {
+    /// Asks for a refresh without waiting for it (a webhook's push): it
+    /// starts at once when none is running, else one more runs after the
+    /// running one, shared by every request made meanwhile. Needs
+    /// [`Engine::run_refresher`] running (`envline serve` starts it).
+    pub fn request(&self) -> RefreshRequest {
+        self.queue.request()
+    }
+
+    /// The last fetch's outcome.
+    pub fn last(&self) -> RefreshState {
+        self.state.read().expect("lock").clone()
+    }
+
+    /// How many refreshes ran since start-up (timed, asked for by webhooks
+    /// or `POST /api/v1/refresh`, and the first one): what shows whether
+    /// webhooks are deduplicated.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Records a fetch that just ended; true when its error differs from the
+    /// last one's (the pages must show it, or stop showing it).
+    pub(crate) fn fetched(&self, error: Option<String>) -> bool {
+        let mut state = self.state.write().expect("lock");
+        state.at = Some(store::now());
+        let changed = state.error != error;
+        state.error = error;
+        changed
+    }
+
+    /// Counts a refresh that ran.
+    pub(crate) fn ran(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 /// What became of a request for a refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +85,7 @@ struct QueueState {
 
 /// Coalesces refresh requests for the one worker ([`Engine::run_refresher`]).
 #[derive(Debug, Default)]
-pub(crate) struct RefreshQueue {
+struct RefreshQueue {
     state: Mutex<QueueState>,
     wake: tokio::sync::Notify,
 }
@@ -71,20 +127,12 @@ impl RefreshQueue {
 }
 
 impl Engine {
-    /// Asks for a refresh without waiting for it (a webhook's push): it
-    /// starts at once when none is running, else one more runs after the
-    /// running one, shared by every request made meanwhile. Needs
-    /// [`Engine::run_refresher`] running (`envline serve` starts it).
-    pub fn request_refresh(&self) -> RefreshRequest {
-        self.refresh_queue.request()
-    }
-
-    /// The worker behind [`Engine::request_refresh`], and the timed refresh:
+    /// The worker behind [`Refresher::request`], and the timed refresh:
     /// refreshes when asked, and `refresh_seconds` after the last refresh it
     /// ran when nobody asks. Runs until the process ends.
     pub async fn run_refresher(self: Arc<Self>) {
         let period = Duration::from_secs(self.config.repository.refresh_seconds);
-        let queue = &self.refresh_queue;
+        let queue = &self.refresher.queue;
         loop {
             let timed = tokio::select! {
                 _ = queue.wake.notified() => false,

@@ -162,7 +162,7 @@ impl Engine {
                         branches.join(", ")
                     ));
                 }
-                let refresh = self.request_refresh();
+                let refresh = self.refresher().request();
                 let reason = match refresh {
                     RefreshRequest::Started => format!("a push to `{branch}`: refreshing now"),
                     RefreshRequest::Queued => format!(

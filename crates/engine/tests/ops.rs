@@ -413,10 +413,16 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
     .await
     .unwrap();
     let ip = Some("10.0.0.1".parse().unwrap());
-    let signed = w.engine.sign_in("pat", "correct horse", ip).await.unwrap();
+    let signed = w
+        .engine
+        .people()
+        .sign_in("pat", "correct horse", ip)
+        .await
+        .unwrap();
     assert_eq!(signed.principal.user, "pat");
     let wrong = w
         .engine
+        .people()
         .sign_in("pat", "wrong", ip)
         .await
         .err()
@@ -424,6 +430,7 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
         .to_string();
     let unknown = w
         .engine
+        .people()
         .sign_in("nobody", "wrong", ip)
         .await
         .err()
@@ -433,10 +440,11 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
     // Five wrong passwords in a row from one address: the next attempt from
     // there waits, even with the right password; pat elsewhere does not.
     for _ in 0..4 {
-        let _ = w.engine.sign_in("pat", "wrong", ip).await;
+        let _ = w.engine.people().sign_in("pat", "wrong", ip).await;
     }
     let limited = w
         .engine
+        .people()
         .sign_in("pat", "correct horse", ip)
         .await
         .err()
@@ -454,6 +462,7 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
     let elsewhere = Some("10.0.0.2".parse().unwrap());
     assert!(
         w.engine
+            .people()
             .sign_in("pat", "correct horse", elsewhere)
             .await
             .is_ok()
@@ -467,21 +476,38 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
             .unwrap(),
     );
     headers.insert(http::header::HOST, "envline.test:3000".parse().unwrap());
-    let who = w.engine.caller(&headers, Access::Read).await.unwrap();
+    let who = w
+        .engine
+        .people()
+        .caller(&headers, Access::Read)
+        .await
+        .unwrap();
     assert_eq!(who.user, "pat");
-    let cross = w.engine.caller(&headers, Access::Change).await.unwrap_err();
+    let cross = w
+        .engine
+        .people()
+        .caller(&headers, Access::Change)
+        .await
+        .unwrap_err();
     assert!(matches!(cross, EngineError::CrossOrigin(_)), "{cross:?}");
     headers.insert(
         http::header::ORIGIN,
         "https://evil.example".parse().unwrap(),
     );
-    assert!(w.engine.caller(&headers, Access::Change).await.is_err());
+    assert!(
+        w.engine
+            .people()
+            .caller(&headers, Access::Change)
+            .await
+            .is_err()
+    );
     headers.insert(
         http::header::ORIGIN,
         "http://envline.test:3000".parse().unwrap(),
     );
     assert_eq!(
         w.engine
+            .people()
             .caller(&headers, Access::Change)
             .await
             .unwrap()

@@ -111,7 +111,7 @@ struct CreatedToken {
     ),
 )]
 async fn users(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    let people = state.engine.people(&caller.0).await?;
+    let people = state.engine.people().list(&caller.0).await?;
     Ok(Json(UserList { users: people }).into_response())
 }
 
@@ -139,6 +139,7 @@ async fn add_user(
     let input: NewUser = body.json()?;
     state
         .engine
+        .people()
         .add_person(
             &caller.0,
             &input.name,
@@ -174,7 +175,11 @@ async fn remove_user(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    state.engine.remove_person(&caller.0, &name).await?;
+    state
+        .engine
+        .people()
+        .remove_person(&caller.0, &name)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -204,6 +209,7 @@ async fn set_password(
     let input: NewPassword = body.json()?;
     state
         .engine
+        .people()
         .reset_password(&caller.0, &name, &input.password)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -235,6 +241,7 @@ async fn grant(
     let input: NewRole = body.json()?;
     state
         .engine
+        .people()
         .grant_role(&caller.0, &name, &input.role)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -264,7 +271,11 @@ async fn remove_role(
     caller: Caller,
     Path((name, role)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    state.engine.remove_role(&caller.0, &name, &role).await?;
+    state
+        .engine
+        .people()
+        .remove_role(&caller.0, &name, &role)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -292,6 +303,7 @@ async fn create_token(
     let input: NewToken = body.json()?;
     let token = state
         .engine
+        .people()
         .create_token(&caller.0, &input.user, &input.label)
         .await?;
     let created = CreatedToken {
@@ -324,6 +336,6 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    state.engine.revoke_token(&caller.0, id).await?;
+    state.engine.people().revoke_token(&caller.0, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn environments(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.reader()?;
-    let view = state.engine.pipeline().await?;
+    let view = state.engine.views().pipeline().await?;
     Ok(Json(&*view).into_response())
 }
 
@@ -96,6 +96,6 @@ async fn timeline(
         (None, Some(position)) => TimelineStart::At(position),
         (None, None) => TimelineStart::Tip,
     };
-    let page = state.engine.timeline(limit, start).await?;
+    let page = state.engine.views().timeline(limit, start).await?;
     Ok(Json(page).into_response())
 }

@@ -40,7 +40,9 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             Access::Change
         };
-        Ok(Caller(state.engine.caller(&parts.headers, access).await?))
+        Ok(Caller(
+            state.engine.people().caller(&parts.headers, access).await?,
+        ))
     }
 }
 

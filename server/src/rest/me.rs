@@ -68,6 +68,7 @@ async fn change_password(
     let keep = envline_engine::session::session_secret(&headers);
     let ended = state
         .engine
+        .people()
         .change_own_password(&caller.0, &input.current, &input.new, keep.as_deref())
         .await?;
     Ok(Json(PasswordChanged {

@@ -7,7 +7,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use envline_api::{NotificationList, NotificationState, parse_choice};
-use envline_engine::{EngineError, notify};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -66,9 +65,7 @@ async fn notifications(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_input("`limit` must be between 1 and 1000"));
     }
-    let list = notify::list(&state.engine.pool, filter, limit)
-        .await
-        .map_err(EngineError::from)?;
+    let list = state.engine.notifications().list(filter, limit).await?;
     Ok(Json(NotificationList {
         notifications: list,
     })

@@ -87,7 +87,7 @@ pub fn install_metrics() {
 )]
 async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.reader()?;
-    if let Ok(view) = state.engine.pipeline().await {
+    if let Ok(view) = state.engine.views().pipeline().await {
         for env in view.environments.iter().filter(|e| !e.is_root) {
             metrics::gauge!("envline_environment_behind_from", "environment" => env.name.clone())
                 .set(env.behind_from.unwrap_or(0) as f64);
@@ -95,13 +95,13 @@ async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
                 .set(if env.on_line { 1.0 } else { 0.0 });
         }
     }
-    if let Ok(counts) = envline_engine::notify::counts(&state.engine.pool).await {
+    if let Ok(counts) = state.engine.notifications().counts().await {
         for state in ["pending", "failing", "delivered", "dropped"] {
             let n = counts.iter().find(|(s, _)| s == state).map_or(0, |c| c.1);
             metrics::gauge!("envline_notifications", "state" => state).set(n as f64);
         }
     }
-    metrics::counter!("envline_refreshes_total").absolute(state.engine.refreshes());
+    metrics::counter!("envline_refreshes_total").absolute(state.engine.refresher().count());
     let body = METRICS.get().map(|h| h.render()).unwrap_or_default();
     Ok((
         [(
@@ -156,7 +156,7 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
         .map_err(EngineError::from)?;
     let engine = state.engine.clone();
     Engine::detached(async move { engine.refresh().await }).await?;
-    let view = state.engine.pipeline().await?;
+    let view = state.engine.views().pipeline().await?;
     Ok(Json(Refreshed {
         refreshed_at: view.refreshed_at.clone(),
     })
@@ -216,12 +216,12 @@ async fn events(
     let credential = (caller.0.user != envline_engine::auth::Principal::anonymous().user)
         .then(|| envline_engine::caller::credential(&headers))
         .flatten();
-    let ended = state.engine.credential_ended(credential);
+    let ended = state.engine.people().credential_ended(credential);
     let hello = Event::default()
         .event("hello")
         .retry(Duration::from_secs(1))
-        .data(state.engine.generation().to_string());
-    let changes = BroadcastStream::new(state.engine.subscribe()).map(|notice| {
+        .data(state.engine.changes().generation().to_string());
+    let changes = BroadcastStream::new(state.engine.changes().subscribe()).map(|notice| {
         // A listener that fell behind only needs to know that something changed.
         let generation = notice.unwrap_or_default();
         Ok(Event::default()
@@ -230,7 +230,7 @@ async fn events(
     });
     let stream = futures::stream::once(async { Ok(hello) })
         .chain(changes)
-        .take_until(state.engine.stopped())
+        .take_until(state.engine.changes().stopped())
         .take_until(ended);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

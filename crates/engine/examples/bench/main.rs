@@ -144,13 +144,13 @@ async fn status_and_promotion() {
     let clone = config.clone_dir();
     let engine = Engine::start(config).await.unwrap();
     let t = Instant::now();
-    let view = engine.pipeline().await.unwrap();
+    let view = engine.views().pipeline().await.unwrap();
     let cold = t.elapsed();
     assert_eq!(view.environments.len(), ENVS + 1);
     let mut warm = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let _ = engine.pipeline().await.unwrap();
+        let _ = engine.views().pipeline().await.unwrap();
         warm.push(t.elapsed());
     }
     let warm = median(warm);
@@ -210,7 +210,7 @@ async fn status_and_promotion() {
         ours.push(t.elapsed());
         assert_eq!(r[0].state, envline_api::RequestState::Done);
         let t = Instant::now();
-        let _ = engine.pipeline().await.unwrap();
+        let _ = engine.views().pipeline().await.unwrap();
         after_change.push(t.elapsed());
     }
     // The baseline: a plain clone moving another branch the same way.

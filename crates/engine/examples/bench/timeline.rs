@@ -162,20 +162,28 @@ pub async fn run() {
         let engine = Engine::start(config.clone()).await.unwrap();
         // Where the environments stand is computed once per change for every
         // page; what is measured here is the line's own work.
-        engine.pipeline().await.unwrap();
+        engine.views().pipeline().await.unwrap();
         let t = Instant::now();
-        let page = engine.timeline(PAGE, TimelineStart::Tip).await.unwrap();
+        let page = engine
+            .views()
+            .timeline(PAGE, TimelineStart::Tip)
+            .await
+            .unwrap();
         first.push(t.elapsed());
         assert_eq!(page.commits.len(), PAGE);
         let t = Instant::now();
-        engine.timeline(PAGE, TimelineStart::Tip).await.unwrap();
+        engine
+            .views()
+            .timeline(PAGE, TimelineStart::Tip)
+            .await
+            .unwrap();
         first_again.push(t.elapsed());
         let at = TimelineStart::At(page.total / 2);
         let t = Instant::now();
-        engine.timeline(PAGE, at.clone()).await.unwrap();
+        engine.views().timeline(PAGE, at.clone()).await.unwrap();
         middle.push(t.elapsed());
         let t = Instant::now();
-        engine.timeline(PAGE, at).await.unwrap();
+        engine.views().timeline(PAGE, at).await.unwrap();
         middle_again.push(t.elapsed());
         drop(engine);
     }

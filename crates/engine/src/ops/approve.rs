@@ -85,7 +85,7 @@ pub async fn decide(
         .await?;
     }
     tx.commit().await?;
-    engine.changed();
+    engine.changes().changed();
     let request = store::request(&engine.pool, request_id)
         .await?
         .ok_or_else(|| EngineError::Internal("request vanished".into()))?;
@@ -131,7 +131,7 @@ async fn execute_request(engine: &Engine, request: &PromotionView) -> Result<(),
             let mut tx = store::begin(&engine.pool).await?;
             store::fail_request_if_open(&mut tx, request.id, &reason).await?;
             tx.commit().await?;
-            engine.touched();
+            engine.changes().touched();
         }
     }
     result
@@ -153,7 +153,7 @@ async fn try_execute_request(engine: &Engine, request: &PromotionView) -> Result
             ),
         });
     }
-    let candidate = engine.resolve(&request.to_commit).await?;
+    let candidate = engine.views().resolve(&request.to_commit).await?;
     let mut facts = facts_for(
         engine,
         env,

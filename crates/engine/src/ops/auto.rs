@@ -127,7 +127,7 @@ fn is_push_failure(error: &EngineError) -> bool {
 /// again at the latest (the next retry due), if any is waiting.
 pub async fn auto_promote(engine: &Engine) -> Result<Option<Instant>, EngineError> {
     // Hotfix mode pauses auto-promotion until the fix is merged back (S4).
-    if engine.hotfix().is_some() {
+    if engine.hotfix_mode().incident().is_some() {
         return Ok(None);
     }
     let system = Principal::system();
@@ -163,7 +163,7 @@ pub async fn auto_promote(engine: &Engine) -> Result<Option<Instant>, EngineErro
                     env.name,
                     failing.shown.retry_at
                 );
-                engine.touched();
+                engine.changes().touched();
                 continue;
             }
         }
@@ -181,7 +181,7 @@ pub async fn auto_promote(engine: &Engine) -> Result<Option<Instant>, EngineErro
         match result {
             Ok(r) => {
                 if engine.auto_failures.clear(&env.name) {
-                    engine.touched();
+                    engine.changes().touched();
                 }
                 for r in r {
                     tracing::info!("auto-promotion of {}: {}", env.name, r.state)
@@ -196,12 +196,12 @@ pub async fn auto_promote(engine: &Engine) -> Result<Option<Instant>, EngineErro
                     failing.failures,
                     failing.shown.retry_at
                 );
-                engine.touched();
+                engine.changes().touched();
             }
             // Gates not met, nothing to promote, already decided: nothing failed.
             Err(_) => {
                 if engine.auto_failures.clear(&env.name) {
-                    engine.touched();
+                    engine.changes().touched();
                 }
             }
         }

@@ -24,7 +24,7 @@ pub async fn cherry_pick(
     let env = environment(engine, &input.environment)?;
     who.require(Permission::Promote, Some(&env.name))?;
     let reason = reason_of(input.reason.as_deref())?;
-    let pick = engine.resolve(&input.commit).await?;
+    let pick = engine.views().resolve(&input.commit).await?;
     let _guard = engine.ref_lock.lock().await;
     journal::settle_pending(engine).await?;
     let head = head_of(engine, env).await?;

@@ -90,7 +90,7 @@ pub async fn hold(
         out.push(row);
     }
     tx.commit().await?;
-    engine.changed();
+    engine.changes().changed();
     Ok(out)
 }
 
@@ -195,6 +195,6 @@ pub async fn release(
     )
     .await?;
     tx.commit().await?;
-    engine.changed();
+    engine.changes().changed();
     Ok(())
 }

@@ -50,7 +50,7 @@ fn valid_incident(incident: &str) -> Result<String, EngineError> {
 
 /// No incident may start while another runs.
 fn none_running(engine: &Engine) -> Result<(), EngineError> {
-    match engine.hotfix() {
+    match engine.hotfix_mode().incident() {
         Some(i) => Err(EngineError::Conflict {
             code: ErrorCode::HotfixRunning,
             message: format!(
@@ -122,7 +122,7 @@ pub async fn hotfix_plan(
         let branch = env.branch.clone();
         let head = engine.git(move |git| git.branch_tip(&branch)).await?;
         let old = match head {
-            Some(h) => Some(engine.commit(h).await?),
+            Some(h) => Some(engine.views().commit(h).await?),
             None => None,
         };
         resets.push(PlannedReset {
@@ -140,7 +140,7 @@ pub async fn hotfix_plan(
         incident,
         branch,
         production: production.name.clone(),
-        fork: engine.commit(fork).await?,
+        fork: engine.views().commit(fork).await?,
         resets,
         cancels,
         paused: engine
@@ -206,7 +206,7 @@ pub async fn start_hotfix(
             }
         }
     }
-    let fork = engine.resolve(&plan.fork.id).await?;
+    let fork = engine.views().resolve(&plan.fork.id).await?;
     let mut changes = vec![RefChange {
         branch: plan.branch.clone(),
         old: None,
@@ -227,7 +227,7 @@ pub async fn start_hotfix(
         .filter(|r| !r.at_fork && !input.keep.contains(&r.environment))
     {
         let old = match &reset.old {
-            Some(c) => Some(engine.resolve(&c.id).await?),
+            Some(c) => Some(engine.views().resolve(&c.id).await?),
             None => None,
         };
         changes.push(RefChange {
@@ -274,7 +274,7 @@ async fn running(engine: &Engine, incident: &str) -> Result<IncidentView, Engine
 
 /// The running incident, which must be `incident`.
 fn the_running(engine: &Engine, incident: &str) -> Result<IncidentView, EngineError> {
-    match engine.hotfix() {
+    match engine.hotfix_mode().incident() {
         Some(i) if i.incident == incident => Ok(i),
         Some(i) => Err(EngineError::Conflict {
             code: ErrorCode::OtherIncident,
@@ -322,7 +322,7 @@ pub async fn resolve_hotfix(
             message: format!("{incident} is already resolved; merge it back"),
         });
     }
-    let fork = engine.resolve(&running_incident.fork).await?;
+    let fork = engine.views().resolve(&running_incident.fork).await?;
     let branch = running_incident.branch.clone();
     let tip = engine
         .git(move |git| git.branch_tip(&branch))
@@ -385,8 +385,10 @@ pub async fn resolve_hotfix(
     )
     .await?;
     tx.commit().await?;
-    engine.set_hotfix(store::running_incident(&engine.pool).await?);
-    engine.changed();
+    engine
+        .hotfix_mode()
+        .set(store::running_incident(&engine.pool).await?);
+    engine.changes().changed();
     running(engine, incident).await
 }
 
@@ -427,11 +429,11 @@ pub async fn merge_back(
         });
     }
     let main = engine.config.pipeline.root().to_owned();
-    let fork = engine.resolve(&running_incident.fork).await?;
+    let fork = engine.views().resolve(&running_incident.fork).await?;
     // The fix that was in production when it was resolved, whatever the
     // branch holds now (pushed to since, or rewound by someone).
     let fix = match running_incident.fix.as_deref() {
-        Some(f) => engine.resolve(f).await?,
+        Some(f) => engine.views().resolve(f).await?,
         None => {
             return Err(EngineError::Internal(format!(
                 "{incident} is resolved but its fix was not recorded"
@@ -495,7 +497,7 @@ pub async fn merge_back(
         mapped.push(CommitMapping {
             old: old.to_string(),
             new: new.to_string(),
-            subject: engine.commit(*old).await?.subject,
+            subject: engine.views().commit(*old).await?.subject,
         });
     }
     let payload = IntentPayload {
@@ -562,8 +564,8 @@ async fn finish_by_hand(
     )
     .await?;
     tx.commit().await?;
-    engine.set_hotfix(None);
-    engine.changed();
+    engine.hotfix_mode().set(None);
+    engine.changes().changed();
     running(engine, &incident.incident).await
 }
 
@@ -578,10 +580,10 @@ pub async fn hotfix_status(
         let steps = store::incident_events(&engine.pool, &incident.incident).await?;
         all.push(IncidentRecord { incident, steps });
     }
-    let Some(incident) = engine.hotfix() else {
+    let Some(incident) = engine.hotfix_mode().incident() else {
         return Ok((None, all));
     };
-    let fork = engine.resolve(&incident.fork).await?;
+    let fork = engine.views().resolve(&incident.fork).await?;
     let (branch, main) = (
         incident.branch.clone(),
         engine.config.pipeline.root().to_owned(),
@@ -595,7 +597,7 @@ pub async fn hotfix_status(
             .git(move |git| git.commits_between(fork, t, FIX_COMMITS_LISTED))
             .await?;
         for id in ids {
-            fix_commits.push(engine.commit(id).await?);
+            fix_commits.push(engine.views().commit(id).await?);
         }
     }
     let mut progress = Vec::new();
@@ -610,7 +612,7 @@ pub async fn hotfix_status(
             environment: env.name.clone(),
             has_fix,
             head: match head {
-                Some(h) => Some(engine.commit(h).await?),
+                Some(h) => Some(engine.views().commit(h).await?),
                 None => None,
             },
         });
@@ -628,7 +630,7 @@ pub async fn hotfix_status(
     Ok((
         Some(HotfixStatus {
             tip: match tip {
-                Some(t) => Some(engine.commit(t).await?),
+                Some(t) => Some(engine.views().commit(t).await?),
                 None => None,
             },
             incident,

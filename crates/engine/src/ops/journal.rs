@@ -102,7 +102,7 @@ pub(super) async fn apply(
         .await;
     if let Err(e) = local {
         store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
-        engine.touched();
+        engine.changes().touched();
         return Err(e);
     }
     engine.crash_point("after_local");
@@ -170,7 +170,7 @@ pub(super) async fn apply(
         };
         if !landed {
             restore_clone(engine, actor, &payload.changes).await;
-            engine.touched();
+            engine.changes().touched();
             if refused {
                 store::finish_intent(&engine.pool, intent, "failed", Some(&e.to_string())).await?;
                 return Err(e);
@@ -189,7 +189,7 @@ pub(super) async fn apply(
     engine.crash_point("after_push");
     let id = finish(engine, intent, &payload, Settled::Now).await?;
     engine.crash_point("after_record");
-    engine.changed();
+    engine.changes().changed();
     Ok(id)
 }
 
@@ -545,7 +545,9 @@ async fn finish(
     }
     tx.commit().await?;
     if incident_changed {
-        engine.set_hotfix(store::running_incident(&engine.pool).await?);
+        engine
+            .hotfix_mode()
+            .set(store::running_incident(&engine.pool).await?);
     }
     let mut ids: Vec<i64> = requests.into_iter().map(|(_, id)| id).collect();
     ids.dedup();
@@ -707,7 +709,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
     let root = engine.config.pipeline.root().to_owned();
     let mut tracked: Vec<(String, Option<String>)> = vec![(root.clone(), None)];
     // In hotfix mode people push the fix to the hotfix branch: a root too.
-    if let Some(incident) = engine.hotfix() {
+    if let Some(incident) = engine.hotfix_mode().incident() {
         tracked.push((incident.branch.clone(), None));
     }
     tracked.extend(

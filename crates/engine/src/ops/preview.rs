@@ -96,7 +96,7 @@ pub async fn preview_cherry_pick(
     who.require(Permission::Read, None)?;
     super::reason_of(input.reason.as_deref())?;
     let env = super::environment(engine, &input.environment)?;
-    let pick = engine.resolve(&input.commit).await?;
+    let pick = engine.views().resolve(&input.commit).await?;
     let head = super::head_of(engine, env).await?;
     let root = engine.config.pipeline.root().to_owned();
     let mut facts = facts_for(engine, env, &root, head, pick, true, false).await?;
@@ -146,10 +146,10 @@ pub async fn preview_request(
     who.require(Permission::Read, None)?;
     let env = super::environment(engine, &request.environment)?;
     let head = match &request.from_commit {
-        Some(h) => engine.resolve(h).await?,
+        Some(h) => engine.views().resolve(h).await?,
         None => super::head_of(engine, env).await?,
     };
-    let candidate = engine.resolve(&request.to_commit).await?;
+    let candidate = engine.views().resolve(&request.to_commit).await?;
     let mut facts = facts_for(
         engine,
         env,
@@ -202,8 +202,8 @@ async fn describe(
     let mut commits = Vec::with_capacity(ids.len());
     for id in ids {
         commits.push(MovingCommit {
-            commit: engine.commit(id).await?,
-            affects: engine.affected_environments(id).await?,
+            commit: engine.views().commit(id).await?,
+            affects: engine.views().affected_environments(id).await?,
         });
     }
     let (from, to) = match kind {
@@ -215,8 +215,8 @@ async fn describe(
         environment: env.name.clone(),
         source: source.to_owned(),
         kind,
-        head: Some(engine.commit(head).await?),
-        candidate: Some(engine.commit(candidate).await?),
+        head: Some(engine.views().commit(head).await?),
+        candidate: Some(engine.views().commit(candidate).await?),
         commits,
         commits_total,
         files,
@@ -245,12 +245,12 @@ pub async fn preview_rollback(
             .await?;
         let mut leaving = Vec::with_capacity(ids.len());
         for id in ids {
-            leaving.push(engine.commit(id).await?);
+            leaving.push(engine.views().commit(id).await?);
         }
         out.push(RollbackPlan {
             environment: step.env.name.clone(),
-            head: engine.commit(head).await?,
-            target: engine.commit(target).await?,
+            head: engine.views().commit(head).await?,
+            target: engine.views().commit(target).await?,
             leaving,
             leaving_total,
             places_hold: step.env.auto_promote,

@@ -59,7 +59,7 @@ pub(super) async fn targets<'a>(
         }
     };
     let envs = environments(engine, &names)?;
-    if let (Some(source), Some(incident)) = (&input.from, engine.hotfix())
+    if let (Some(source), Some(incident)) = (&input.from, engine.hotfix_mode().incident())
         && source == engine.config.pipeline.root()
     {
         return Err(EngineError::Conflict {
@@ -78,7 +78,7 @@ pub(super) async fn targets<'a>(
         )));
     }
     let requested = match &input.commit {
-        Some(c) => Some(engine.resolve(c).await?),
+        Some(c) => Some(engine.views().resolve(c).await?),
         None => None,
     };
     Ok(Targets { envs, requested })
@@ -165,7 +165,7 @@ pub(super) async fn promote_inner(
     let _guard = engine.ref_lock.lock().await;
     // Hotfix mode may have started while this automatic promotion waited
     // for the lock: it pauses auto-promotion (S4), so nothing moves.
-    if automatic && let Some(incident) = engine.hotfix() {
+    if automatic && let Some(incident) = engine.hotfix_mode().incident() {
         return Err(EngineError::Conflict {
             code: ErrorCode::HotfixMode,
             message: format!(
@@ -386,7 +386,7 @@ pub(super) async fn open_request(
     )
     .await?;
     tx.commit().await?;
-    engine.changed();
+    engine.changes().changed();
     store::request(&engine.pool, id)
         .await?
         .ok_or_else(|| EngineError::Internal("request vanished".into()))

@@ -51,7 +51,7 @@ pub(super) async fn plan_rollback<'a>(
         )?;
     }
     let to = match &input.to {
-        Some(c) => Some(engine.resolve(c).await?),
+        Some(c) => Some(engine.views().resolve(c).await?),
         None => None,
     };
     let mut steps = Vec::with_capacity(envs.len());
@@ -138,7 +138,7 @@ pub(super) async fn plan_rollback<'a>(
                         ),
                     });
                 };
-                engine.resolve(&previous).await?
+                engine.views().resolve(&previous).await?
             }
         };
         if target == head {

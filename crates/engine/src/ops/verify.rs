@@ -91,7 +91,7 @@ pub async fn verify(
             "`url` must be an http:// or https:// link to the test run, not `{u}`"
         )));
     }
-    let id = engine.resolve(&input.commit).await?.to_string();
+    let id = engine.views().resolve(&input.commit).await?.to_string();
     if input.status == VerificationStatus::Passed {
         passed_where_it_ran(engine, &env.name, &env.branch, &id).await?;
     }
@@ -127,6 +127,6 @@ pub async fn verify(
     )
     .await?;
     tx.commit().await?;
-    engine.changed();
+    engine.changes().changed();
     Ok(row)
 }
