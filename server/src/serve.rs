@@ -141,6 +141,8 @@ fn spawn_background(engine: Arc<Engine>) {
     ));
     // Timed refreshes and those webhooks ask for, one at a time.
     tokio::spawn(engine.clone().run_refresher());
+    // The audit anchor of what branch moves record, just after them.
+    tokio::spawn(engine.clone().run_anchorer());
     tokio::spawn(async move {
         loop {
             let retry = match ops::auto_promote(&engine).await {

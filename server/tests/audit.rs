@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Api, TestServer, git};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -44,6 +46,19 @@ async fn history() -> (TestServer, String) {
     intact_and_anchored(&api, &pat, "anchors on the remote").await;
     server.stop();
     (server, pat)
+}
+
+/// Waits (up to 10 s) until `GET /api/v1/audit/verify`'s word on the
+/// anchor says `says`: the anchor follows a move by itself, a moment later.
+async fn anchor_says(api: &Api, token: &str, says: &str) {
+    for _ in 0..100 {
+        let (_, check): (u16, Value) = api.get("/api/v1/audit/verify", Some(token)).await;
+        if check["anchor"].as_str().is_some_and(|a| a.contains(says)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the anchor never said `{says}`");
 }
 
 /// Asserts that `GET /api/v1/audit/verify` finds the log intact and that
@@ -216,6 +231,7 @@ async fn a_remote_that_refuses_the_anchor_is_said_so_and_promotions_go_on() {
     let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(server.remote_tip("qa"), main);
+    anchor_says(&api, &pat, "not anchored: the remote refuses").await;
     intact_and_anchored(&api, &pat, "not anchored: the remote refuses").await;
     // Asked again with back-off (1 s, then 2 s): a remote that keeps
     // refusing is a standing problem, not a one-off.
@@ -251,6 +267,7 @@ while read old new ref; do case \"$ref\" in refs/envline/*) if [ ! -e '{m}' ]; t
     let api = Api::new(&server);
     let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
     assert_eq!(s, 201, "{b}");
+    anchor_says(&api, &pat, "the remote refuses").await;
     assert!(marker.exists(), "the anchor was refused once");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (s, _) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
@@ -303,8 +320,26 @@ async fn a_rewound_anchor_is_reported_and_not_built_upon() {
     );
 }
 
+/// The change the remote's newest anchor vouches for, once the anchor that
+/// follows a move has landed (within a few seconds).
+async fn anchored_intent(server: &TestServer) -> String {
+    for _ in 0..100 {
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&server.remote)
+            .args(["show", "refs/envline/audit:intent"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return String::from_utf8(out.stdout).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no anchor followed the move within 10 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_push_anchors_its_own_move_and_anchors_carry_hashes_only() {
+async fn a_move_is_anchored_right_after_and_anchors_carry_hashes_only() {
     let mut server = TestServer::new();
     let pat = server.user("pat", &["promoter"]);
     server.start();
@@ -316,8 +351,8 @@ async fn a_push_anchors_its_own_move_and_anchors_carry_hashes_only() {
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    // No refresh: the move's own push carries the anchor of its change.
-    let intent = git(&server.remote, &["show", "refs/envline/audit:intent"]);
+    // No refresh: the anchor of the change follows its push by itself.
+    let intent = anchored_intent(&server).await;
     let events = git(&server.remote, &["log", "-p", "refs/envline/audit"]);
     assert!(
         !events.contains("secret-project-x"),

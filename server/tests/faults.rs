@@ -176,12 +176,11 @@ async fn a_refused_auto_promotion_backs_off_instead_of_looping() {
             .unwrap();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // One attempt: its push carries the audit anchor of the change, and a
-    // refused push is tried once more without it (the remote may be refusing
-    // only the anchor ref). Then a wait of 30 s or more, however often
-    // something wakes auto-promotion.
+    // One attempt (the branch alone: the audit anchor follows in a push of
+    // its own), then a wait of 30 s or more, however often something wakes
+    // auto-promotion.
     let tries = std::fs::read_to_string(&attempts).unwrap().lines().count();
-    assert_eq!(tries, 2, "one attempt, then a wait of 30 s or more");
+    assert_eq!(tries, 1, "one attempt, then a wait of 30 s or more");
     let qa = environment(&api, &pat, "qa").await;
     let failure = &qa["auto_promotion_failure"];
     assert_eq!(failure["failures"], 1, "{qa}");

@@ -29,6 +29,10 @@ const STANDING_AFTER: u32 = 3;
 /// The first wait after a refusal; it doubles up to [`LONGEST_WAIT`].
 const FIRST_WAIT: Duration = Duration::from_secs(1);
 const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
+/// How long the anchorer waits for the changes of a burst to end.
+const ANCHOR_QUIET: Duration = Duration::from_millis(500);
+/// The longest a change waits for its anchor while changes keep coming.
+const ANCHOR_AT_MOST_AFTER: Duration = Duration::from_secs(5);
 
 /// Refusals of the anchor ref in a row.
 #[derive(Debug)]
@@ -51,6 +55,8 @@ pub struct Anchoring {
     /// anchor may be behind the remote's until the next fetch, and a push
     /// leased on it would be refused, so none is made until then.
     unsure: AtomicBool,
+    /// Wakes the anchorer: a change moved branches and recorded its events.
+    wanted: tokio::sync::Notify,
 }
 
 impl Anchoring {
@@ -190,9 +196,10 @@ pub fn intent_digest(payload: &str) -> String {
     super::auth::digest(payload)
 }
 
-/// What an anchor's `intent` file says: `<intent id> <payload digest>`.
-pub fn parse_intent(text: &str) -> Option<(i64, String)> {
-    parse_head(text)
+/// What an anchor's `intent` file says: a line `<intent id> <payload
+/// digest>` per change whose events the anchor carries.
+pub fn parse_intents(text: &str) -> Vec<(i64, String)> {
+    text.lines().filter_map(parse_head).collect()
 }
 
 /// The intents the remote's anchors vouch for, against the database: a
@@ -233,16 +240,9 @@ pub fn parse_head(text: &str) -> Option<(i64, String)> {
 impl Engine {
     /// The change that anchors the audit log's current head, if anything is
     /// not anchored yet and the remote takes anchors. The anchor commit is
-    /// written; no ref moves.
-    ///
-    /// With `intent` (its id and payload), the anchor also vouches for the
-    /// journal entry of the change it is pushed with, whose events are
-    /// written only after the push: the newest move is never left without
-    /// an anchor, however the remote behaves afterwards.
-    pub(crate) async fn anchor_change(
-        &self,
-        intent: Option<(i64, &str)>,
-    ) -> Result<Option<RefChange>, EngineError> {
+    /// written; no ref moves. It also vouches for the journal entries of the
+    /// changes whose events it carries, so deleting or editing those shows.
+    pub(crate) async fn anchor_change(&self) -> Result<Option<RefChange>, EngineError> {
         if !self.anchoring.may_try() {
             return Ok(None);
         }
@@ -267,10 +267,9 @@ impl Engine {
                 .and_then(|h| parse_head(&h)),
             None => None,
         };
-        if intent.is_none()
-            && anchored
-                .as_ref()
-                .is_some_and(|(i, h)| *i == id && *h == hash)
+        if anchored
+            .as_ref()
+            .is_some_and(|(i, h)| *i == id && *h == hash)
         {
             return Ok(None);
         }
@@ -278,8 +277,15 @@ impl Engine {
         // Ids and hashes only, unless `[audit] anchor_events` asks for the
         // whole events: whoever can clone the repository reads the anchor.
         let whole = self.config.audit.anchor_events;
-        let lines: Vec<String> = audit::after(&self.pool, since)
-            .await?
+        let events = audit::after(&self.pool, since).await?;
+        let mut changes: Vec<i64> = events
+            .iter()
+            .filter(|e| e.details.as_str().contains("\"intent\""))
+            .filter_map(|e| e.details.value().get("intent").and_then(|i| i.as_i64()))
+            .collect();
+        changes.sort_unstable();
+        changes.dedup();
+        let lines: Vec<String> = events
             .iter()
             .map(|e| {
                 if whole {
@@ -297,15 +303,20 @@ impl Engine {
         } else {
             format!("envline audit anchor: events up to {id}")
         };
-        let journal = intent.map(|(intent, payload)| {
-            message.push_str(&format!(", change {intent}"));
-            format!("{intent} {}\n", intent_digest(payload))
-        });
+        let journal: String = store::intent_payloads(&self.pool, &changes)
+            .await?
+            .iter()
+            .map(|(intent, payload)| format!("{intent} {}\n", intent_digest(payload)))
+            .collect();
+        if !changes.is_empty() {
+            let listed: Vec<String> = changes.iter().map(i64::to_string).collect();
+            message.push_str(&format!(", changes {}", listed.join(" ")));
+        }
         let new = self
             .git(move |git| {
                 let mut files = vec![("head", head.as_str()), ("events.jsonl", events.as_str())];
-                if let Some(j) = &journal {
-                    files.push(("intent", j.as_str()));
+                if !journal.is_empty() {
+                    files.push(("intent", journal.as_str()));
                 }
                 git.write_anchor(tip, &files, &message)
             })
@@ -356,11 +367,46 @@ impl Engine {
         self.anchoring.problem()
     }
 
-    /// Anchors the events not anchored yet, with a push of the anchor alone
-    /// (events that moved no branch: verifications, approvals, holds).
+    /// Asks for an anchor of the events just recorded (a change moved
+    /// branches): [`Engine::run_anchorer`] pushes it.
+    pub(crate) fn anchor_soon(&self) {
+        self.anchoring.wanted.notify_one();
+    }
+
+    /// Anchors the changes branch moves record, in a push of the anchor
+    /// alone that follows theirs: once no change came for [`ANCHOR_QUIET`]
+    /// (a burst of promotions gets one anchor), and at most
+    /// [`ANCHOR_AT_MOST_AFTER`] after the first one waiting. The branch
+    /// push itself carries no new objects, so a promotion costs what `git
+    /// push` costs. Until its anchor lands, a change is still vouched for
+    /// by the remote's branches (I5: a branch at a commit the log does not
+    /// explain is an out-of-band move), and a refresh anchors what is left.
+    /// `envline serve` runs it; it runs until the process ends.
+    pub async fn run_anchorer(self: std::sync::Arc<Self>) {
+        loop {
+            self.anchoring.wanted.notified().await;
+            let first = Instant::now();
+            loop {
+                tokio::select! {
+                    _ = self.anchoring.wanted.notified() => {
+                        if first.elapsed() >= ANCHOR_AT_MOST_AFTER {
+                            break;
+                        }
+                    }
+                    _ = tokio::time::sleep(ANCHOR_QUIET) => break,
+                }
+            }
+            let _guard = self.ref_lock.lock().await;
+            if let Err(e) = self.anchor_now().await {
+                tracing::warn!("the audit log could not be anchored on the remote: {e}");
+            }
+        }
+    }
+
+    /// Anchors the events not anchored yet, with a push of the anchor alone.
     /// The caller holds the ref lock.
     pub(crate) async fn anchor_now(&self) -> Result<(), EngineError> {
-        let Some(change) = self.anchor_change(None).await? else {
+        let Some(change) = self.anchor_change().await? else {
             return Ok(());
         };
         let push = vec![change.clone()];

@@ -94,10 +94,11 @@ pub async fn check(
                     // The changes the anchors vouch for (pushed with them).
                     let anchored: Vec<(gix::ObjectId, i64, String)> = anchors
                         .iter()
-                        .filter_map(|(commit, _)| {
-                            let text = git.read_file(*commit, "intent").ok().flatten()?;
-                            let (id, digest) = super::anchor::parse_intent(&text)?;
-                            Some((*commit, id, digest))
+                        .flat_map(|(commit, _)| {
+                            let text = git.read_file(*commit, "intent").ok().flatten();
+                            super::anchor::parse_intents(text.as_deref().unwrap_or_default())
+                                .into_iter()
+                                .map(|(id, digest)| (*commit, id, digest))
                         })
                         .collect();
                     let mut events_of_intent: HashMap<i64, usize> = HashMap::new();

@@ -106,48 +106,11 @@ pub(super) async fn apply(
         return Err(e);
     }
     engine.crash_point("after_local");
-    // The audit log's anchor moves with the branches, in the same atomic push.
-    let anchor = engine
-        .anchor_change(Some((intent, &text)))
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!("no audit anchor with this push: {e}");
-            None
-        });
     engine.crash_point("during_push");
-    let mut pushed = push_with(engine, &payload.changes, anchor.clone()).await;
-    match (&anchor, &pushed) {
-        (Some(anchor), Ok(())) => engine.anchored(anchor.clone()).await,
-        // Perhaps it is the anchor the remote refuses, or the clone's anchor
-        // is behind the remote's: the branches go without it.
-        (
-            Some(_),
-            Err(
-                e @ (EngineError::Remote {
-                    code: ErrorCode::RemoteRejected,
-                    ..
-                }
-                | EngineError::Conflict {
-                    code: ErrorCode::RemoteMoved,
-                    ..
-                }),
-            ),
-        ) => {
-            let refused = matches!(e, EngineError::Remote { .. });
-            let message = e.to_string();
-            let without = push_with(engine, &payload.changes, None).await;
-            if without.is_ok() {
-                if refused {
-                    engine.anchor_refused(message);
-                } else {
-                    engine.anchoring.set_unsure();
-                }
-            }
-            pushed = without;
-        }
-        (Some(_), Err(_)) => engine.anchoring.set_unsure(),
-        (None, _) => {}
-    }
+    // The branches go alone: the audit anchor follows in a push of its own,
+    // once the changes of a burst are recorded (see [`Engine::run_anchorer`]).
+    let changes = payload.changes.clone();
+    let pushed = engine.git(move |git| git.push(&changes)).await;
     engine.crash_point("after_push_attempt");
     if let Err(e) = pushed {
         // Refused, or never connected: it certainly did not land.
@@ -189,6 +152,7 @@ pub(super) async fn apply(
     engine.crash_point("after_push");
     let id = finish(engine, intent, &payload, Settled::Now).await?;
     engine.crash_point("after_record");
+    engine.anchor_soon();
     engine.changes().changed();
     Ok(id)
 }
@@ -208,17 +172,6 @@ pub(super) async fn apply_one(
     store::request(&engine.pool, id)
         .await?
         .ok_or_else(|| EngineError::Internal("request vanished".into()))
-}
-
-/// Pushes `changes` (and the audit anchor, when given) atomically.
-async fn push_with(
-    engine: &Engine,
-    changes: &[RefChange],
-    anchor: Option<RefChange>,
-) -> Result<(), EngineError> {
-    let mut all = changes.to_vec();
-    all.extend(anchor);
-    engine.git(move |git| git.push(&all)).await
 }
 
 /// Whether the remote's `tips` (one per change, in order) hold every change:

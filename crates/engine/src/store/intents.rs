@@ -141,3 +141,17 @@ pub async fn intent_states(
         .map(|(id, payload, state)| (id, (payload, state)))
         .collect())
 }
+
+/// The payloads of the intents `ids` (the changes an anchor vouches for).
+pub async fn payloads(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = sqlx::QueryBuilder::new("SELECT id, payload FROM intents WHERE id IN (");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    query.push(") ORDER BY id");
+    query.build_query_as().fetch_all(pool).await
+}

@@ -46,7 +46,8 @@ pub use incidents::{
 };
 pub use intents::{
     IntentRow, fail_unsettled_intent, finish_intent, insert_intent, intent_states,
-    late_landing_candidates, note_unknown_outcome, pending_intents, revive_intent,
+    late_landing_candidates, note_unknown_outcome, payloads as intent_payloads, pending_intents,
+    revive_intent,
 };
 pub use requests::{
     NewRequest, awaiting_request_ids, cancel_open_requests, closed_request_for_move,
