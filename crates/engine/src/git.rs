@@ -71,6 +71,17 @@ fn repo_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> GitError 
     GitError::Repository(e.into())
 }
 
+/// What [`GitRepo::first_parent_walk`] found.
+#[derive(Default)]
+pub struct FirstParentWalk {
+    /// The commit-graph `in_graph` indexes into.
+    pub graph: Option<gix::commitgraph::Graph>,
+    /// Commits newer than the graph, newest first, with their parent counts.
+    pub newer: Vec<(ObjectId, usize)>,
+    /// Graph positions, newest first, with their parent counts.
+    pub in_graph: Vec<(u32, usize)>,
+}
+
 /// Whether `spec` has the form of a commit id people may give: 7 to 40 hex
 /// digits (never a revision expression like `main~1` or a ref name).
 pub fn looks_like_commit_id(spec: &str) -> bool {
@@ -495,6 +506,61 @@ impl GitRepo {
             next = first;
         }
         Ok(out)
+    }
+
+    /// `tip`'s whole first-parent history, for the line's index: the
+    /// commits newer than the commit-graph as ids, then those in it as
+    /// graph positions (a commit in the graph has all its ancestors there),
+    /// each newest first with its number of parents. Inside the graph no
+    /// commit is decoded and no id is read.
+    pub fn first_parent_walk(&self, tip: ObjectId) -> Result<FirstParentWalk, GitError> {
+        let repo = self.local();
+        let graph = repo.commit_graph_if_enabled().ok().flatten();
+        let mut walk = FirstParentWalk::default();
+        let mut next = Some(tip);
+        while let Some(id) = next {
+            if let Some(g) = graph.as_ref()
+                && let Some(start) = g.lookup(id)
+            {
+                // The graph orders commits by id, so following parents jumps
+                // around it. One pass in order first copies each commit's
+                // first parent and parent count into small tables; the chase
+                // then stays in them.
+                let n = g.num_commits() as usize;
+                let mut first_parent = vec![u32::MAX; n];
+                let mut parent_count = vec![0u8; n];
+                for (pos, (first, count)) in
+                    first_parent.iter_mut().zip(&mut parent_count).enumerate()
+                {
+                    let mut parents = g
+                        .commit_at(gix::commitgraph::Position(pos as u32))
+                        .iter_parents();
+                    if let Some(p) = parents.next().transpose().map_err(repo_err)? {
+                        *first = p.0;
+                        *count = u8::try_from(1 + parents.count()).unwrap_or(u8::MAX);
+                    }
+                }
+                walk.in_graph.reserve(n);
+                let mut pos = start.0;
+                loop {
+                    walk.in_graph
+                        .push((pos, usize::from(parent_count[pos as usize])));
+                    match first_parent[pos as usize] {
+                        u32::MAX => break,
+                        p => pos = p,
+                    }
+                }
+                break;
+            }
+            let commit = repo.find_commit(id).map_err(repo_err)?;
+            let mut parents = commit.parent_ids();
+            let first = parents.next().map(|p| p.detach());
+            walk.newer
+                .push((id, usize::from(first.is_some()) + parents.count()));
+            next = first;
+        }
+        walk.graph = graph.filter(|_| !walk.in_graph.is_empty());
+        Ok(walk)
     }
 
     /// Whether `ancestor` is `descendant` or one of its ancestors.

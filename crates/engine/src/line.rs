@@ -5,26 +5,58 @@
 //! refresh after a new commit on `main` walks only the new commits.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use gix::ObjectId;
+use gix::commitgraph::Graph;
 
 use super::git::{GitError, GitRepo};
 use super::pipeline::Pipeline;
 
-/// The root branch's first-parent history, oldest first, with a position per commit.
-#[derive(Debug, Clone, Default)]
+/// The root branch's first-parent history, oldest first, with a position per
+/// commit.
+///
+/// The older part, inside the clone's commit-graph, is kept as graph
+/// positions with a table from graph position to place on the line: built
+/// without reading one commit id or hashing one, so the first view of a
+/// 100,000-commit line costs one pass over the graph. Commits newer than the
+/// graph (and those added as the root moves on) are kept by id.
+#[derive(Clone, Default)]
 pub struct Line {
-    commits: Vec<ObjectId>,
-    positions: HashMap<ObjectId, usize>,
+    /// The commit-graph the older part was read from (kept whole: a later
+    /// fetch writes a new one, and the positions are this one's).
+    graph: Option<Arc<Graph>>,
+    /// The line's commits inside the graph, oldest first, as graph positions.
+    in_graph: Vec<u32>,
+    /// Each graph position's place on the line; [`NOT_ON_LINE`] for the
+    /// graph's commits that are not on it.
+    place_of: Vec<u32>,
+    /// The line's commits after those, oldest first.
+    newer: Vec<ObjectId>,
+    /// Their places on the line.
+    newer_places: gix::hashtable::HashMap<ObjectId, usize>,
     /// Commits on the line with more than one parent (flagged: the line should be straight).
     merges: Vec<ObjectId>,
+}
+
+/// A graph position whose commit is not on the line.
+const NOT_ON_LINE: u32 = u32::MAX;
+
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Line")
+            .field("len", &self.len())
+            .field("tip", &self.tip())
+            .field("merges", &self.merges.len())
+            .finish()
+    }
 }
 
 impl Line {
     /// Builds the line from `tip`, reusing `previous` when `tip` is a
     /// first-parent descendant of its tip.
     pub fn build(git: &GitRepo, tip: ObjectId, previous: Option<&Line>) -> Result<Line, GitError> {
-        if let Some(prev) = previous.filter(|p| !p.commits.is_empty()) {
+        if let Some(prev) = previous.filter(|p| !p.is_empty()) {
             if prev.tip() == Some(tip) {
                 return Ok(prev.clone());
             }
@@ -34,7 +66,7 @@ impl Line {
                 if *id == prev_tip {
                     reached = true;
                 }
-                reached || prev.positions.contains_key(id)
+                reached || prev.position(id).is_some()
             })?;
             if reached {
                 let mut line = prev.clone();
@@ -44,41 +76,69 @@ impl Line {
                 return Ok(line);
             }
         }
-        let history = git.first_parent_history(tip, |_| false)?;
-        let mut line = Line {
-            commits: Vec::with_capacity(history.len()),
-            positions: HashMap::with_capacity(history.len()),
-            merges: Vec::new(),
-        };
-        for (id, parents) in history.into_iter().rev() {
+        let walk = git.first_parent_walk(tip)?;
+        let mut line = Line::default();
+        if let Some(graph) = walk.graph {
+            line.place_of = vec![NOT_ON_LINE; graph.num_commits() as usize];
+            line.in_graph.reserve(walk.in_graph.len());
+            for (place, (pos, parents)) in walk.in_graph.into_iter().rev().enumerate() {
+                line.place_of[pos as usize] = place as u32;
+                line.in_graph.push(pos);
+                if parents > 1 {
+                    line.merges
+                        .push(graph.id_at(gix::commitgraph::Position(pos)).to_owned());
+                }
+            }
+            line.graph = Some(Arc::new(graph));
+        }
+        for (id, parents) in walk.newer.into_iter().rev() {
             line.push(id, parents);
         }
         Ok(line)
     }
 
+    /// Adds a commit after the tip.
     fn push(&mut self, id: ObjectId, parents: usize) {
-        self.positions.insert(id, self.commits.len());
-        self.commits.push(id);
+        self.newer_places.insert(id, self.len());
+        self.newer.push(id);
         if parents > 1 {
             self.merges.push(id);
         }
     }
 
+    /// The commit at `place` (0 = the first commit).
+    fn at(&self, place: usize) -> ObjectId {
+        match place.checked_sub(self.in_graph.len()) {
+            Some(i) => self.newer[i],
+            None => self
+                .graph
+                .as_ref()
+                .expect("graph positions come with their graph")
+                .id_at(gix::commitgraph::Position(self.in_graph[place]))
+                .to_owned(),
+        }
+    }
+
     pub fn tip(&self) -> Option<ObjectId> {
-        self.commits.last().copied()
+        self.len().checked_sub(1).map(|last| self.at(last))
     }
 
     /// Position of a commit on the line (0 = the first commit), if it is on it.
     pub fn position(&self, id: &ObjectId) -> Option<usize> {
-        self.positions.get(id).copied()
+        if let Some(place) = self.newer_places.get(id) {
+            return Some(*place);
+        }
+        let pos = self.graph.as_ref()?.lookup(id)?;
+        let place = *self.place_of.get(pos.0 as usize)?;
+        (place != NOT_ON_LINE).then_some(place as usize)
     }
 
     pub fn len(&self) -> usize {
-        self.commits.len()
+        self.in_graph.len() + self.newer.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.commits.is_empty()
+        self.len() == 0
     }
 
     /// Merge commits on the line, oldest first.
@@ -88,7 +148,9 @@ impl Line {
 
     /// Commits newest first, from `offset` commits below the tip.
     pub fn newest_first(&self, offset: usize) -> impl Iterator<Item = ObjectId> + '_ {
-        self.commits.iter().rev().skip(offset).copied()
+        (0..self.len().saturating_sub(offset))
+            .rev()
+            .map(|place| self.at(place))
     }
 }
 

@@ -278,3 +278,73 @@ fn the_commit_graph_and_commits_newer_than_it_give_the_same_line() {
     }
     assert!(line.merges().is_empty());
 }
+
+#[test]
+fn a_line_read_from_the_graph_keeps_its_merges_order_and_side_commits_apart() {
+    let (_d, git, ids) = line_of(6);
+    let side = git
+        .commit_files(
+            Some(ids[2]),
+            &[("envs/qa/side.yml", "x: 1\n")],
+            "side work",
+            &person(50),
+        )
+        .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(git.dir())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let tree = format!("{}^{{tree}}", ids[5]);
+    let merge = run(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        &ids[5].to_string(),
+        "-p",
+        &side.to_string(),
+        "-m",
+        "merge side work",
+    ]);
+    let merge = gix::ObjectId::from_hex(merge.as_bytes()).unwrap();
+    set(&git, "main", merge);
+    run(&["commit-graph", "write", "--reachable"]);
+    // Two commits newer than the graph, on top of the merge.
+    let newer1 = git
+        .commit_files(Some(merge), &[("base/n.yml", "n: 1\n")], "n1", &person(60))
+        .unwrap();
+    let newer2 = git
+        .commit_files(Some(newer1), &[("base/n.yml", "n: 2\n")], "n2", &person(61))
+        .unwrap();
+    let line = Line::build(&git, newer2, None).unwrap();
+    let mut expected: Vec<gix::ObjectId> = ids.clone();
+    expected.extend([merge, newer1, newer2]);
+    assert_eq!(line.len(), expected.len());
+    assert_eq!(line.tip(), Some(newer2));
+    for (i, id) in expected.iter().enumerate() {
+        assert_eq!(line.position(id), Some(i), "commit {i}");
+    }
+    assert_eq!(
+        line.position(&side),
+        None,
+        "in the graph, but not on the line"
+    );
+    assert_eq!(line.merges(), &[merge]);
+    let newest: Vec<_> = line.newest_first(2).collect();
+    let mut reversed = expected.clone();
+    reversed.reverse();
+    assert_eq!(newest, reversed[2..].to_vec());
+    // The root moves on: the line grows from the one before.
+    let newer3 = git
+        .commit_files(Some(newer2), &[("base/n.yml", "n: 3\n")], "n3", &person(62))
+        .unwrap();
+    let grown = Line::build(&git, newer3, Some(&line)).unwrap();
+    assert_eq!(grown.position(&newer3), Some(expected.len()));
+    assert_eq!(grown.position(&ids[1]), Some(1));
+    assert_eq!(grown.newest_first(0).next(), Some(newer3));
+}
