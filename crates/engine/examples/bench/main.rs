@@ -188,32 +188,10 @@ async fn status_and_promotion() {
         cli.as_secs_f64() / warm.as_secs_f64()
     );
 
-    // 2. One promotion vs update-ref + push, stepping env00 forward one commit at a time.
-    let rounds = 20;
-    let system = Principal::system();
-    let mut ours = Vec::new();
-    let mut after_change = Vec::new();
-    for i in 0..rounds {
-        let target = git(&remote, &["rev-parse", &format!("{tip}~{}", 700 - 1 - i)]);
-        let t = Instant::now();
-        let r = ops::promote(
-            &engine,
-            &system,
-            PromoteInput {
-                environment: Some("env00".into()),
-                commit: Some(target),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        ours.push(t.elapsed());
-        assert_eq!(r[0].state, envline_api::RequestState::Done);
-        let t = Instant::now();
-        let _ = engine.views().pipeline().await.unwrap();
-        after_change.push(t.elapsed());
-    }
-    // The baseline: a plain clone moving another branch the same way.
+    // 2. One promotion vs update-ref + push, stepping env00 forward one
+    // commit at a time; the baseline is a plain clone moving another branch
+    // the same way. Rounds alternate, pair by pair, so a machine that slows
+    // down or speeds up during the run weighs on both alike.
     let work = tmp.path().join("baseline.git");
     Command::new("git")
         .args(["clone", "-q", "--bare"])
@@ -229,10 +207,32 @@ async fn status_and_promotion() {
         &work,
         &["fetch", "-q", "origin", "+refs/heads/*:refs/heads/*"],
     );
+    let rounds = 30;
+    let system = Principal::system();
+    let mut ours = Vec::new();
+    let mut after_change = Vec::new();
     let mut theirs = Vec::new();
     for i in 0..rounds {
+        let target = git(&remote, &["rev-parse", &format!("{tip}~{}", 700 - 1 - i)]);
+        let t = Instant::now();
+        let r = ops::promote(
+            &engine,
+            &system,
+            PromoteInput {
+                environment: Some("env00".into()),
+                commit: Some(target.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        ours.push(t.elapsed());
+        assert_eq!(r[0].state, envline_api::RequestState::Done);
+        let t = Instant::now();
+        let _ = engine.views().pipeline().await.unwrap();
+        after_change.push(t.elapsed());
+
         let old = git(&work, &["rev-parse", "baseline"]);
-        let target = git(&work, &["rev-parse", &format!("{tip}~{}", 700 - 1 - i)]);
         let t = Instant::now();
         git(&work, &["update-ref", "refs/heads/baseline", &target, &old]);
         git(
