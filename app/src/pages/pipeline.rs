@@ -82,18 +82,51 @@ pub fn PipelinePage() -> impl IntoView {
             })}
         </Transition>
         <Modal open=Signal::derive(move || dialog.get().is_some()) title close_href="/" on_close return_focus>
-            {move || {
-                let (kind, value) = dialog.get().unwrap_or_default();
-                match kind.as_str() {
-                    "promote" => view! { <PromoteDialog environments=value/> }.into_any(),
-                    "rollback" => view! { <RollbackDialog environments=value/> }.into_any(),
-                    "verify" | "hold" | "realign" => {
-                        view! { <EnvironmentForm kind value/> }.into_any()
-                    }
-                    _ => ().into_any(),
-                }
-            }}
+            <Suspense fallback=|| view! { <p>"Opening…"</p> }>
+                {move || {
+                    let (kind, value) = dialog.get().unwrap_or_default();
+                    Suspend::new(async move {
+                        if kind.is_empty() {
+                            return ().into_any();
+                        }
+                        dialog_body(kind, value).await
+                    })
+                }}
+            </Suspense>
         </Modal>
+    }
+}
+
+/// Loads the code of the dialog the browser's address asks for, if any, so
+/// hydration finds it ready and takes over the server's HTML of the open
+/// dialog as it is (a dialog still loading would not match it).
+#[cfg(feature = "hydrate")]
+pub async fn load_requested_dialog() {
+    let search = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    let asked = search
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .any(|(key, value)| DIALOGS.contains(&key) && !value.is_empty());
+    if asked {
+        // An unknown kind shows nothing: this only loads the code.
+        let _ = dialog_body(String::new(), String::new()).await;
+    }
+}
+
+/// What a dialog shows. Its code (the forms, the previews and their server
+/// calls) is split from the main bundle (`cargo leptos build --split`) and
+/// loaded when a dialog first opens, so the first load of the pipeline
+/// carries only the cards.
+#[lazy]
+async fn dialog_body(kind: String, value: String) -> AnyView {
+    match kind.as_str() {
+        "promote" => view! { <PromoteDialog environments=value/> }.into_any(),
+        "rollback" => view! { <RollbackDialog environments=value/> }.into_any(),
+        "verify" | "hold" | "realign" => view! { <EnvironmentForm kind value/> }.into_any(),
+        _ => ().into_any(),
     }
 }
 
