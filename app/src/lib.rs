@@ -7,6 +7,7 @@ pub mod api;
 pub mod components;
 pub mod error;
 pub mod pages;
+pub mod resource;
 
 #[cfg(feature = "ssr")]
 pub mod state;
@@ -24,6 +25,7 @@ use pages::{
     AccountRoute, AdminRoute, ApprovalsRoute, AuditRoute, EnvironmentRoute, IncidentRoute,
     LineRoute, LoginRoute, pipeline::PipelinePage,
 };
+use resource::load;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -92,7 +94,7 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     // Signing in or out moves to another page: read the session again then.
     let location = leptos_router::hooks::use_location();
-    let session = Resource::new(
+    let session = load(
         move || (changes.get(), location.pathname.get()),
         |_| get_session(),
     );

@@ -14,6 +14,7 @@ use crate::components::diff_view::FileList;
 use crate::components::error_note::ErrorNote;
 use crate::components::gate_list::GateList;
 use crate::components::live::{bump_on_finish, use_changes};
+use crate::resource::load;
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
 const PRIMARY: &str = "rounded-md bg-indigo-700 px-3 py-1.5 text-sm font-semibold text-white shadow-sm hover:bg-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:cursor-not-allowed disabled:bg-slate-400";
@@ -49,7 +50,7 @@ pub fn PromoteDialog(environments: String) -> impl IntoView {
         _ => changes.get(),
     });
     let names = environments.clone();
-    let previews = Resource::new(
+    let previews = load(
         move || (names.clone(), seen.get()),
         |(names, _)| preview_promotion(names, None),
     );
@@ -248,7 +249,7 @@ fn PromotionResults(action: ServerAction<Promote>) -> impl IntoView {
 #[component]
 pub fn RollbackDialog(environments: String) -> impl IntoView {
     let names = environments.clone();
-    let plans = Resource::new(move || names.clone(), preview_rollback);
+    let plans = load(move || names.clone(), preview_rollback);
     let rollback = ServerAction::<Rollback>::new();
     bump_on_finish(rollback);
     view! {

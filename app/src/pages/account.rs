@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use crate::api::session::{ChangePassword, get_session};
 use crate::components::error_note::ErrorNote;
+use crate::resource::load;
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
 
@@ -13,7 +14,7 @@ const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-2 p
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
-    let session = Resource::new(|| (), |_| get_session());
+    let session = load(|| (), |_| get_session());
     view! {
         <div class="mx-auto mt-8 max-w-md rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
             <h1 class="text-xl font-semibold text-slate-900">"Your account"</h1>

@@ -15,6 +15,7 @@ use crate::components::live::{bump_on_finish, use_changes};
 use crate::components::pipeline_dialogs::HoldFields;
 use crate::components::table::TableHead;
 use crate::error::AppError;
+use crate::resource::{Loaded, load};
 
 const INPUT: &str =
     "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";
@@ -40,7 +41,7 @@ struct Actions {
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let changes = use_changes();
-    let data = Resource::new(move || changes.get(), |_| get_admin());
+    let data = load(move || changes.get(), |_| get_admin());
     let actions = Actions {
         add: ServerAction::new(),
         grant: ServerAction::new(),
@@ -83,7 +84,7 @@ pub fn AdminPage() -> impl IntoView {
 
 /// Add a person, create a token, hold or freeze.
 #[component]
-fn Forms(data: Resource<Result<Data, AppError>>, actions: Actions) -> impl IntoView {
+fn Forms(data: Loaded<Result<Data, AppError>>, actions: Actions) -> impl IntoView {
     view! {
         <div class="mt-4 grid items-start gap-4 lg:grid-cols-2">
             <section class=CARD aria-labelledby="add-title">

@@ -13,6 +13,7 @@ use crate::components::diff_view::FileList;
 use crate::components::error_note::ErrorNote;
 use crate::components::gate_list::GateList;
 use crate::components::live::use_changes;
+use crate::resource::load;
 
 /// Comments being written on the page, by request id.
 #[derive(Clone, Copy)]
@@ -28,7 +29,7 @@ pub fn ApprovalsPage() -> impl IntoView {
             changes.bump();
         }
     });
-    let data = Resource::new(move || changes.get(), |_| get_approvals());
+    let data = load(move || changes.get(), |_| get_approvals());
     // Comments being written, by request: kept above what live changes
     // re-render, so an approver's words survive another request arriving.
     let drafts = CommentDrafts(RwSignal::new(std::collections::HashMap::new()));

@@ -13,6 +13,7 @@ use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
 use crate::components::table::TableHead;
 use crate::error::AppError;
+use crate::resource::{Loaded, load};
 
 const INPUT: &str =
     "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";
@@ -37,7 +38,7 @@ pub fn AuditPage() -> impl IntoView {
     let changes = use_changes();
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(query_of));
-    let data = Resource::new(move || (changes.get(), query.get()), |(_, q)| q.read());
+    let data = load(move || (changes.get(), query.get()), |(_, q)| q.read());
     let check = ServerAction::<CheckAudit>::new();
     view! {
         <div class="mb-4">
@@ -62,7 +63,7 @@ pub fn AuditPage() -> impl IntoView {
 /// The filter form: a plain GET form, so filtered views are addresses.
 #[component]
 fn Filters(query: Memo<AuditQuery>) -> impl IntoView {
-    let choices = Resource::new(|| (), |_| audit_choices());
+    let choices = load(|| (), |_| audit_choices());
     let q = query.get_untracked();
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let (environment, action) = (value(&q.environment), value(&q.action));
@@ -102,7 +103,7 @@ fn Filters(query: Memo<AuditQuery>) -> impl IntoView {
 fn Choice(
     name: &'static str,
     chosen: String,
-    choices: Resource<Result<FilterChoices, AppError>>,
+    choices: Loaded<Result<FilterChoices, AppError>>,
     pick: fn(FilterChoices) -> Vec<String>,
 ) -> impl IntoView {
     view! {

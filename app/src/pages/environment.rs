@@ -17,6 +17,7 @@ use crate::components::live::{bump_on_finish, use_changes};
 use crate::components::pipeline_dialogs::PreviewSection;
 use crate::components::table::TableHead;
 use crate::error::AppError;
+use crate::resource::load;
 
 const LINK: &str = "text-indigo-700 underline";
 const BUTTON: &str = "rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800 hover:bg-slate-50 focus:outline-none focus:ring-2 focus:ring-indigo-500";
@@ -30,7 +31,7 @@ pub fn EnvironmentPage() -> impl IntoView {
     let changes = use_changes();
     let params = use_params_map();
     let name = Memo::new(move |_| params.with(|p| p.get("name").unwrap_or_default()));
-    let data = Resource::new(
+    let data = load(
         move || (changes.get(), name.get()),
         |(_, name)| get_environment(name),
     );

@@ -18,6 +18,7 @@ use crate::components::commit_row::CommitRow;
 use crate::components::error_note::ErrorNote;
 use crate::components::live::use_changes;
 use crate::error::AppError;
+use crate::resource::load;
 
 const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-2 py-1.5 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500";
 const PRIMARY: &str = "rounded-md bg-indigo-700 px-3 py-1.5 text-sm font-semibold text-white shadow-sm hover:bg-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:cursor-not-allowed disabled:bg-slate-400";
@@ -42,7 +43,7 @@ pub fn IncidentPage() -> impl IntoView {
             changes.bump();
         }
     });
-    let data = Resource::new(move || changes.get(), |_| get_incident_page());
+    let data = load(move || changes.get(), |_| get_incident_page());
     view! {
         <div class="mb-4">
             <h1 class="text-xl font-semibold text-slate-900">"Incident"</h1>
@@ -138,7 +139,7 @@ fn Plan(
     start: ServerAction<StartHotfix>,
 ) -> impl IntoView {
     let (i, f) = (incident.clone(), from.clone());
-    let plan = Resource::new(move || (i.clone(), f.clone()), |(i, f)| plan_hotfix(i, f));
+    let plan = load(move || (i.clone(), f.clone()), |(i, f)| plan_hotfix(i, f));
     view! {
         <Suspense fallback=|| view! { <p class="mt-4 text-sm text-slate-600">"Working out the plan…"</p> }>
             {move || {

@@ -17,6 +17,7 @@ use crate::components::live::use_changes;
 use crate::components::modal::Modal;
 use crate::components::pipeline_dialogs::RealignForm;
 use crate::error::AppError;
+use crate::resource::load;
 
 /// The address of the page starting at `position` (the tip when `None`).
 fn page_href(position: Option<usize>) -> String {
@@ -40,7 +41,7 @@ pub fn LinePage() -> impl IntoView {
             },
         )
     });
-    let data = Resource::new(
+    let data = load(
         move || (changes.get(), position.get()),
         |(_, position)| async move {
             match position {
@@ -98,7 +99,7 @@ pub fn LinePage() -> impl IntoView {
 #[component]
 fn RealignDialog(name: String) -> impl IntoView {
     // Where environments stand (cached on the server), not a page of the line.
-    let data = Resource::new(|| (), |_| get_pipeline());
+    let data = load(|| (), |_| get_pipeline());
     view! {
         <Suspense fallback=|| view! { <p>"Reading…"</p> }>
             {move || {

@@ -14,6 +14,7 @@ use crate::components::modal::Modal;
 use crate::components::pipeline_dialogs::{
     HoldForm, PromoteDialog, RealignForm, RollbackDialog, VerifyForm,
 };
+use crate::resource::load;
 
 /// The dialogs the page can show, each named by a query parameter.
 const DIALOGS: [&str; 5] = ["promote", "rollback", "verify", "hold", "realign"];
@@ -32,7 +33,7 @@ fn requested_dialog(query: &leptos_router::params::ParamsMap) -> Option<(String,
 #[component]
 pub fn PipelinePage() -> impl IntoView {
     let changes = use_changes();
-    let data = Resource::new(move || changes.get(), |_| get_pipeline());
+    let data = load(move || changes.get(), |_| get_pipeline());
     let query = use_query_map();
     let dialog = Memo::new(move |_| query.with(requested_dialog));
     let navigate = use_navigate();
@@ -135,7 +136,7 @@ async fn dialog_body(kind: String, value: String) -> AnyView {
 /// behind refreshes.
 #[component]
 fn EnvironmentForm(kind: String, value: String) -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_pipeline());
+    let data = load(|| (), |_| get_pipeline());
     view! {
         <Suspense fallback=|| view! { <p>"Reading…"</p> }>
             {move || {
