@@ -103,14 +103,14 @@ pub fn PipelinePage() -> impl IntoView {
 /// dialog as it is (a dialog still loading would not match it).
 #[cfg(feature = "hydrate")]
 pub async fn load_requested_dialog() {
-    let search = web_sys::window()
+    let asked = web_sys::window()
         .and_then(|w| w.location().search().ok())
-        .unwrap_or_default();
-    let asked = search
-        .trim_start_matches('?')
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .any(|(key, value)| DIALOGS.contains(&key) && !value.is_empty());
+        .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
+        .is_some_and(|params| {
+            DIALOGS
+                .iter()
+                .any(|kind| params.get(kind).is_some_and(|v| !v.is_empty()))
+        });
     if asked {
         // An unknown kind shows nothing: this only loads the code.
         let _ = dialog_body(String::new(), String::new()).await;

@@ -22,12 +22,19 @@ pub struct HotfixMode {
 impl HotfixMode {
     /// Hotfix mode for `configured`, on when `incident` runs.
     pub(crate) fn new(configured: Pipeline, incident: Option<IncidentView>) -> HotfixMode {
-        let mode = HotfixMode {
-            now: RwLock::new((None, Arc::new(configured.clone()))),
+        let pipeline = Self::pipeline_for(&configured, incident.as_ref());
+        HotfixMode {
+            now: RwLock::new((incident, Arc::new(pipeline))),
             configured,
-        };
-        mode.set(incident);
-        mode
+        }
+    }
+
+    /// The pipeline `incident` makes of `configured`.
+    fn pipeline_for(configured: &Pipeline, incident: Option<&IncidentView>) -> Pipeline {
+        match incident {
+            Some(i) => configured.with_root_branch(&i.branch),
+            None => configured.clone(),
+        }
     }
 
     /// The pipeline as it stands now: in hotfix mode its root stands for the
@@ -43,10 +50,7 @@ impl HotfixMode {
 
     /// Turns hotfix mode on (the incident running) or off (`None`).
     pub(crate) fn set(&self, incident: Option<IncidentView>) {
-        let pipeline = match &incident {
-            Some(i) => self.configured.with_root_branch(&i.branch),
-            None => self.configured.clone(),
-        };
+        let pipeline = Self::pipeline_for(&self.configured, incident.as_ref());
         *self.now.write().expect("lock") = (incident, Arc::new(pipeline));
     }
 }

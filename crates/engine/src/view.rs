@@ -27,13 +27,8 @@ const MERGES_LISTED: usize = 5;
 
 /// The pipeline view service (see the module).
 pub struct PipelineViews {
-    config: Arc<Config>,
-    git: Arc<GitRepo>,
-    pool: SqlitePool,
-    changes: Arc<Changes>,
-    refresher: Arc<Refresher>,
-    mode: Arc<HotfixMode>,
-    auto_failures: Arc<AutoFailures>,
+    /// What the views are read from.
+    from: ViewSources,
     /// The last view built, and the generation it was built at.
     snapshot: RwLock<Option<(u64, Arc<PipelineView>)>>,
     /// Shared, not copied: rebuilt only when the root moves.
@@ -57,24 +52,9 @@ pub(crate) struct ViewSources {
 
 impl PipelineViews {
     /// A view service over `sources`, its caches empty.
-    pub(crate) fn new(sources: ViewSources) -> PipelineViews {
-        let ViewSources {
-            config,
-            git,
-            pool,
-            changes,
-            refresher,
-            mode,
-            auto_failures,
-        } = sources;
+    pub(crate) fn new(from: ViewSources) -> PipelineViews {
         PipelineViews {
-            config,
-            git,
-            pool,
-            changes,
-            refresher,
-            mode,
-            auto_failures,
+            from,
             snapshot: RwLock::new(None),
             line: Mutex::new(Arc::new(Line::default())),
             commits: Mutex::new(lru::LruCache::new(
@@ -92,7 +72,7 @@ impl PipelineViews {
         let info = match info {
             Some(i) => i,
             None => {
-                let i = self.git.commit_info(id)?;
+                let i = self.from.git.commit_info(id)?;
                 self.commits.lock().expect("lock").put(id, i.clone());
                 i
             }
@@ -114,7 +94,7 @@ impl PipelineViews {
 
     /// Where every environment stands: cached until something changes.
     pub async fn pipeline(&self) -> Result<Arc<PipelineView>, EngineError> {
-        let generation = self.changes.generation();
+        let generation = self.from.changes.generation();
         if let Some((g, view)) = &*self.snapshot.read().expect("lock")
             && *g == generation
         {
@@ -126,8 +106,8 @@ impl PipelineViews {
     }
 
     async fn compute_pipeline(&self) -> Result<PipelineView, EngineError> {
-        let engine_git = self.git.clone();
-        let pipeline = self.mode.pipeline_now();
+        let engine_git = self.from.git.clone();
+        let pipeline = self.from.mode.pipeline_now();
         let previous = self.line.lock().expect("lock").clone();
         let (line, standings) = tokio::task::block_in_place(|| -> Result<_, GitError> {
             let tips = engine_git.branch_tips()?;
@@ -139,33 +119,34 @@ impl PipelineViews {
             let standings = line::standings(&engine_git, &pipeline, &tips, &line)?;
             Ok((line, standings))
         })?;
-        let holds = store::active_holds(&self.pool).await?;
+        let holds = store::active_holds(&self.from.pool).await?;
         let mut environments = Vec::with_capacity(standings.len());
         for standing in standings {
-            let env = self.config.pipeline.environment(&standing.name);
+            let env = self.from.config.pipeline.environment(&standing.name);
             let head = match standing.head {
                 Some(id) => Some(tokio::task::block_in_place(|| self.commit_view(id))?),
                 None => None,
             };
             let verification = match (&head, env) {
                 (Some(h), Some(_)) => {
-                    store::latest_verification(&self.pool, &standing.name, &h.id).await?
+                    store::latest_verification(&self.from.pool, &standing.name, &h.id).await?
                 }
                 _ => None,
             };
             let open_request = match env {
-                Some(_) => store::open_request_for(&self.pool, &standing.name).await?,
+                Some(_) => store::open_request_for(&self.from.pool, &standing.name).await?,
                 None => None,
             };
             environments.push(EnvironmentView {
-                auto_promotion_failure: self.auto_failures.shown(&standing.name),
+                auto_promotion_failure: self.from.auto_failures.shown(&standing.name),
                 is_root: env.is_none(),
                 // In hotfix mode the root's environments take the hotfix branch.
                 from: env.map(|e| {
-                    self.mode
+                    self.from
+                        .mode
                         .pipeline_now()
                         .branch_of(&e.from)
-                        .filter(|_| e.from == self.config.pipeline.root())
+                        .filter(|_| e.from == self.from.config.pipeline.root())
                         .map(str::to_owned)
                         .unwrap_or_else(|| e.from.clone())
                 }),
@@ -193,9 +174,9 @@ impl PipelineViews {
         }
         let merges = self.merge_summary(&line, &environments)?;
         *self.line.lock().expect("lock") = line;
-        let refresh = self.refresher.last();
+        let refresh = self.from.refresher.last();
         Ok(PipelineView {
-            root: self.mode.pipeline_now().root_branch().to_owned(),
+            root: self.from.mode.pipeline_now().root_branch().to_owned(),
             environments,
             merges,
             refreshed_at: refresh.at,
@@ -274,7 +255,7 @@ impl PipelineViews {
         let ids: Vec<ObjectId> = line.newest_first(offset).take(limit).collect();
         let facts = self.commit_facts(ids.clone()).await?;
         let full: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-        let mut verifications = store::verifications_of_commits(&self.pool, &full).await?;
+        let mut verifications = store::verifications_of_commits(&self.from.pool, &full).await?;
         let mut commits = Vec::with_capacity(ids.len());
         for ((id, full), facts) in ids.iter().zip(full).zip(facts) {
             let environments = view
@@ -326,7 +307,7 @@ impl PipelineViews {
                 continue;
             };
             let id = self.resolve(&head.id).await?;
-            let (stray, stray_total, base) = with_git(&self.git, move |git| {
+            let (stray, stray_total, base) = with_git(&self.from.git, move |git| {
                 let (stray, total) = git.commits_between(root, id, STRAY_LISTED)?;
                 Ok((stray, total, git.merge_base(id, root)?))
             })
@@ -366,8 +347,8 @@ impl PipelineViews {
         &self,
         ids: Vec<ObjectId>,
     ) -> Result<Vec<Arc<history::CommitFacts>>, EngineError> {
-        let names = self.config.pipeline.names();
-        let git = self.git.clone();
+        let names = self.from.config.pipeline.names();
+        let git = self.from.git.clone();
         let facts = tokio::task::block_in_place(|| self.facts.facts(&git, &ids, &names))?;
         Ok(facts)
     }
@@ -380,7 +361,7 @@ impl PipelineViews {
                 "`{spec}` is not a commit id: give 7 to 40 hex digits"
             )));
         }
-        with_git(&self.git, move |git| git.resolve_commit(&spec_owned)).await
+        with_git(&self.from.git, move |git| git.resolve_commit(&spec_owned)).await
     }
 }
 
