@@ -53,13 +53,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let changes = provide_live_updates();
-    // Effects run only in the browser: this marks the page as hydrated, so
-    // people (and end-to-end tests) can tell when buttons start working.
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Stylesheet id="leptos" href="/pkg/envline.css"/>
         <Title text="Envline"/>

@@ -9,6 +9,15 @@ pub fn hydrate() {
     // does a dialog the address opens, whose code is split off too.
     wasm_bindgen_futures::spawn_local(async {
         app::pages::pipeline::load_requested_dialog().await;
-        leptos::mount::hydrate_lazy(app::App);
+        let body = leptos::prelude::document()
+            .body()
+            .expect("the page has a body");
+        leptos::mount::hydrate_from_async(body.clone(), app::App)
+            .await
+            .forget();
+        // Only now do the page's buttons work: the mark tells people's
+        // tools (and the end-to-end tests) when they can act. An effect
+        // would run while a lazy page's code is still loading.
+        let _ = body.set_attribute("data-hydrated", "true");
     });
 }
