@@ -565,6 +565,15 @@ approvals = 2
 protected = true
 "#;
 
+    /// The example people copy (and `make dist` ships) must be a file that works.
+    #[test]
+    fn the_example_file_in_the_repository_is_accepted() {
+        let text = include_str!("../../../envline.example.toml");
+        let config = parse(text).unwrap_or_else(|e| panic!("envline.example.toml: {e}"));
+        assert!(config.pipeline.environment("qa").is_some());
+        assert!(!config.audit.anchor_events);
+    }
+
     #[test]
     fn a_good_file_gives_a_pipeline_with_defaults() {
         let config = parse(GOOD).unwrap();
