@@ -10,7 +10,7 @@ export LEPTOS_OUTPUT_NAME := envline
 # Tests share the release build with the site, so everything compiles once.
 CARGO_TEST := cargo test --release -p envline-api -p envline-engine -p app -p envline --features app/ssr
 
-.PHONY: run test setup build fmt-check clippy unit contract e2e bench demo-clean
+.PHONY: run test setup build dist fmt-check clippy unit contract e2e bench demo-clean
 
 ## Set up, build and serve the demo on http://127.0.0.1:3000
 run: setup build
@@ -27,10 +27,17 @@ setup:
 setup-browser:
 	@.ci/setup --browser
 
-## The release site and server; --split puts every page but the pipeline in a
-## wasm chunk of its own, loaded when the page is visited
+## The release site, then the server with the site embedded in it; --split
+## puts every page but the pipeline in a wasm chunk of its own, loaded when
+## the page is visited. The site is built first so the server embeds the new one.
 build:
-	cargo leptos build --release --split
+	cargo leptos build --release --split --frontend-only
+	cargo leptos build --release --split --server-only
+
+## One file to deploy: dist/envline-<version>-<target>.tar.gz with the binary
+## (the site in it), envline.example.toml, the README and deploy/
+dist: setup build
+	.ci/dist
 
 fmt-check:
 	cargo fmt --all --check

@@ -10,6 +10,7 @@ import {
   dialog,
   expectNoSeriousViolations,
   freshQaHead,
+  reloadPage,
   signIn,
   signedInPage,
 } from "./fixtures";
@@ -55,7 +56,7 @@ test("an admin adds a person, grants and removes a role, and creates a token sho
   );
   await expectNoSeriousViolations(page, "the admin page with a new token");
   // Shown once: a fresh look at the page does not have it.
-  await page.reload();
+  await reloadPage(page);
   await expect(page.getByTestId("new-token")).toHaveCount(0);
   expect(await page.content()).not.toContain(token);
 

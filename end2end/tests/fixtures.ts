@@ -456,6 +456,12 @@ export async function openPage(page: Page, url: string): Promise<void> {
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
 }
 
+/** Reloads `page` and waits until its buttons work again. */
+export async function reloadPage(page: Page): Promise<void> {
+  await page.reload();
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
 /** Signs in through the sign-in page, which then goes on to `next`. */
 export async function signIn(page: Page, key: PersonKey, next = "/"): Promise<void> {
   const who = person(key);

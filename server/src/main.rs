@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod rest;
 mod serve;
+mod site;
 
 use std::process::ExitCode;
 
@@ -24,7 +25,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ENVLINE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,leptos_axum=warn")
+                tracing_subscriber::EnvFilter::new(
+                    "info,sqlx=warn,leptos_axum=warn,memory_serve=warn",
+                )
             }),
         )
         .with_writer(std::io::stderr)

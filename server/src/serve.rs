@@ -42,7 +42,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
+        // Not a page, the API or an embedded file: files in `site_root`
+        // if any, else the "No such page" page.
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(crate::site::serve_embedded))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             sign_in_first,
@@ -99,11 +102,9 @@ fn urlencoding(text: &str) -> String {
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), String> {
     let listen = config.server.listen;
-    let site = config.server.site_root.clone();
-    if !site.join("pkg").exists() && std::env::var("LEPTOS_SITE_ROOT").is_err() {
+    if !crate::site::embedded() {
         tracing::warn!(
-            "no built site in {} (run `make build`); the API works, the pages will lack style and interactivity",
-            site.display()
+            "this binary carries no built site (build it with `make build`); the API works, the pages will lack style and interactivity"
         );
     }
     crate::rest::install_metrics();

@@ -208,7 +208,10 @@ async fn events(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     caller: Caller,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> ApiResult<(
+    [(&'static str, &'static str); 1],
+    Sse<impl Stream<Item = Result<Event, Infallible>>>,
+)> {
     caller.reader()?;
     // The stream ends when what opened it no longer stands (a password
     // change, a removal, a revoked token): the browser reconnects and is
@@ -232,5 +235,9 @@ async fn events(
         .chain(changes)
         .take_until(state.engine.changes().stopped())
         .take_until(ended);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok((
+        // A proxy (nginx) would otherwise hold events back to fill its buffer.
+        [("x-accel-buffering", "no")],
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))),
+    ))
 }
