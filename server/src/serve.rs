@@ -62,6 +62,7 @@ const OPEN_PATHS: &[&str] = &[
     "/fn/",
     "/pkg/",
     "/healthz",
+    "/readyz",
     "/metrics",
     "/favicon.svg",
 ];

@@ -43,6 +43,19 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
     );
     let (s, b) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
     assert_eq!(s, 503, "{b}");
+    // Readiness says so, without taking the server out: pages and reads work.
+    let (s, ready) = api.get("/readyz", None).await;
+    assert_eq!(s, 200, "{ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["remote"]["ok"], false, "{ready}");
+    assert!(
+        ready["remote"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{ready}"
+    );
+    assert_eq!(ready["database"]["ok"], true, "{ready}");
     let viewer = server.user("vic", &["viewer"]);
     let (_, envs) = api.get("/api/v1/environments", Some(&viewer)).await;
     assert!(
@@ -58,6 +71,43 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
     let (s, b) = api.promote(&pat, json!({"environment": "loadtest"})).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(server.remote_tip("loadtest"), qa);
+    let (s, b) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, ready) = api.get("/readyz", None).await;
+    assert_eq!((s, &ready["status"]), (200, &json!("ready")), "{ready}");
+    assert_eq!(ready["role"], "leader", "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_that_cannot_be_read_makes_the_server_unready() {
+    let mut server = TestServer::new();
+    server.start();
+    let api = Api::new(&server);
+    let (s, ready) = api.get("/readyz", None).await;
+    assert_eq!((s, &ready["status"]), (200, &json!("ready")), "{ready}");
+
+    // The clone's folder goes away under the server (a disk swapped, a
+    // careless cleanup): a balancer must stop sending people here.
+    let clone = server.dir.path().join("data/repository.git");
+    let aside = server.dir.path().join("data/repository.git.aside");
+    std::fs::rename(&clone, &aside).unwrap();
+    let (s, ready) = api.get("/readyz", None).await;
+    assert_eq!(s, 503, "{ready}");
+    assert_eq!(ready["status"], "unready", "{ready}");
+    assert_eq!(ready["clone"]["ok"], false, "{ready}");
+    assert!(
+        ready["clone"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("repository.git"),
+        "{ready}"
+    );
+    assert_eq!(ready["database"]["ok"], true, "{ready}");
+
+    std::fs::rename(&aside, &clone).unwrap();
+    let (s, ready) = api.get("/readyz", None).await;
+    assert_eq!((s, &ready["status"]), (200, &json!("ready")), "{ready}");
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

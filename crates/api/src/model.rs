@@ -827,6 +827,40 @@ pub fn age_text(seconds: i64) -> String {
     }
 }
 
+/// One dependency `GET /readyz` looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadinessCheck {
+    /// Whether it works now.
+    pub ok: bool,
+    /// What is wrong and what to do, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The answer of `GET /readyz`: whether this server can do its work, for a
+/// load balancer or an orchestrator to route by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Readiness {
+    /// `ready` (every check passes), `degraded` (the remote cannot be
+    /// reached: pages and reads work, moves wait for it) or `unready` (the
+    /// database or the clone fails: answered with 503).
+    #[cfg_attr(feature = "openapi", schema(example = "ready"))]
+    pub status: String,
+    /// `leader` when this server runs the background work (timed refresh,
+    /// auto-promotion, anchoring, notification delivery); one server alone
+    /// always does.
+    #[cfg_attr(feature = "openapi", schema(example = "leader"))]
+    pub role: String,
+    /// The database answers a query.
+    pub database: ReadinessCheck,
+    /// The bare clone in `data_dir` can be read.
+    pub clone: ReadinessCheck,
+    /// The last fetch of the remote succeeded.
+    pub remote: ReadinessCheck,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub mod notify;
 pub mod ops;
 pub mod people;
 pub mod pipeline;
+pub mod readiness;
 pub mod redact;
 pub mod refresher;
 pub mod roles;

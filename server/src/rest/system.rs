@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use app::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use envline_api::Readiness;
 use envline_engine::Engine;
 use envline_engine::EngineError;
 use envline_engine::auth::Permission;
@@ -30,6 +31,7 @@ use super::extract::Caller;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(refresh))
         .routes(routes!(events))
@@ -59,6 +61,29 @@ struct Refreshed {
 )]
 async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
+}
+
+/// Readiness: the database answers, the clone reads, the remote was reached
+/// at the last fetch. Open to anyone, like `/healthz`, and tells nothing
+/// secret. A remote that cannot be reached answers 200 `degraded` (pages and
+/// reads work); a failing database or clone answers 503 `unready`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "system",
+    responses(
+        (status = 200, description = "Ready, or degraded: the remote cannot be reached", body = Readiness),
+        (status = 503, description = "Unready: the database or the clone fails", body = Readiness),
+    ),
+)]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let readiness = state.engine.readiness().await;
+    let status = if readiness.status == "unready" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(readiness))
 }
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -91,6 +91,11 @@ pub async fn open(file: &Path) -> Result<SqlitePool, sqlx::Error> {
     Ok(pool)
 }
 
+/// Asks the database a trivial question: whether it answers at all.
+pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
+
 /// The sizes and modification times of the database file and its
 /// write-ahead log: any committed write, by Envline or by anyone with the
 /// file, changes them. What answers computed from the whole database are
