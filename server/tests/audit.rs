@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::{Api, TestServer, git};
+use envline_engine::store::Pool;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 
 /// A server with a promotion, a test result, an approval and a hold on
 /// record, all anchored on the remote; stopped, ready for tampering.
@@ -69,7 +69,7 @@ async fn intact_and_anchored(api: &Api, token: &str, says: &str) {
     assert!(check["anchor"].as_str().unwrap().contains(says), "{check}");
 }
 
-async fn database(server: &TestServer) -> SqlitePool {
+async fn database(server: &TestServer) -> Pool {
     let pool = envline_engine::store::open(&server.dir.path().join("data/envline.sqlite"))
         .await
         .unwrap();

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::store::Pool;
 use envline_api::ErrorCode;
 use gix::ObjectId;
-use sqlx::SqlitePool;
 
 use super::git::{AUDIT_REF, GitRepo, RefChange};
 use super::{Engine, EngineError, audit, store};
@@ -157,7 +157,7 @@ impl Anchoring {
 }
 
 /// The last anchor Envline pushed: its commit and the event it vouches for.
-pub async fn last_pushed(pool: &SqlitePool) -> Result<Option<(ObjectId, i64)>, sqlx::Error> {
+pub async fn last_pushed(pool: &Pool) -> Result<Option<(ObjectId, i64)>, sqlx::Error> {
     let row = store::anchors::last_pushed(pool).await?;
     Ok(row.and_then(|(c, e)| Some((ObjectId::from_hex(c.as_bytes()).ok()?, e))))
 }

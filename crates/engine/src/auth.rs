@@ -1,13 +1,13 @@
 //! People and tokens: accounts, passwords, sessions and API tokens, stored
 //! and audited. What roles allow is in [`super::roles`].
 
+use crate::store::Pool;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use envline_api::AuditAction;
 use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 
 use super::audit::{self, AuditDraft};
 pub use super::roles::{Forbidden, Grant, Permission, Principal, Role};
@@ -105,7 +105,7 @@ fn admin_event(
 /// Creates a user (or adds roles to an existing one, and sets the password
 /// when given). `actor` is who does it; each change is audited.
 pub async fn add_user(
-    pool: &SqlitePool,
+    pool: &Pool,
     actor: &str,
     name: &str,
     grants: &[Grant],
@@ -160,7 +160,7 @@ pub async fn add_user(
 
 /// Takes a role (as granted, `ROLE` or `ROLE:GLOB`) from a user; audited.
 pub async fn remove_role(
-    pool: &SqlitePool,
+    pool: &Pool,
     actor: &str,
     name: &str,
     grant: &Grant,
@@ -260,7 +260,7 @@ pub async fn hash_password_blocking(password: &str) -> Result<String, AuthError>
 /// or every one but `keep` (the session of a person changing their own
 /// password, who stays signed in there). Audited.
 pub async fn set_password(
-    pool: &SqlitePool,
+    pool: &Pool,
     actor: &str,
     name: &str,
     password: &str,
@@ -297,7 +297,7 @@ pub async fn set_password(
 /// Removes a person: their roles, tokens and sessions go with them, and
 /// their approvals of requests still waiting are withdrawn (I4). The last
 /// admin cannot be removed. Audited.
-pub async fn remove_user(pool: &SqlitePool, actor: &str, name: &str) -> Result<(), AuthError> {
+pub async fn remove_user(pool: &Pool, actor: &str, name: &str) -> Result<(), AuthError> {
     let mut tx = store::begin(pool).await?;
     let user_id = user_id_in(&mut tx, name).await?;
     let (is_admin, other_admins) = people::admins_besides(&mut tx, user_id).await?;
@@ -335,11 +335,7 @@ async fn user_id_in(tx: &mut store::Tx<'_>, name: &str) -> Result<i64, AuthError
 }
 
 /// Whether `password` is `name`'s password (for a person changing their own).
-pub async fn check_password(
-    pool: &SqlitePool,
-    name: &str,
-    password: &str,
-) -> Result<bool, AuthError> {
+pub async fn check_password(pool: &Pool, name: &str, password: &str) -> Result<bool, AuthError> {
     let Some((_, Some(hash))) = people::credentials(pool, name).await? else {
         return Ok(false);
     };
@@ -352,10 +348,7 @@ pub async fn check_password(
 /// Whether the session or token a live stream was opened with still stands:
 /// read from the database every time (no cache), so a stream closes soon
 /// after a password change, a removal or a revocation.
-pub async fn credential_live(
-    pool: &SqlitePool,
-    credential: &Credential,
-) -> Result<bool, sqlx::Error> {
+pub async fn credential_live(pool: &Pool, credential: &Credential) -> Result<bool, sqlx::Error> {
     let owner = match credential {
         Credential::Session(secret) => sessions::owner_of_session(pool, &digest(secret)).await?,
         Credential::Token(token) => people::owner_of_token(pool, &digest(token)).await?,
@@ -371,7 +364,7 @@ pub enum Credential {
 }
 
 /// Every user with their roles (`role` or `role:glob`).
-pub async fn users(pool: &SqlitePool) -> Result<Vec<(String, Vec<String>)>, AuthError> {
+pub async fn users(pool: &Pool) -> Result<Vec<(String, Vec<String>)>, AuthError> {
     let rows = people::people_with_roles(pool).await?;
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (name, role, scope) in rows {
@@ -393,14 +386,14 @@ pub async fn users(pool: &SqlitePool) -> Result<Vec<(String, Vec<String>)>, Auth
 pub use crate::store::people::TokenInfo;
 
 /// The tokens of a user (or of everyone).
-pub async fn tokens(pool: &SqlitePool, user: Option<&str>) -> Result<Vec<TokenInfo>, AuthError> {
+pub async fn tokens(pool: &Pool, user: Option<&str>) -> Result<Vec<TokenInfo>, AuthError> {
     Ok(people::tokens(pool, user).await?)
 }
 
 /// Creates an API token for a user; returns the token, which is stored only
 /// as a digest. Audited (without the token).
 pub async fn create_token(
-    pool: &SqlitePool,
+    pool: &Pool,
     actor: &str,
     user: &str,
     label: &str,
@@ -424,7 +417,7 @@ pub async fn create_token(
 }
 
 /// Revokes a token by its id (as `envline token list` shows it); audited.
-pub async fn revoke_token(pool: &SqlitePool, actor: &str, id: i64) -> Result<(), AuthError> {
+pub async fn revoke_token(pool: &Pool, actor: &str, id: i64) -> Result<(), AuthError> {
     let mut tx = store::begin(pool).await?;
     let Some((user, revoked)) = people::token_owner(&mut tx, id).await? else {
         return Err(AuthError::NotFound(format!(
@@ -451,11 +444,7 @@ pub async fn revoke_token(pool: &SqlitePool, actor: &str, id: i64) -> Result<(),
     Ok(())
 }
 
-async fn principal_of(
-    pool: &SqlitePool,
-    user_id: i64,
-    name: String,
-) -> Result<Principal, sqlx::Error> {
+async fn principal_of(pool: &Pool, user_id: i64, name: String) -> Result<Principal, sqlx::Error> {
     let grants = people::roles_of(pool, user_id)
         .await?
         .into_iter()
@@ -470,7 +459,7 @@ async fn principal_of(
 
 /// The user a bearer token belongs to, if the token is known and not revoked.
 pub async fn principal_for_token(
-    pool: &SqlitePool,
+    pool: &Pool,
     token: &str,
 ) -> Result<Option<Principal>, sqlx::Error> {
     match people::owner_of_token(pool, &digest(token)).await? {
@@ -481,7 +470,7 @@ pub async fn principal_for_token(
 
 /// Checks a password and opens a session; returns the cookie value.
 pub async fn login(
-    pool: &SqlitePool,
+    pool: &Pool,
     user: &str,
     password: &str,
     hours: i64,
@@ -512,7 +501,7 @@ pub async fn login(
 
 /// The user of a session cookie, if the session is live.
 pub async fn principal_for_session(
-    pool: &SqlitePool,
+    pool: &Pool,
     secret: &str,
 ) -> Result<Option<Principal>, sqlx::Error> {
     match sessions::owner_of_session(pool, &digest(secret)).await? {
@@ -522,7 +511,7 @@ pub async fn principal_for_session(
 }
 
 /// Ends a session.
-pub async fn logout(pool: &SqlitePool, secret: &str) -> Result<(), sqlx::Error> {
+pub async fn logout(pool: &Pool, secret: &str) -> Result<(), sqlx::Error> {
     sessions::end_session(pool, &digest(secret)).await
 }
 

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
+use crate::store::Pool;
 use envline_api::{AuditAction, AuditEventView, HoldView};
-use sqlx::SqlitePool;
 
 use super::anchor::check_anchors;
 use super::audit::{self, ChainCheck};
@@ -38,7 +38,7 @@ pub fn remote_anchor(git: &GitRepo) -> RemoteAnchor {
 /// fetched. With `read_remote` the remote is asked for its anchor; without,
 /// the clone's copy (as the last refresh fetched it) is checked.
 pub async fn check(
-    pool: &SqlitePool,
+    pool: &Pool,
     git: std::sync::Arc<GitRepo>,
     pipeline: &Pipeline,
     unavailable: Option<String>,

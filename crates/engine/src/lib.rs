@@ -36,8 +36,8 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::store::Pool;
 use gix::ObjectId;
-use sqlx::SqlitePool;
 
 use auth::{Permission, Principal};
 use changes::Changes;
@@ -53,7 +53,7 @@ use view::PipelineViews;
 
 /// Opens the database of a configuration (for the command line's people,
 /// tokens and audit commands, which need no clone).
-pub async fn open_database(config: &Config) -> Result<SqlitePool, String> {
+pub async fn open_database(config: &Config) -> Result<Pool, String> {
     store::open(&config.database_file()).await.map_err(|e| {
         format!(
             "cannot open the database {}: {e}",
@@ -151,7 +151,7 @@ struct AuditChecked {
 pub struct Engine {
     pub config: Arc<Config>,
     pub git: Arc<GitRepo>,
-    pub pool: SqlitePool,
+    pub pool: Pool,
     changes: Arc<Changes>,
     views: PipelineViews,
     people: People,

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::Pool;
 use envline_api::{AuditAction, AuditEventView, NotificationState, NotificationView};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use sqlx::SqlitePool;
 
 use crate::EngineError;
 use crate::changes::Changes;
@@ -34,7 +34,7 @@ const PER_TARGET_CONCURRENCY: usize = 4;
 
 /// Makes the database's targets those of the configuration; what was still
 /// owed to a target that left it is marked dropped (and says why).
-pub async fn sync_targets(pool: &SqlitePool, targets: &[NotifyTarget]) -> Result<(), sqlx::Error> {
+pub async fn sync_targets(pool: &Pool, targets: &[NotifyTarget]) -> Result<(), sqlx::Error> {
     let wanted: Vec<(String, Vec<String>)> = targets
         .iter()
         .map(|t| (t.url.clone(), t.events.clone()))
@@ -130,17 +130,13 @@ pub fn backoff(attempts: i64) -> Duration {
 /// and its delivery (see the module).
 pub struct Notifications {
     config: Arc<Config>,
-    pool: SqlitePool,
+    pool: Pool,
     changes: Arc<Changes>,
 }
 
 impl Notifications {
     /// The notifications of an engine's configuration and database.
-    pub(crate) fn new(
-        config: Arc<Config>,
-        pool: SqlitePool,
-        changes: Arc<Changes>,
-    ) -> Notifications {
+    pub(crate) fn new(config: Arc<Config>, pool: Pool, changes: Arc<Changes>) -> Notifications {
         Notifications {
             config,
             pool,
@@ -269,7 +265,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Removes notifications delivered (or dropped) more than 30 days ago: the
 /// audit log keeps the events themselves.
-async fn prune(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+async fn prune(pool: &Pool) -> Result<u64, sqlx::Error> {
     let before = (chrono::Utc::now() - chrono::Duration::days(30))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     outbox::prune(pool, &before).await

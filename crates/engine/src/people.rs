@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::SqlitePool;
+use crate::store::Pool;
 
 use crate::EngineError;
 use crate::auth::{self, Principal};
@@ -23,7 +23,7 @@ const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 /// People, their sessions and tokens (see the module).
 pub struct People {
     pub(crate) config: Arc<Config>,
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: Pool,
     pub(crate) changes: Arc<Changes>,
     /// Tokens read lately, by digest, with when they were read.
     tokens: Mutex<HashMap<String, (Principal, Instant)>>,
@@ -32,7 +32,7 @@ pub struct People {
 
 impl People {
     /// The people service of an engine's configuration and database.
-    pub(crate) fn new(config: Arc<Config>, pool: SqlitePool, changes: Arc<Changes>) -> People {
+    pub(crate) fn new(config: Arc<Config>, pool: Pool, changes: Arc<Changes>) -> People {
         People {
             config,
             pool,

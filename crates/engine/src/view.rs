@@ -5,8 +5,8 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::store::Pool;
 use gix::ObjectId;
-use sqlx::SqlitePool;
 
 use envline_api::{
     CommitView, EnvironmentView, MergeSummary, OffLineEnvironment, PipelineView, TimelineEntry,
@@ -43,7 +43,7 @@ pub struct PipelineViews {
 pub(crate) struct ViewSources {
     pub config: Arc<Config>,
     pub git: Arc<GitRepo>,
-    pub pool: SqlitePool,
+    pub pool: Pool,
     pub changes: Arc<Changes>,
     pub refresher: Arc<Refresher>,
     pub mode: Arc<HotfixMode>,

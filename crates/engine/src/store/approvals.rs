@@ -1,9 +1,10 @@
 //! The `approvals` table: approvers' decisions on requests (I4).
 
+use crate::store::Pool;
 use std::collections::HashMap;
 
 use envline_api::{ApprovalView, Decision};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
 use super::{Tx, now};
 use crate::roles::Grant;
@@ -33,11 +34,11 @@ impl From<ApprovalRow> for ApprovalView {
 
 /// The decisions on one request, oldest first.
 pub(super) async fn approvals_of(
-    pool: &SqlitePool,
+    pool: &Pool,
     request_id: i64,
 ) -> Result<Vec<ApprovalView>, sqlx::Error> {
     let rows: Vec<ApprovalRow> = sqlx::query_as(
-        "SELECT approver, decision, comment, at, withdrawn_reason FROM approvals WHERE request_id = ? ORDER BY at",
+        "SELECT approver, decision, comment, at, withdrawn_reason FROM approvals WHERE request_id = $1 ORDER BY at",
     )
     .bind(request_id)
     .fetch_all(pool)
@@ -57,7 +58,7 @@ pub struct ApprovalEvidence {
 }
 
 /// Every approval ever given (the evidence check).
-pub async fn all_approvals(pool: &SqlitePool) -> Result<Vec<ApprovalEvidence>, sqlx::Error> {
+pub async fn all_approvals(pool: &Pool) -> Result<Vec<ApprovalEvidence>, sqlx::Error> {
     sqlx::query_as(
         "SELECT request_id, approver, decision, comment, withdrawn_reason AS withdrawn FROM approvals",
     )
@@ -67,12 +68,12 @@ pub async fn all_approvals(pool: &SqlitePool) -> Result<Vec<ApprovalEvidence>, s
 
 /// The roles, as they stand now, of everyone who decided on a request.
 pub(super) async fn approver_grants(
-    pool: &SqlitePool,
+    pool: &Pool,
     request_id: i64,
 ) -> Result<HashMap<String, Vec<Grant>>, sqlx::Error> {
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT u.name, r.role, r.scope FROM users u JOIN user_roles r ON r.user_id = u.id
-         WHERE u.name IN (SELECT approver FROM approvals WHERE request_id = ?)",
+         WHERE u.name IN (SELECT approver FROM approvals WHERE request_id = $1)",
     )
     .bind(request_id)
     .fetch_all(pool)
@@ -102,7 +103,7 @@ pub async fn withdraw_approvals(
 ) -> Result<Vec<WithdrawnApproval>, sqlx::Error> {
     let pending: Vec<(i64, String)> = sqlx::query_as(
         "SELECT a.request_id, r.environment FROM approvals a JOIN promotion_requests r ON r.id = a.request_id
-         WHERE a.approver = ? AND a.decision = 'approve' AND a.withdrawn_at IS NULL AND r.state = 'awaiting_approval'",
+         WHERE a.approver = $1 AND a.decision = 'approve' AND a.withdrawn_at IS NULL AND r.state = 'awaiting_approval'",
     )
     .bind(approver)
     .fetch_all(&mut **tx)
@@ -113,7 +114,7 @@ pub async fn withdraw_approvals(
             continue;
         }
         sqlx::query(
-            "UPDATE approvals SET withdrawn_at = ?, withdrawn_reason = ? WHERE request_id = ? AND approver = ?",
+            "UPDATE approvals SET withdrawn_at = $1, withdrawn_reason = $2 WHERE request_id = $3 AND approver = $4",
         )
         .bind(now())
         .bind(reason)
@@ -138,7 +139,7 @@ pub async fn upsert_approval(
     comment: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO approvals (request_id, approver, decision, comment, at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO approvals (request_id, approver, decision, comment, at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (request_id, approver) DO UPDATE SET decision = excluded.decision, comment = excluded.comment, at = excluded.at,
            withdrawn_at = NULL, withdrawn_reason = NULL",
     )

@@ -1,8 +1,9 @@
 //! The `audit_events` table (I5): rows in, rows out. The chain's hashing
 //! and checking live in `crate::audit`; here is only what is stored.
 
+use crate::store::Pool;
 use envline_api::{AuditAction, AuditEventView, JsonText};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
 use super::Tx;
 
@@ -58,7 +59,7 @@ pub async fn chain_head(tx: &mut Tx<'_>) -> Result<Option<(i64, String)>, sqlx::
 pub async fn insert_event(tx: &mut Tx<'_>, e: &AuditEventView) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_events (id, at, actor, action, environment, old_commit, new_commit, reason, details, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(e.id)
     .bind(&e.at)
@@ -77,7 +78,7 @@ pub async fn insert_event(tx: &mut Tx<'_>, e: &AuditEventView) -> Result<(), sql
 }
 
 /// Reads every event (the log, oldest first) for checking.
-pub async fn all(pool: &SqlitePool) -> Result<Vec<AuditEventView>, sqlx::Error> {
+pub async fn all(pool: &Pool) -> Result<Vec<AuditEventView>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM audit_events ORDER BY id")
         .fetch_all(pool)
         .await
@@ -85,15 +86,15 @@ pub async fn all(pool: &SqlitePool) -> Result<Vec<AuditEventView>, sqlx::Error> 
 }
 
 /// The newest event's id and hash, if there is any event.
-pub async fn head(pool: &SqlitePool) -> Result<Option<(i64, String)>, sqlx::Error> {
+pub async fn head(pool: &Pool) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
         .fetch_optional(pool)
         .await
 }
 
 /// The events after `id`, oldest first.
-pub async fn after(pool: &SqlitePool, id: i64) -> Result<Vec<AuditEventView>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM audit_events WHERE id > ? ORDER BY id")
+pub async fn after(pool: &Pool, id: i64) -> Result<Vec<AuditEventView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM audit_events WHERE id > $1 ORDER BY id")
         .bind(id)
         .fetch_all(pool)
         .await
@@ -101,14 +102,11 @@ pub async fn after(pool: &SqlitePool, id: i64) -> Result<Vec<AuditEventView>, sq
 }
 
 /// The events with these ids, in that order.
-pub async fn events_by_id(
-    pool: &SqlitePool,
-    ids: &[i64],
-) -> Result<Vec<AuditEventView>, sqlx::Error> {
+pub async fn events_by_id(pool: &Pool, ids: &[i64]) -> Result<Vec<AuditEventView>, sqlx::Error> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let event: Option<AuditEventRow> =
-            sqlx::query_as("SELECT * FROM audit_events WHERE id = ?")
+            sqlx::query_as("SELECT * FROM audit_events WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
@@ -162,13 +160,13 @@ const FILTERED: &str = "(?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR acto
 /// (an event id), at most `page`. Exports and the Audit page read the log
 /// page by page.
 pub async fn events_page(
-    pool: &SqlitePool,
+    pool: &Pool,
     filter: &AuditFilter,
     before: Option<i64>,
     page: i64,
 ) -> Result<Vec<AuditEventView>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT * FROM audit_events WHERE {FILTERED} AND (?6 IS NULL OR id < ?6) ORDER BY id DESC LIMIT ?7"
+        "SELECT * FROM audit_events WHERE {FILTERED} AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
     ))
     .bind(&filter.environment)
     .bind(&filter.actor)
@@ -183,7 +181,7 @@ pub async fn events_page(
 }
 
 /// The actions the log holds, for choosing one to filter by.
-pub async fn actions(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+pub async fn actions(pool: &Pool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT DISTINCT action FROM audit_events ORDER BY action")
         .fetch_all(pool)
         .await
@@ -227,10 +225,10 @@ pub struct RefMove {
 
 /// Every recorded move of an environment, newest first (rollbacks find the
 /// previous position here).
-pub async fn moves_of(pool: &SqlitePool, environment: &str) -> Result<Vec<RefMove>, sqlx::Error> {
+pub async fn moves_of(pool: &Pool, environment: &str) -> Result<Vec<RefMove>, sqlx::Error> {
     sqlx::query_as(
         "SELECT action, old_commit, new_commit FROM audit_events
-         WHERE environment = ? AND new_commit IS NOT NULL ORDER BY id DESC",
+         WHERE environment = $1 AND new_commit IS NOT NULL ORDER BY id DESC",
     )
     .bind(environment)
     .fetch_all(pool)

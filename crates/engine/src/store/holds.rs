@@ -1,7 +1,8 @@
 //! The `holds` table: holds and freezes on environments.
 
+use crate::store::Pool;
 use envline_api::{HoldKind, HoldView};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
 use super::{Tx, now};
 
@@ -56,11 +57,11 @@ fn views(rows: Vec<HoldRow>) -> Vec<HoldView> {
 }
 
 /// Holds in force now (not released, inside their window).
-pub async fn active_holds(pool: &SqlitePool) -> Result<Vec<HoldView>, sqlx::Error> {
+pub async fn active_holds(pool: &Pool) -> Result<Vec<HoldView>, sqlx::Error> {
     let now = now();
     sqlx::query_as(&format!(
         "SELECT {HOLD_COLUMNS} FROM holds
-         WHERE released_at IS NULL AND (starts_at IS NULL OR starts_at <= ?) AND (ends_at IS NULL OR ends_at > ?)
+         WHERE released_at IS NULL AND (starts_at IS NULL OR starts_at <= $1) AND (ends_at IS NULL OR ends_at > $2)
          ORDER BY id"
     ))
     .bind(&now)
@@ -71,10 +72,10 @@ pub async fn active_holds(pool: &SqlitePool) -> Result<Vec<HoldView>, sqlx::Erro
 }
 
 /// Holds not yet released, including freezes that start later.
-pub async fn unreleased_holds(pool: &SqlitePool) -> Result<Vec<HoldView>, sqlx::Error> {
+pub async fn unreleased_holds(pool: &Pool) -> Result<Vec<HoldView>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {HOLD_COLUMNS} FROM holds
-         WHERE released_at IS NULL AND (ends_at IS NULL OR ends_at > ?) ORDER BY id"
+         WHERE released_at IS NULL AND (ends_at IS NULL OR ends_at > $1) ORDER BY id"
     ))
     .bind(now())
     .fetch_all(pool)
@@ -83,7 +84,7 @@ pub async fn unreleased_holds(pool: &SqlitePool) -> Result<Vec<HoldView>, sqlx::
 }
 
 /// Every hold ever placed, released or not, oldest first (the evidence check).
-pub async fn all_holds(pool: &SqlitePool) -> Result<Vec<HoldRecord>, sqlx::Error> {
+pub async fn all_holds(pool: &Pool) -> Result<Vec<HoldRecord>, sqlx::Error> {
     let rows: Vec<HoldRow> = sqlx::query_as(&format!(
         "SELECT {HOLD_COLUMNS}, released_at FROM holds ORDER BY id"
     ))
@@ -109,7 +110,7 @@ pub struct NewHold<'a> {
 /// placed by a rollback or reset (a second one would say the same).
 pub async fn has_reset_hold(tx: &mut Tx<'_>, environment: &str) -> Result<bool, sqlx::Error> {
     let found: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM holds WHERE environment = ? AND placed_by = 'reset' AND released_at IS NULL LIMIT 1",
+        "SELECT id FROM holds WHERE environment = $1 AND placed_by = 'reset' AND released_at IS NULL LIMIT 1",
     )
     .bind(environment)
     .fetch_optional(&mut **tx)
@@ -121,7 +122,7 @@ pub async fn has_reset_hold(tx: &mut Tx<'_>, environment: &str) -> Result<bool, 
 pub async fn insert_hold(tx: &mut Tx<'_>, h: &NewHold<'_>) -> Result<HoldView, sqlx::Error> {
     let row: HoldRow = sqlx::query_as(&format!(
         "INSERT INTO holds (environment, kind, reason, created_by, created_at, starts_at, ends_at, placed_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {HOLD_COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {HOLD_COLUMNS}"
     ))
     .bind(h.environment)
     .bind(h.kind.as_str())
@@ -144,9 +145,9 @@ pub struct HoldRecord {
 }
 
 /// A hold by its id, released or not.
-pub async fn find_hold(pool: &SqlitePool, id: i64) -> Result<Option<HoldRecord>, sqlx::Error> {
+pub async fn find_hold(pool: &Pool, id: i64) -> Result<Option<HoldRecord>, sqlx::Error> {
     let row: Option<HoldRow> = sqlx::query_as(&format!(
-        "SELECT {HOLD_COLUMNS}, released_at FROM holds WHERE id = ?"
+        "SELECT {HOLD_COLUMNS}, released_at FROM holds WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(pool)
@@ -161,7 +162,7 @@ pub async fn release_hold(
     released_by: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE holds SET released_by = ?, released_at = ? WHERE id = ? AND released_at IS NULL",
+        "UPDATE holds SET released_by = $1, released_at = $2 WHERE id = $3 AND released_at IS NULL",
     )
     .bind(released_by)
     .bind(now())

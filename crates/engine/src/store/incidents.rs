@@ -1,9 +1,10 @@
 //! The `incidents` table: hotfix mode's incidents (S4).
 
+use crate::store::Pool;
 use envline_api::{AuditEventView, CommitMapping, IncidentState, IncidentView};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
-use super::{Tx, now};
+use super::{JsonColumn, Tx, json_text, now};
 
 /// A row of `incidents`.
 #[derive(FromRow)]
@@ -23,10 +24,10 @@ struct IncidentRow {
     fix: Option<String>,
     merged_by: Option<String>,
     merged_at: Option<String>,
-    #[sqlx(json)]
-    kept: Vec<String>,
-    #[sqlx(json)]
-    mapping: Vec<CommitMapping>,
+    #[sqlx(try_from = "String")]
+    kept: JsonColumn<Vec<String>>,
+    #[sqlx(try_from = "String")]
+    mapping: JsonColumn<Vec<CommitMapping>>,
 }
 
 impl From<IncidentRow> for IncidentView {
@@ -46,14 +47,14 @@ impl From<IncidentRow> for IncidentView {
             fix: r.fix,
             merged_by: r.merged_by,
             merged_at: r.merged_at,
-            kept: r.kept,
-            mapping: r.mapping,
+            kept: r.kept.0,
+            mapping: r.mapping.0,
         }
     }
 }
 
 /// The incident whose hotfix mode is on (active or resolved), if any.
-pub async fn running_incident(pool: &SqlitePool) -> Result<Option<IncidentView>, sqlx::Error> {
+pub async fn running_incident(pool: &Pool) -> Result<Option<IncidentView>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM incidents WHERE state IN ('active', 'resolved') LIMIT 1")
         .fetch_optional(pool)
         .await
@@ -61,7 +62,7 @@ pub async fn running_incident(pool: &SqlitePool) -> Result<Option<IncidentView>,
 }
 
 /// Every incident, newest first.
-pub async fn incidents(pool: &SqlitePool) -> Result<Vec<IncidentView>, sqlx::Error> {
+pub async fn incidents(pool: &Pool) -> Result<Vec<IncidentView>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM incidents ORDER BY id DESC")
         .fetch_all(pool)
         .await
@@ -69,11 +70,8 @@ pub async fn incidents(pool: &SqlitePool) -> Result<Vec<IncidentView>, sqlx::Err
 }
 
 /// An incident by its id (`INC-42`).
-pub async fn incident(
-    pool: &SqlitePool,
-    incident: &str,
-) -> Result<Option<IncidentView>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM incidents WHERE incident = ?")
+pub async fn incident(pool: &Pool, incident: &str) -> Result<Option<IncidentView>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM incidents WHERE incident = $1")
         .bind(incident)
         .fetch_optional(pool)
         .await
@@ -96,7 +94,7 @@ pub struct NewIncident {
 pub async fn insert_incident(tx: &mut Tx<'_>, i: &NewIncident) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO incidents (incident, branch, production, fork, reason, state, started_by, started_at, kept)
-         VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8) RETURNING id",
     )
     .bind(&i.incident)
     .bind(&i.branch)
@@ -105,7 +103,7 @@ pub async fn insert_incident(tx: &mut Tx<'_>, i: &NewIncident) -> Result<i64, sq
     .bind(&i.reason)
     .bind(&i.started_by)
     .bind(now())
-    .bind(sqlx::types::Json(&i.kept))
+    .bind(json_text(&i.kept))
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
@@ -119,7 +117,7 @@ pub async fn resolve_incident(
     fix: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE incidents SET state = 'resolved', resolved_by = ?, resolved_at = ?, fix = ? WHERE incident = ? AND state = 'active'",
+        "UPDATE incidents SET state = 'resolved', resolved_by = $1, resolved_at = $2, fix = $3 WHERE incident = $4 AND state = 'active'",
     )
     .bind(by)
     .bind(now())
@@ -139,11 +137,11 @@ pub async fn merge_incident(
     mapping: &[CommitMapping],
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE incidents SET state = 'merged', merged_by = ?, merged_at = ?, mapping = ? WHERE incident = ? AND state = 'resolved'",
+        "UPDATE incidents SET state = 'merged', merged_by = $1, merged_at = $2, mapping = $3 WHERE incident = $4 AND state = 'resolved'",
     )
     .bind(by)
     .bind(now())
-    .bind(sqlx::types::Json(mapping))
+    .bind(json_text(mapping))
     .bind(incident)
     .execute(&mut **tx)
     .await?;
@@ -152,11 +150,11 @@ pub async fn merge_incident(
 
 /// The audit events of an incident, oldest first.
 pub async fn incident_events(
-    pool: &SqlitePool,
+    pool: &Pool,
     incident: &str,
 ) -> Result<Vec<AuditEventView>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT * FROM audit_events WHERE json_extract(details, '$.incident') = ? ORDER BY id",
+        "SELECT * FROM audit_events WHERE json_extract(details, '$.incident') = $1 ORDER BY id",
     )
     .bind(incident)
     .fetch_all(pool)

@@ -1,7 +1,8 @@
 //! The `intents` table: the journal of operations, each plan written before
 //! any ref moves and settled after, so a crash leaves nothing half done.
 
-use sqlx::{FromRow, Sqlite, SqlitePool};
+use crate::store::Pool;
+use sqlx::FromRow;
 
 use super::now;
 
@@ -18,13 +19,13 @@ pub struct IntentRow {
 }
 
 pub async fn insert_intent(
-    pool: &SqlitePool,
+    pool: &Pool,
     actor: &str,
     action: &str,
     payload: &str,
 ) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO intents (actor, action, payload, state, created_at) VALUES (?, ?, ?, 'pending', ?) RETURNING id",
+        "INSERT INTO intents (actor, action, payload, state, created_at) VALUES ($1, $2, $3, 'pending', $4) RETURNING id",
     )
     .bind(actor)
     .bind(action)
@@ -38,13 +39,13 @@ pub async fn insert_intent(
 /// Settles a pending intent as `done` or `failed`. Returns false (and
 /// writes nothing) when it was no longer pending: someone settled it first.
 pub async fn finish_intent(
-    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
     id: i64,
     state: &str,
     error: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE intents SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+        "UPDATE intents SET state = $1, error = $2, finished_at = $3 WHERE id = $4 AND state = 'pending'",
     )
     .bind(state)
     .bind(error)
@@ -55,7 +56,7 @@ pub async fn finish_intent(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn pending_intents(pool: &SqlitePool) -> Result<Vec<IntentRow>, sqlx::Error> {
+pub async fn pending_intents(pool: &Pool) -> Result<Vec<IntentRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, actor, action, payload, state, error FROM intents WHERE state = 'pending' ORDER BY id",
     )
@@ -66,12 +67,12 @@ pub async fn pending_intents(pool: &SqlitePool) -> Result<Vec<IntentRow>, sqlx::
 /// Failed intents whose push may still land, made at or after `since`,
 /// oldest first (a late landing is credited to the first that matches).
 pub async fn late_landing_candidates(
-    pool: &SqlitePool,
+    pool: &Pool,
     since: &str,
 ) -> Result<Vec<IntentRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, actor, action, payload, state, error FROM intents
-         WHERE state = 'failed' AND unknown_outcome = 1 AND created_at >= ? ORDER BY id",
+         WHERE state = 'failed' AND unknown_outcome = 1 AND created_at >= $1 ORDER BY id",
     )
     .bind(since)
     .fetch_all(pool)
@@ -80,13 +81,9 @@ pub async fn late_landing_candidates(
 
 /// Notes that a pending intent's push may or may not have landed (it stays
 /// pending, and if it is failed later, a late landing is still credited).
-pub async fn note_unknown_outcome(
-    pool: &SqlitePool,
-    id: i64,
-    error: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn note_unknown_outcome(pool: &Pool, id: i64, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE intents SET error = ?, unknown_outcome = 1 WHERE id = ? AND state = 'pending'",
+        "UPDATE intents SET error = $1, unknown_outcome = 1 WHERE id = $2 AND state = 'pending'",
     )
     .bind(error)
     .bind(id)
@@ -98,12 +95,12 @@ pub async fn note_unknown_outcome(
 /// Fails a pending intent whose push may still land later (it was pending
 /// after a crash or an unknown outcome). Returns false when it was not pending.
 pub async fn fail_unsettled_intent(
-    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
     id: i64,
     why: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE intents SET state = 'failed', error = ?, unknown_outcome = 1, finished_at = ? WHERE id = ? AND state = 'pending'",
+        "UPDATE intents SET state = 'failed', error = $1, unknown_outcome = 1, finished_at = $2 WHERE id = $3 AND state = 'pending'",
     )
     .bind(why)
     .bind(now())
@@ -116,11 +113,11 @@ pub async fn fail_unsettled_intent(
 /// Marks a failed intent done after all: its push landed late. Returns false
 /// when it was not failed (already settled otherwise).
 pub async fn revive_intent(
-    executor: impl sqlx::Executor<'_, Database = Sqlite>,
+    executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
     id: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE intents SET state = 'done', error = 'landed after it was marked failed', finished_at = ? WHERE id = ? AND state = 'failed'",
+        "UPDATE intents SET state = 'done', error = 'landed after it was marked failed', finished_at = $1 WHERE id = $2 AND state = 'failed'",
     )
     .bind(now())
     .bind(id)
@@ -131,7 +128,7 @@ pub async fn revive_intent(
 
 /// The payload and state of every intent, by id (the evidence check).
 pub async fn intent_states(
-    pool: &SqlitePool,
+    pool: &Pool,
 ) -> Result<std::collections::HashMap<i64, (String, String)>, sqlx::Error> {
     let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, payload, state FROM intents")
         .fetch_all(pool)
@@ -143,7 +140,7 @@ pub async fn intent_states(
 }
 
 /// The payloads of the intents `ids` (the changes an anchor vouches for).
-pub async fn payloads(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<(i64, String)>, sqlx::Error> {
+pub async fn payloads(pool: &Pool, ids: &[i64]) -> Result<Vec<(i64, String)>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -22,11 +22,9 @@ mod tips;
 mod verifications;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use approvals::{
     ApprovalEvidence, WithdrawnApproval, all_approvals, upsert_approval, withdraw_approvals,
@@ -60,11 +58,13 @@ pub use verifications::{
     verifications_of, verifications_of_commits,
 };
 
-/// The database handle every query takes.
-pub type Pool = SqlitePool;
+/// The database handle every query takes: sqlx's `Any` driver, so the same
+/// queries (written in the SQL both databases share, `$1` parameters) run on
+/// the embedded SQLite file today and on a database server next.
+pub type Pool = AnyPool;
 
 /// A write transaction.
-pub type Tx<'a> = Transaction<'a, Sqlite>;
+pub type Tx<'a> = Transaction<'a, Any>;
 
 /// The current time as stored (RFC 3339, UTC, milliseconds).
 pub fn now() -> String {
@@ -72,27 +72,36 @@ pub fn now() -> String {
 }
 
 /// Opens (creating if needed) the database in WAL mode and runs the migrations.
-pub async fn open(file: &Path) -> Result<SqlitePool, sqlx::Error> {
+pub async fn open(file: &Path) -> Result<Pool, sqlx::Error> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
     }
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", file.display()))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // An intent and an outcome, once committed, survive a power cut.
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let pool = AnyPoolOptions::new()
         .max_connections(8)
-        .connect_with(options)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                connection
+                    .execute(
+                        // Readers never wait for the writer; an intent and an
+                        // outcome, once committed, survive a power cut; a
+                        // writer waits its turn rather than failing at once.
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect(&url)
         .await?;
-    sqlx::migrate!("../../migrations").run(&pool).await?;
+    sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
     Ok(pool)
 }
 
 /// Asks the database a trivial question: whether it answers at all.
-pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+pub async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
 
@@ -118,8 +127,25 @@ pub fn written_stamp(file: &Path) -> WrittenStamp {
 /// Starts a write transaction that takes the write lock at once (`BEGIN
 /// IMMEDIATE`), so what it reads first (the audit chain's head, a request's
 /// state) cannot change before it writes.
-pub async fn begin(pool: &SqlitePool) -> Result<Tx<'static>, sqlx::Error> {
+pub async fn begin(pool: &Pool) -> Result<Tx<'static>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// A column holding JSON text, read into `T`: the stored text stays what
+/// both databases keep as text.
+pub(crate) struct JsonColumn<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> TryFrom<String> for JsonColumn<T> {
+    type Error = serde_json::Error;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        serde_json::from_str(&text).map(JsonColumn)
+    }
+}
+
+/// A value as the JSON text a [`JsonColumn`] holds.
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
 }
 
 /// Reads one of the closed text values a column holds (a request's state,

@@ -2,8 +2,9 @@
 //! notifications, queued in the audit event's own transaction and delivered
 //! with retries by `crate::notify`.
 
+use crate::store::Pool;
 use envline_api::{NotificationState, NotificationView, NotifyEvent};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
 use super::audit::AuditEventRow;
 use super::{Tx, now};
@@ -19,7 +20,7 @@ pub async fn enqueue(
     let event = event.as_str();
     sqlx::query(
         "INSERT INTO notifications (audit_id, event, target, state, attempts, next_attempt_at, created_at)
-         SELECT ?, ?, url, 'pending', 0, ?, ? FROM notify_targets WHERE instr(events, ?) > 0",
+         SELECT $1, $2, url, 'pending', 0, $3, $4 FROM notify_targets WHERE replace(events, $5, '') <> events",
     )
     .bind(audit_id)
     .bind(event)
@@ -34,7 +35,7 @@ pub async fn enqueue(
 /// Makes the stored targets these `(url, events)`; what was still owed to a
 /// target that left is marked dropped. Returns how many were dropped.
 pub async fn set_targets(
-    pool: &SqlitePool,
+    pool: &Pool,
     targets: &[(String, Vec<String>)],
 ) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -43,7 +44,7 @@ pub async fn set_targets(
         .await?;
     for (url, events) in targets {
         sqlx::query(
-            "INSERT INTO notify_targets (url, events) VALUES (?, ?)
+            "INSERT INTO notify_targets (url, events) VALUES ($1, $2)
              ON CONFLICT(url) DO UPDATE SET events = notify_targets.events || excluded.events",
         )
         .bind(url)
@@ -99,14 +100,14 @@ impl NotificationRow {
 
 /// Notifications, newest first, in `state` when given.
 pub async fn notifications(
-    pool: &SqlitePool,
+    pool: &Pool,
     state: Option<NotificationState>,
     limit: i64,
 ) -> Result<Vec<NotificationRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT audit_id, event, target, state, attempts,
                 next_attempt_at, last_error, created_at, delivered_at
-         FROM notifications WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+         FROM notifications WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
     )
     .bind(state.map(|s| s.as_str()))
     .bind(limit)
@@ -115,7 +116,7 @@ pub async fn notifications(
 }
 
 /// How many notifications are in each state.
-pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+pub async fn counts(pool: &Pool) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT state, COUNT(*) FROM notifications GROUP BY state")
         .fetch_all(pool)
         .await
@@ -134,11 +135,11 @@ pub struct DueRow {
 }
 
 /// Up to 64 of a target's notifications that are due now, oldest first.
-pub async fn due(pool: &SqlitePool, target: &str) -> Result<Vec<DueRow>, sqlx::Error> {
+pub async fn due(pool: &Pool, target: &str) -> Result<Vec<DueRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT n.id AS nid, n.event, n.attempts, n.created_at AS queued_at, e.*
          FROM notifications n JOIN audit_events e ON e.id = n.audit_id
-         WHERE n.target = ? AND n.state IN ('pending', 'failing') AND n.next_attempt_at <= ?
+         WHERE n.target = $1 AND n.state IN ('pending', 'failing') AND n.next_attempt_at <= $2
          ORDER BY n.id LIMIT 64",
     )
     .bind(target)
@@ -148,10 +149,10 @@ pub async fn due(pool: &SqlitePool, target: &str) -> Result<Vec<DueRow>, sqlx::E
 }
 
 /// Notes that the receiver took notification `id`.
-pub async fn mark_delivered(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+pub async fn mark_delivered(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE notifications SET state = 'delivered', attempts = attempts + 1,
-             delivered_at = ?, last_error = NULL WHERE id = ?",
+             delivered_at = $1, last_error = NULL WHERE id = $2",
     )
     .bind(now())
     .bind(id)
@@ -162,14 +163,14 @@ pub async fn mark_delivered(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Erro
 
 /// Notes a failed attempt at notification `id`, and when to try again.
 pub async fn mark_failing(
-    pool: &SqlitePool,
+    pool: &Pool,
     id: i64,
     why: &str,
     next_attempt_at: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE notifications SET state = 'failing', attempts = attempts + 1,
-             last_error = ?, next_attempt_at = ? WHERE id = ?",
+             last_error = $1, next_attempt_at = $2 WHERE id = $3",
     )
     .bind(why)
     .bind(next_attempt_at)
@@ -183,8 +184,8 @@ pub async fn mark_failing(
 /// longer pending or failing.
 pub async fn mark_dropped(tx: &mut Tx<'_>, id: i64, why: &str) -> Result<bool, sqlx::Error> {
     let dropped = sqlx::query(
-        "UPDATE notifications SET state = 'dropped', attempts = attempts + 1, last_error = ?
-         WHERE id = ? AND state IN ('pending', 'failing')",
+        "UPDATE notifications SET state = 'dropped', attempts = attempts + 1, last_error = $1
+         WHERE id = $2 AND state IN ('pending', 'failing')",
     )
     .bind(why)
     .bind(id)
@@ -195,9 +196,9 @@ pub async fn mark_dropped(tx: &mut Tx<'_>, id: i64, why: &str) -> Result<bool, s
 }
 
 /// When a target's next notification is due, if any is owed.
-pub async fn next_due(pool: &SqlitePool, target: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn next_due(pool: &Pool, target: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT MIN(next_attempt_at) FROM notifications WHERE target = ? AND state IN ('pending', 'failing')",
+        "SELECT MIN(next_attempt_at) FROM notifications WHERE target = $1 AND state IN ('pending', 'failing')",
     )
     .bind(target)
     .fetch_one(pool)
@@ -205,9 +206,9 @@ pub async fn next_due(pool: &SqlitePool, target: &str) -> Result<Option<String>,
 }
 
 /// Removes notifications delivered (or dropped) before `before`.
-pub async fn prune(pool: &SqlitePool, before: &str) -> Result<u64, sqlx::Error> {
+pub async fn prune(pool: &Pool, before: &str) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "DELETE FROM notifications WHERE state IN ('delivered', 'dropped') AND created_at < ?",
+        "DELETE FROM notifications WHERE state IN ('delivered', 'dropped') AND created_at < $1",
     )
     .bind(before)
     .execute(pool)

@@ -1,7 +1,8 @@
 //! The `users`, `user_roles` and `api_tokens` tables: people, the roles
 //! they were granted and their API tokens (stored as digests only).
 
-use sqlx::{FromRow, SqlitePool};
+use crate::store::Pool;
+use sqlx::FromRow;
 
 use super::{Tx, now};
 
@@ -13,7 +14,7 @@ pub async fn insert_user(
     hash: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let created = sqlx::query(
-        "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
     .bind(hash)
@@ -26,7 +27,7 @@ pub async fn insert_user(
 
 /// A person's id, if there is such a person.
 pub async fn user_id(tx: &mut Tx<'_>, name: &str) -> Result<Option<i64>, sqlx::Error> {
-    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = ?")
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut **tx)
         .await?;
@@ -39,7 +40,7 @@ pub async fn set_password_hash(
     user_id: i64,
     hash: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(user_id)
         .execute(&mut **tx)
@@ -49,10 +50,10 @@ pub async fn set_password_hash(
 
 /// A person's id and password hash (none for a token-only user), by name.
 pub async fn credentials(
-    pool: &SqlitePool,
+    pool: &Pool,
     name: &str,
 ) -> Result<Option<(i64, Option<String>)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE name = ?")
+    sqlx::query_as("SELECT id, password_hash FROM users WHERE name = $1")
         .bind(name)
         .fetch_optional(pool)
         .await
@@ -60,7 +61,7 @@ pub async fn credentials(
 
 /// Removes a person (their roles, tokens and sessions must be gone first).
 pub async fn delete_user(tx: &mut Tx<'_>, user_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM users WHERE id = ?")
+    sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
@@ -74,14 +75,15 @@ pub async fn add_role(
     role: &str,
     scope: &str,
 ) -> Result<bool, sqlx::Error> {
-    let added =
-        sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, scope) VALUES (?, ?, ?)")
-            .bind(user_id)
-            .bind(role)
-            .bind(scope)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+    let added = sqlx::query(
+        "INSERT INTO user_roles (user_id, role, scope) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(role)
+    .bind(scope)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     Ok(added == 1)
 }
 
@@ -93,7 +95,7 @@ pub async fn remove_role(
     scope: &str,
 ) -> Result<bool, sqlx::Error> {
     let removed = sqlx::query(
-        "DELETE FROM user_roles WHERE user_id = (SELECT id FROM users WHERE name = ?) AND role = ? AND scope = ?",
+        "DELETE FROM user_roles WHERE user_id = (SELECT id FROM users WHERE name = $1) AND role = $2 AND scope = $3",
     )
     .bind(name)
     .bind(role)
@@ -106,7 +108,7 @@ pub async fn remove_role(
 
 /// Takes every role from a person.
 pub async fn remove_roles(tx: &mut Tx<'_>, user_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
@@ -119,7 +121,7 @@ pub async fn roles_named(
     name: &str,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT r.role, r.scope FROM user_roles r JOIN users u ON u.id = r.user_id WHERE u.name = ?",
+        "SELECT r.role, r.scope FROM user_roles r JOIN users u ON u.id = r.user_id WHERE u.name = $1",
     )
     .bind(name)
     .fetch_all(&mut **tx)
@@ -127,11 +129,8 @@ pub async fn roles_named(
 }
 
 /// The `(role, scope)` pairs of a person.
-pub async fn roles_of(
-    pool: &SqlitePool,
-    user_id: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT role, scope FROM user_roles WHERE user_id = ?")
+pub async fn roles_of(pool: &Pool, user_id: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT role, scope FROM user_roles WHERE user_id = $1")
         .bind(user_id)
         .fetch_all(pool)
         .await
@@ -140,13 +139,13 @@ pub async fn roles_of(
 /// Whether a person is an admin of everything, and how many others are.
 pub async fn admins_besides(tx: &mut Tx<'_>, user_id: i64) -> Result<(bool, i64), sqlx::Error> {
     let is_admin: Option<(i64,)> = sqlx::query_as(
-        "SELECT 1 FROM user_roles WHERE user_id = ? AND role = 'admin' AND scope = '*'",
+        "SELECT 1 FROM user_roles WHERE user_id = $1 AND role = 'admin' AND scope = '*'",
     )
     .bind(user_id)
     .fetch_optional(&mut **tx)
     .await?;
     let (others,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM user_roles WHERE user_id != ? AND role = 'admin' AND scope = '*'",
+        "SELECT COUNT(*) FROM user_roles WHERE user_id != $1 AND role = 'admin' AND scope = '*'",
     )
     .bind(user_id)
     .fetch_one(&mut **tx)
@@ -157,7 +156,7 @@ pub async fn admins_besides(tx: &mut Tx<'_>, user_id: i64) -> Result<(bool, i64)
 /// Everyone with their roles: `(name, role, scope)`, a row per role (a
 /// person without roles has one row with neither), ordered by name.
 pub async fn people_with_roles(
-    pool: &SqlitePool,
+    pool: &Pool,
 ) -> Result<Vec<(String, Option<String>, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT u.name, r.role, r.scope FROM users u LEFT JOIN user_roles r ON r.user_id = u.id ORDER BY u.name, r.role, r.scope",
@@ -177,10 +176,10 @@ pub struct TokenInfo {
 }
 
 /// The tokens of a person (or of everyone).
-pub async fn tokens(pool: &SqlitePool, user: Option<&str>) -> Result<Vec<TokenInfo>, sqlx::Error> {
+pub async fn tokens(pool: &Pool, user: Option<&str>) -> Result<Vec<TokenInfo>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.id, u.name AS user, t.label, t.created_at, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE (?1 IS NULL OR u.name = ?1) ORDER BY t.id",
+         WHERE ($1 IS NULL OR u.name = $1) ORDER BY t.id",
     )
     .bind(user)
     .fetch_all(pool)
@@ -195,7 +194,7 @@ pub async fn insert_token(
     label: &str,
 ) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO api_tokens (user_id, digest, label, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        "INSERT INTO api_tokens (user_id, digest, label, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(user_id)
     .bind(digest)
@@ -212,7 +211,7 @@ pub async fn token_owner(
     id: i64,
 ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT u.name, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
+        "SELECT u.name, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -221,7 +220,7 @@ pub async fn token_owner(
 
 /// Revokes a token.
 pub async fn revoke_token(tx: &mut Tx<'_>, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ?")
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
         .bind(now())
         .bind(id)
         .execute(&mut **tx)
@@ -232,7 +231,7 @@ pub async fn revoke_token(tx: &mut Tx<'_>, id: i64) -> Result<(), sqlx::Error> {
 /// The ids of a person's tokens not revoked yet.
 pub async fn live_tokens_of(tx: &mut Tx<'_>, user_id: i64) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64,)> =
-        sqlx::query_as("SELECT id FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL")
+        sqlx::query_as("SELECT id FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(user_id)
             .fetch_all(&mut **tx)
             .await?;
@@ -241,11 +240,11 @@ pub async fn live_tokens_of(tx: &mut Tx<'_>, user_id: i64) -> Result<Vec<i64>, s
 
 /// The person (id, name) a live token's digest belongs to.
 pub async fn owner_of_token(
-    pool: &SqlitePool,
+    pool: &Pool,
     digest: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT u.id, u.name FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ? AND t.revoked_at IS NULL",
+        "SELECT u.id, u.name FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = $1 AND t.revoked_at IS NULL",
     )
     .bind(digest)
     .fetch_optional(pool)

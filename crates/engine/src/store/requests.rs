@@ -1,8 +1,9 @@
 //! The `promotion_requests` table: promotions, resets and cherry-picks and
 //! where each stands, read with their approvals.
 
+use crate::store::Pool;
 use envline_api::{Decision, PromotionView, RequestKind, RequestState};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
 use super::approvals::{approvals_of, approver_grants};
 use super::{Tx, choice, now};
@@ -20,6 +21,7 @@ struct RequestRow {
     to_commit: String,
     requested_by: String,
     reason: String,
+    #[sqlx(try_from = "i64")]
     required_approvals: u32,
     #[sqlx(try_from = "String")]
     state: RequestState,
@@ -54,12 +56,12 @@ impl From<RequestRow> for PromotionView {
 
 /// Requests with their approvals, newest first; `state` filters when given.
 pub async fn requests(
-    pool: &SqlitePool,
+    pool: &Pool,
     state: Option<RequestState>,
     limit: i64,
 ) -> Result<Vec<PromotionView>, sqlx::Error> {
     let rows: Vec<RequestRow> = sqlx::query_as(
-        "SELECT * FROM promotion_requests WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+        "SELECT * FROM promotion_requests WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
     )
     .bind(state.map(RequestState::as_str))
     .bind(limit)
@@ -68,8 +70,8 @@ pub async fn requests(
     with_approvals(pool, rows).await
 }
 
-pub async fn request(pool: &SqlitePool, id: i64) -> Result<Option<PromotionView>, sqlx::Error> {
-    let rows: Vec<RequestRow> = sqlx::query_as("SELECT * FROM promotion_requests WHERE id = ?")
+pub async fn request(pool: &Pool, id: i64) -> Result<Option<PromotionView>, sqlx::Error> {
+    let rows: Vec<RequestRow> = sqlx::query_as("SELECT * FROM promotion_requests WHERE id = $1")
         .bind(id)
         .fetch_all(pool)
         .await?;
@@ -78,11 +80,11 @@ pub async fn request(pool: &SqlitePool, id: i64) -> Result<Option<PromotionView>
 
 /// The open request for an environment, if any.
 pub async fn open_request_for(
-    pool: &SqlitePool,
+    pool: &Pool,
     environment: &str,
 ) -> Result<Option<PromotionView>, sqlx::Error> {
     let rows: Vec<RequestRow> = sqlx::query_as(
-        "SELECT * FROM promotion_requests WHERE state = 'awaiting_approval' AND environment = ? ORDER BY id DESC LIMIT 1",
+        "SELECT * FROM promotion_requests WHERE state = 'awaiting_approval' AND environment = $1 ORDER BY id DESC LIMIT 1",
     )
     .bind(environment)
     .fetch_all(pool)
@@ -96,7 +98,7 @@ pub async fn awaiting_request_ids(
     environment: &str,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT id FROM promotion_requests WHERE state = 'awaiting_approval' AND environment = ?",
+        "SELECT id FROM promotion_requests WHERE state = 'awaiting_approval' AND environment = $1",
     )
     .bind(environment)
     .fetch_all(&mut **tx)
@@ -107,13 +109,13 @@ pub async fn awaiting_request_ids(
 /// The newest closed request (rejected, failed or cancelled) for exactly this
 /// move, so auto-promotion does not ask again what people already answered.
 pub async fn closed_request_for_move(
-    pool: &SqlitePool,
+    pool: &Pool,
     environment: &str,
     from_commit: &str,
     to_commit: &str,
 ) -> Result<Option<(i64, RequestState)>, sqlx::Error> {
     let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT id, state FROM promotion_requests WHERE environment = ? AND to_commit = ? AND from_commit = ?
+        "SELECT id, state FROM promotion_requests WHERE environment = $1 AND to_commit = $2 AND from_commit = $3
          AND state IN ('rejected', 'failed', 'cancelled') ORDER BY id DESC LIMIT 1",
     )
     .bind(environment)
@@ -129,7 +131,7 @@ pub async fn closed_request_for_move(
 /// role was removed says so, and one whose approver no longer holds the role
 /// for any other reason is shown withdrawn too, as the roles stand now.
 async fn with_approvals(
-    pool: &SqlitePool,
+    pool: &Pool,
     rows: Vec<RequestRow>,
 ) -> Result<Vec<PromotionView>, sqlx::Error> {
     let mut rows: Vec<PromotionView> = rows.into_iter().map(PromotionView::from).collect();
@@ -180,7 +182,7 @@ pub async fn insert_request(tx: &mut Tx<'_>, r: &NewRequest<'_>) -> Result<i64, 
     let now = now();
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO promotion_requests (kind, environment, source, from_commit, to_commit, requested_by, reason, required_approvals, state, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(r.kind.as_str())
     .bind(r.environment)
@@ -189,7 +191,7 @@ pub async fn insert_request(tx: &mut Tx<'_>, r: &NewRequest<'_>) -> Result<i64, 
     .bind(r.to_commit)
     .bind(r.requested_by)
     .bind(r.reason)
-    .bind(r.required_approvals)
+    .bind(i64::from(r.required_approvals))
     .bind(r.state.as_str())
     .bind(&now)
     .bind(&now)
@@ -206,7 +208,7 @@ pub async fn set_request_state(
     result_commit: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE promotion_requests SET state = ?, state_reason = ?, result_commit = COALESCE(?, result_commit), updated_at = ? WHERE id = ?",
+        "UPDATE promotion_requests SET state = $1, state_reason = $2, result_commit = COALESCE($3, result_commit), updated_at = $4 WHERE id = $5",
     )
     .bind(state.as_str())
     .bind(reason)
@@ -223,7 +225,7 @@ pub async fn set_request_state(
 /// no longer awaiting (rejected, or run by someone else).
 pub async fn start_executing(tx: &mut Tx<'_>, id: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE promotion_requests SET state = 'executing', updated_at = ? WHERE id = ? AND state = 'awaiting_approval'",
+        "UPDATE promotion_requests SET state = 'executing', updated_at = $1 WHERE id = $2 AND state = 'awaiting_approval'",
     )
     .bind(now())
     .bind(id)
@@ -236,7 +238,7 @@ pub async fn start_executing(tx: &mut Tx<'_>, id: i64) -> Result<bool, sqlx::Err
 /// intent was written) are closed as failed.
 pub async fn fail_orphaned_executing(tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE promotion_requests SET state = 'failed', state_reason = 'interrupted before its push reached the remote; nothing was changed; request again', updated_at = ?
+        "UPDATE promotion_requests SET state = 'failed', state_reason = 'interrupted before its push reached the remote; nothing was changed; request again', updated_at = $1
          WHERE state = 'executing'",
     )
     .bind(now())
@@ -248,7 +250,7 @@ pub async fn fail_orphaned_executing(tx: &mut Tx<'_>) -> Result<u64, sqlx::Error
 /// A request's state, read inside a write transaction.
 pub async fn request_state(tx: &mut Tx<'_>, id: i64) -> Result<Option<RequestState>, sqlx::Error> {
     let row: Option<(String,)> =
-        sqlx::query_as("SELECT state FROM promotion_requests WHERE id = ?")
+        sqlx::query_as("SELECT state FROM promotion_requests WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;
@@ -262,7 +264,7 @@ pub async fn fail_request_if_open(
     reason: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE promotion_requests SET state = 'failed', state_reason = ?, updated_at = ? WHERE id = ? AND state IN ('awaiting_approval', 'executing')",
+        "UPDATE promotion_requests SET state = 'failed', state_reason = $1, updated_at = $2 WHERE id = $3 AND state IN ('awaiting_approval', 'executing')",
     )
     .bind(reason)
     .bind(now())
@@ -275,7 +277,7 @@ pub async fn fail_request_if_open(
 /// Cancels every request still awaiting approval; returns their ids.
 pub async fn cancel_open_requests(tx: &mut Tx<'_>, reason: &str) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64,)> = sqlx::query_as(
-        "UPDATE promotion_requests SET state = 'cancelled', state_reason = ?, updated_at = ? WHERE state = 'awaiting_approval' RETURNING id",
+        "UPDATE promotion_requests SET state = 'cancelled', state_reason = $1, updated_at = $2 WHERE state = 'awaiting_approval' RETURNING id",
     )
     .bind(reason)
     .bind(now())

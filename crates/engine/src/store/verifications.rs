@@ -1,10 +1,11 @@
 //! The `verifications` table: test results of exactly one commit in one
 //! environment (I3).
 
+use crate::store::Pool;
 use std::collections::HashMap;
 
 use envline_api::{VerificationStatus, VerificationView};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
 use super::{Tx, now};
 
@@ -43,12 +44,12 @@ fn views(rows: Vec<VerificationRow>) -> Vec<VerificationView> {
 
 /// Latest verification of exactly `commit` in `environment` (the one that counts, I3).
 pub async fn latest_verification(
-    pool: &SqlitePool,
+    pool: &Pool,
     environment: &str,
     commit: &str,
 ) -> Result<Option<VerificationView>, sqlx::Error> {
     let row: Option<VerificationRow> = sqlx::query_as(
-        "SELECT * FROM verifications WHERE environment = ? AND commit_id = ? ORDER BY id DESC LIMIT 1",
+        "SELECT * FROM verifications WHERE environment = $1 AND commit_id = $2 ORDER BY id DESC LIMIT 1",
     )
     .bind(environment)
     .bind(commit)
@@ -59,10 +60,10 @@ pub async fn latest_verification(
 
 /// Every verification of a commit, newest first, in any environment.
 pub async fn verifications_of(
-    pool: &SqlitePool,
+    pool: &Pool,
     commit: &str,
 ) -> Result<Vec<VerificationView>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM verifications WHERE commit_id = ? ORDER BY id DESC")
+    sqlx::query_as("SELECT * FROM verifications WHERE commit_id = $1 ORDER BY id DESC")
         .bind(commit)
         .fetch_all(pool)
         .await
@@ -71,11 +72,11 @@ pub async fn verifications_of(
 
 /// The newest verifications recorded in an environment, newest first.
 pub async fn verifications_in(
-    pool: &SqlitePool,
+    pool: &Pool,
     environment: &str,
     limit: i64,
 ) -> Result<Vec<VerificationView>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM verifications WHERE environment = ? ORDER BY id DESC LIMIT ?")
+    sqlx::query_as("SELECT * FROM verifications WHERE environment = $1 ORDER BY id DESC LIMIT $2")
         .bind(environment)
         .bind(limit)
         .fetch_all(pool)
@@ -84,7 +85,7 @@ pub async fn verifications_in(
 }
 
 /// Every verification ever recorded, oldest first (the evidence check).
-pub async fn all_verifications(pool: &SqlitePool) -> Result<Vec<VerificationView>, sqlx::Error> {
+pub async fn all_verifications(pool: &Pool) -> Result<Vec<VerificationView>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM verifications ORDER BY id")
         .fetch_all(pool)
         .await
@@ -93,12 +94,12 @@ pub async fn all_verifications(pool: &SqlitePool) -> Result<Vec<VerificationView
 
 /// Verifications of several commits in one query, newest first per commit.
 pub async fn verifications_of_commits(
-    pool: &SqlitePool,
+    pool: &Pool,
     commits: &[String],
 ) -> Result<HashMap<String, Vec<VerificationView>>, sqlx::Error> {
     let ids = serde_json::to_string(commits).expect("strings serialize");
     let rows: Vec<VerificationRow> = sqlx::query_as(
-        "SELECT * FROM verifications WHERE commit_id IN (SELECT value FROM json_each(?)) ORDER BY id DESC",
+        "SELECT * FROM verifications WHERE commit_id IN (SELECT value FROM json_each($1)) ORDER BY id DESC",
     )
     .bind(ids)
     .fetch_all(pool)
@@ -127,7 +128,7 @@ pub async fn record_verification(
 ) -> Result<VerificationView, sqlx::Error> {
     let row: VerificationRow = sqlx::query_as(
         "INSERT INTO verifications (environment, commit_id, status, url, summary, recorded_by, at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
     )
     .bind(v.environment)
     .bind(v.commit)
