@@ -103,9 +103,10 @@ fn urlencoding(text: &str) -> String {
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), String> {
     let listen = config.server.listen;
-    if !crate::site::embedded() {
+    if !crate::site::embedded() && !config.server.site_root.join("pkg").exists() {
         tracing::warn!(
-            "this binary carries no built site (build it with `make build`); the API works, the pages will lack style and interactivity"
+            "this binary carries no built site and {} has none (build it with `make build`); the API works, the pages will lack style and interactivity",
+            config.server.site_root.display()
         );
     }
     crate::rest::install_metrics();

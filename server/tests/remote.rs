@@ -44,7 +44,7 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
     let (s, b) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
     assert_eq!(s, 503, "{b}");
     // Readiness says so, without taking the server out: pages and reads work.
-    let (s, ready) = api.get("/readyz", None).await;
+    let (s, ready) = api.get("/readyz", Some(&pat)).await;
     assert_eq!(s, 200, "{ready}");
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert_eq!(ready["remote"]["ok"], false, "{ready}");
@@ -56,6 +56,10 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
         "{ready}"
     );
     assert_eq!(ready["database"]["ok"], true, "{ready}");
+    // Anyone may ask; what is wrong (hosts, paths) only a reader is told.
+    let (s, anonymous) = api.get("/readyz", None).await;
+    assert_eq!((s, &anonymous["status"]), (200, &json!("degraded")));
+    assert_eq!(anonymous["remote"], json!({"ok": false}), "{anonymous}");
     let viewer = server.user("vic", &["viewer"]);
     let (_, envs) = api.get("/api/v1/environments", Some(&viewer)).await;
     assert!(
@@ -81,9 +85,10 @@ async fn promotions_push_over_git_daemon_and_an_unreachable_remote_moves_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clone_that_cannot_be_read_makes_the_server_unready() {
     let mut server = TestServer::new();
+    let vic = server.user("vic", &["viewer"]);
     server.start();
     let api = Api::new(&server);
-    let (s, ready) = api.get("/readyz", None).await;
+    let (s, ready) = api.get("/readyz", Some(&vic)).await;
     assert_eq!((s, &ready["status"]), (200, &json!("ready")), "{ready}");
 
     // The clone's folder goes away under the server (a disk swapped, a
@@ -91,7 +96,7 @@ async fn a_clone_that_cannot_be_read_makes_the_server_unready() {
     let clone = server.dir.path().join("data/repository.git");
     let aside = server.dir.path().join("data/repository.git.aside");
     std::fs::rename(&clone, &aside).unwrap();
-    let (s, ready) = api.get("/readyz", None).await;
+    let (s, ready) = api.get("/readyz", Some(&vic)).await;
     assert_eq!(s, 503, "{ready}");
     assert_eq!(ready["status"], "unready", "{ready}");
     assert_eq!(ready["clone"]["ok"], false, "{ready}");
@@ -105,7 +110,7 @@ async fn a_clone_that_cannot_be_read_makes_the_server_unready() {
     assert_eq!(ready["database"]["ok"], true, "{ready}");
 
     std::fs::rename(&aside, &clone).unwrap();
-    let (s, ready) = api.get("/readyz", None).await;
+    let (s, ready) = api.get("/readyz", Some(&vic)).await;
     assert_eq!((s, &ready["status"]), (200, &json!("ready")), "{ready}");
     server.stop();
 }

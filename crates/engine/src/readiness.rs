@@ -6,15 +6,23 @@ use envline_api::{Readiness, ReadinessCheck};
 
 use super::{Engine, store};
 
+/// How long a check waits: a balancer asks often and wants an answer.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Engine {
     /// Looks at the database, the clone and the last fetch. A remote that
     /// cannot be reached leaves the server `degraded`, not `unready`: pages
     /// and reads still work, and taking every server out of a balancer
     /// because the remote is down would leave people nothing to look at.
     pub async fn readiness(&self) -> Readiness {
-        let database = match store::ping(&self.pool).await {
-            Ok(()) => passed(),
-            Err(e) => failed(format!(
+        let asked = tokio::time::timeout(PATIENCE, store::ping(&self.pool)).await;
+        let database = match asked {
+            Ok(Ok(())) => passed(),
+            Err(_) => failed(format!(
+                "the database did not answer within {} s; it is locked or its disk is slow",
+                PATIENCE.as_secs()
+            )),
+            Ok(Err(e)) => failed(format!(
                 "the database does not answer ({e}); check that {} is readable and writable and the disk has room",
                 self.config.database_file().display()
             )),

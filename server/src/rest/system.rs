@@ -16,6 +16,7 @@ use envline_api::Readiness;
 use envline_engine::Engine;
 use envline_engine::EngineError;
 use envline_engine::auth::Permission;
+use envline_engine::caller::Access;
 use futures::{Stream, StreamExt};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
@@ -64,9 +65,10 @@ async fn healthz() -> Json<Health> {
 }
 
 /// Readiness: the database answers, the clone reads, the remote was reached
-/// at the last fetch. Open to anyone, like `/healthz`, and tells nothing
-/// secret. A remote that cannot be reached answers 200 `degraded` (pages and
-/// reads work); a failing database or clone answers 503 `unready`.
+/// at the last fetch. Open to anyone, like `/healthz`; what is wrong (paths,
+/// the remote's error) only to callers who may read. A remote that cannot be
+/// reached answers 200 `degraded` (pages and reads work); a failing database
+/// or clone answers 503 `unready`.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -76,8 +78,24 @@ async fn healthz() -> Json<Health> {
         (status = 503, description = "Unready: the database or the clone fails", body = Readiness),
     ),
 )]
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let readiness = state.engine.readiness().await;
+async fn readyz(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> (StatusCode, Json<Readiness>) {
+    let mut readiness = state.engine.readiness().await;
+    let reader = match state.engine.people().caller(&headers, Access::Read).await {
+        Ok(principal) => Caller(principal).reader().is_ok(),
+        Err(_) => false,
+    };
+    if !reader {
+        for check in [
+            &mut readiness.database,
+            &mut readiness.clone,
+            &mut readiness.remote,
+        ] {
+            check.problem = None;
+        }
+    }
     let status = if readiness.status == "unready" {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

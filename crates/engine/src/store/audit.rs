@@ -152,9 +152,9 @@ impl AuditFilter {
     }
 }
 
-/// The filter's conditions, on parameters ?1 to ?5 (and ?6 for `before`).
-const FILTERED: &str = "(?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR actor = ?2)
-     AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)";
+/// The filter's conditions, on parameters $1 to $5 (the query's own follow).
+const FILTERED: &str = "($1 IS NULL OR environment = $1) AND ($2 IS NULL OR actor = $2)
+     AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5)";
 
 /// One page of events, newest first, filtered: those older than `before`
 /// (an event id), at most `page`. Exports and the Audit page read the log

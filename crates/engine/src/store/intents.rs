@@ -144,11 +144,15 @@ pub async fn payloads(pool: &Pool, ids: &[i64]) -> Result<Vec<(i64, String)>, sq
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut query = sqlx::QueryBuilder::new("SELECT id, payload FROM intents WHERE id IN (");
-    let mut list = query.separated(", ");
+    // `$N` written out: sqlx's query builder writes `?` for the Any driver.
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id, payload FROM intents WHERE id IN ({}) ORDER BY id",
+        list.join(", ")
+    );
+    let mut query = sqlx::query_as(&sql);
     for id in ids {
-        list.push_bind(id);
+        query = query.bind(id);
     }
-    query.push(") ORDER BY id");
-    query.build_query_as().fetch_all(pool).await
+    query.fetch_all(pool).await
 }

@@ -58,9 +58,12 @@ pub use verifications::{
     verifications_of, verifications_of_commits,
 };
 
-/// The database handle every query takes: sqlx's `Any` driver, so the same
-/// queries (written in the SQL both databases share, `$1` parameters) run on
-/// the embedded SQLite file today and on a database server next.
+/// The database handle every query takes: sqlx's `Any` driver, so the
+/// queries (written in SQL that SQLite and PostgreSQL share, `$1`
+/// parameters) can run on a database server as on the embedded SQLite file.
+/// Three still speak SQLite only and get a PostgreSQL form with it:
+/// `json_each` (verifications), `json_extract` (incidents), and
+/// `BEGIN IMMEDIATE` ([`begin`]).
 pub type Pool = AnyPool;
 
 /// A write transaction.
@@ -77,6 +80,8 @@ pub async fn open(file: &Path) -> Result<Pool, sqlx::Error> {
         std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
     }
     sqlx::any::install_default_drivers();
+    // Absolute: a relative path in a URL would be read as its host.
+    let file = std::path::absolute(file).map_err(sqlx::Error::Io)?;
     let url = format!("sqlite://{}?mode=rwc", file.display());
     let pool = AnyPoolOptions::new()
         .max_connections(8)
@@ -87,8 +92,8 @@ pub async fn open(file: &Path) -> Result<Pool, sqlx::Error> {
                         // Readers never wait for the writer; an intent and an
                         // outcome, once committed, survive a power cut; a
                         // writer waits its turn rather than failing at once.
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                     )
                     .await
                     .map(|_| ())
@@ -100,9 +105,13 @@ pub async fn open(file: &Path) -> Result<Pool, sqlx::Error> {
     Ok(pool)
 }
 
-/// Asks the database a trivial question: whether it answers at all.
+/// Reads a row of a real table: whether the database answers, and its
+/// file (not only the connection) can be read.
 pub async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+    sqlx::query("SELECT id FROM audit_events ORDER BY id DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await
+        .map(|_| ())
 }
 
 /// The sizes and modification times of the database file and its
