@@ -46,8 +46,10 @@ clippy:
 	cargo clippy --release -p envline-api -p envline-engine -p app -p envline --all-targets --features app/ssr -- -D warnings
 	cargo clippy --release -p frontend --target wasm32-unknown-unknown -- -D warnings
 
+## Every cargo test on SQLite, then again on a PostgreSQL of their own
 unit:
 	$(CARGO_TEST)
+	.ci/with-postgres $(CARGO_TEST)
 
 ## Every check of schemathesis on requests generated from the OpenAPI document
 contract:

@@ -740,13 +740,7 @@ async fn a_tampered_audit_log_is_detected() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    let pool = envline_engine::store::open(&w.server.dir.path().join("data/envline.sqlite"))
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER audit_events_append_only_update")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = w.server.open_database_unguarded().await;
     sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE id = 2")
         .execute(&pool)
         .await

@@ -70,19 +70,7 @@ async fn intact_and_anchored(api: &Api, token: &str, says: &str) {
 }
 
 async fn database(server: &TestServer) -> Pool {
-    let pool = envline_engine::store::open(&server.dir.path().join("data/envline.sqlite"))
-        .await
-        .unwrap();
-    for trigger in [
-        "audit_events_append_only_update",
-        "audit_events_append_only_delete",
-    ] {
-        sqlx::query(&format!("DROP TRIGGER IF EXISTS {trigger}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    pool
+    server.open_database_unguarded().await
 }
 
 fn verify(server: &TestServer) -> (Option<i32>, String) {
@@ -103,7 +91,7 @@ async fn the_anchor_finds_deleted_newest_events() {
         .await
         .unwrap();
     // The chain alone cannot tell: the remaining rows still chain.
-    sqlx::query("DELETE FROM audit_events WHERE id > ?")
+    sqlx::query("DELETE FROM audit_events WHERE id > $1")
         .bind(last - 2)
         .execute(&pool)
         .await
@@ -154,7 +142,7 @@ async fn the_anchor_finds_a_rewritten_and_rechained_log() {
     let mut prev = "0".repeat(64);
     for row in &rows {
         let hash = rehash(&prev, row);
-        sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?")
+        sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE id = $3")
             .bind(&prev)
             .bind(&hash)
             .bind(row.0)
@@ -366,7 +354,7 @@ async fn a_move_is_anchored_right_after_and_anchors_carry_hashes_only() {
     // is found through the anchored change.
     let pool = database(&server).await;
     let id: i64 = intent.split_whitespace().next().unwrap().parse().unwrap();
-    sqlx::query("DELETE FROM audit_events WHERE id >= (SELECT MIN(id) FROM audit_events WHERE details LIKE ?)")
+    sqlx::query("DELETE FROM audit_events WHERE id >= (SELECT MIN(id) FROM audit_events WHERE details LIKE $1)")
         .bind(format!("%\"intent\":{id}%"))
         .execute(&pool)
         .await

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{TestServer, free_port, git};
+use common::{TestServer, git};
 
 /// The fixture repository's environments: (name, from, commits behind main).
 const ENVIRONMENTS: &[(&str, &str, usize)] = &[
@@ -97,15 +97,9 @@ fn server_on(remote: &Path, dir: tempfile::TempDir) -> TestServer {
     }
     let file = dir.path().join("envline.toml");
     std::fs::write(&file, config).unwrap();
-    TestServer {
-        config: file,
-        remote: remote.to_owned(),
-        addr: format!("127.0.0.1:{}", free_port()),
-        child: None,
-        dir,
-        extra_env: vec![("ENVLINE_AUTH_ANONYMOUS_READ".into(), "true".into())],
-        log: None,
-    }
+    let mut server = TestServer::on(dir, file, remote.to_owned());
+    server.extra_env = vec![("ENVLINE_AUTH_ANONYMOUS_READ".into(), "true".into())];
+    server
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -250,8 +250,7 @@ async fn a_revoked_token_closes_its_live_stream_and_expired_sessions_are_pruned(
     person(&server, "dora", &["viewer"], "dora-secret");
     let token = server.user("cid", &["viewer"]);
     server.start();
-    let db = server.dir.path().join("data/envline.sqlite");
-    let pool = envline_engine::store::open(&db).await.unwrap();
+    let pool = server.open_database().await;
     sqlx::query(
         "INSERT INTO sessions (digest, user_id, created_at, expires_at)
          SELECT 'stale', id, '2026-01-01T00:00:00.000Z', '2026-01-01T12:00:00.000Z' FROM users WHERE name = 'dora'",

@@ -28,6 +28,7 @@ pub struct Config {
     pub file: PathBuf,
     pub repository: RepositoryConfig,
     pub server: ServerConfig,
+    pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub webhooks: WebhooksConfig,
     pub audit: AuditConfig,
@@ -127,6 +128,53 @@ impl<'de> Deserialize<'de> for TrustedProxies {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let entries = Vec::<String>::deserialize(d)?;
         TrustedProxies::parse(entries.iter().map(String::as_str)).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[database]`: where Envline keeps its state. Without a `url`, the SQLite
+/// file `envline.sqlite` in `server.data_dir` (nothing to set up); with one,
+/// a PostgreSQL server, which several Envline replicas can share.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (or
+    /// `ENVLINE_DATABASE_URL`); the password may instead come from
+    /// `PGPASSWORD`, as for `psql`.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Configurations get logged: the URL's password never is.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_deref().map(super::redact::credentials))
+            .finish()
+    }
+}
+
+/// Where Envline's database is, as [`Config::database`] resolves it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its URL.
+    Postgres(String),
+}
+
+/// What messages name the database by: the file, or the URL without its password.
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(file) => write!(f, "{}", file.display()),
+            Database::Postgres(url) => f.write_str(&super::redact::credentials(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({self})")
     }
 }
 
@@ -238,6 +286,8 @@ struct RawConfig {
     #[serde(default)]
     server: ServerConfig,
     #[serde(default)]
+    database: DatabaseConfig,
+    #[serde(default)]
     auth: AuthConfig,
     #[serde(default)]
     webhooks: RawWebhooks,
@@ -317,6 +367,19 @@ impl Config {
                 ));
             }
             *url = url.trim_end_matches('/').to_owned();
+        }
+        if let Some(url) = &raw.database.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                None,
+                "database.url",
+                format!(
+                    "`{}` is not a PostgreSQL URL: write postgres://USER:PASSWORD@HOST:PORT/DATABASE, \
+                     or leave database.url out to keep the SQLite database in server.data_dir",
+                    super::redact::credentials(url)
+                ),
+            ));
         }
 
         let mut specs = Vec::with_capacity(raw.environments.len());
@@ -425,6 +488,7 @@ impl Config {
             file: file.to_owned(),
             repository,
             server,
+            database: raw.database,
             auth: raw.auth,
             webhooks,
             audit: raw.audit,
@@ -438,16 +502,20 @@ impl Config {
         self.server.data_dir.join("repository.git")
     }
 
-    /// The SQLite database file.
-    pub fn database_file(&self) -> PathBuf {
-        self.server.data_dir.join("envline.sqlite")
+    /// Where the database is: `[database] url`, else the SQLite file in
+    /// the data directory.
+    pub fn database(&self) -> Database {
+        match &self.database.url {
+            Some(url) => Database::Postgres(url.clone()),
+            None => Database::Sqlite(self.server.data_dir.join("envline.sqlite")),
+        }
     }
 }
 
 /// The `ENVLINE_*` variables a configuration understands, for `--help`.
 pub const OVERRIDES_HELP: &str = "ENVLINE_REPOSITORY_URL, ENVLINE_REPOSITORY_ROOT, ENVLINE_REPOSITORY_REFRESH_SECONDS, ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS, \
 ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_SERVER_PUBLIC_URL, \
-ENVLINE_SERVER_TRUSTED_PROXIES (comma-separated), ENVLINE_AUTH_ANONYMOUS_READ, ENVLINE_AUDIT_ANCHOR_EVENTS, \
+ENVLINE_SERVER_TRUSTED_PROXIES (comma-separated), ENVLINE_DATABASE_URL, ENVLINE_AUTH_ANONYMOUS_READ, ENVLINE_AUDIT_ANCHOR_EVENTS, \
 ENVLINE_WEBHOOKS_SECRET, and per environment \
 ENVLINE_ENVIRONMENT_<NAME>_<KEY> (NAME upper-cased with '-' as '_'; KEY one of BRANCH, FROM, REQUIRES (comma-separated), \
 APPROVALS, PROTECTED, AUTO_PROMOTE)";
@@ -489,6 +557,7 @@ fn apply_overrides(
                 raw.server.trusted_proxies =
                     TrustedProxies::parse(value.split(',')).map_err(|e| (key.to_owned(), e))?
             }
+            "ENVLINE_DATABASE_URL" => raw.database.url = Some(value.clone()),
             "ENVLINE_AUTH_ANONYMOUS_READ" => raw.auth.anonymous_read = parse(key, value)?,
             "ENVLINE_AUDIT_ANCHOR_EVENTS" => raw.audit.anchor_events = parse(key, value)?,
             "ENVLINE_WEBHOOKS_SECRET" => raw.webhooks.secret = Some(spanned(value)),
@@ -617,6 +686,29 @@ protected = true
             ok.server.public_url.as_deref(),
             Some("https://envline.example.com")
         );
+    }
+
+    #[test]
+    fn the_database_is_sqlite_in_the_data_dir_unless_a_postgres_url_is_given() {
+        let sqlite = parse(GOOD).unwrap();
+        assert_eq!(
+            sqlite.database(),
+            Database::Sqlite(PathBuf::from("/etc/data/envline.sqlite"))
+        );
+        let url = "postgres://envline:s3cret@db:5432/envline";
+        let postgres = parse(&format!("{GOOD}\n[database]\nurl = \"{url}\"\n")).unwrap();
+        assert_eq!(postgres.database(), Database::Postgres(url.into()));
+        assert!(!format!("{} {:?}", postgres.database(), postgres).contains("s3cret"));
+        let vars = BTreeMap::from([("ENVLINE_DATABASE_URL".to_string(), url.to_string())]);
+        let from_env = Config::parse(Path::new("/etc/envline.toml"), GOOD, &vars).unwrap();
+        assert_eq!(from_env.database(), Database::Postgres(url.into()));
+        let e = parse(&format!(
+            "{GOOD}\n[database]\nurl = \"mysql://u:pw@db/envline\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "database.url");
+        assert!(e.message.contains("postgres://USER"), "{e}");
+        assert!(!e.message.contains("pw@"), "{e}");
     }
 
     #[test]

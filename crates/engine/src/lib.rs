@@ -54,12 +54,10 @@ use view::PipelineViews;
 /// Opens the database of a configuration (for the command line's people,
 /// tokens and audit commands, which need no clone).
 pub async fn open_database(config: &Config) -> Result<Pool, String> {
-    store::open(&config.database_file()).await.map_err(|e| {
-        format!(
-            "cannot open the database {}: {e}",
-            config.database_file().display()
-        )
-    })
+    let database = config.database();
+    store::open(&database)
+        .await
+        .map_err(|e| format!("cannot open the database {database}: {e}"))
 }
 
 /// The lock file in the data directory: one Envline process per directory.
@@ -452,7 +450,7 @@ impl Engine {
             head,
             anchor,
             unavailable: unavailable.clone(),
-            written: store::written_stamp(&self.config.database_file()),
+            written: store::written_stamp(&self.pool, &self.config.database()).await?,
         };
         let every = Duration::from_secs(self.config.repository.refresh_seconds.max(1));
         let fresh = |at: &Instant| at.elapsed() < every;

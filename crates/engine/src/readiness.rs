@@ -22,10 +22,14 @@ impl Engine {
                 "the database did not answer within {} s; it is locked or its disk is slow",
                 PATIENCE.as_secs()
             )),
-            Ok(Err(e)) => failed(format!(
-                "the database does not answer ({e}); check that {} is readable and writable and the disk has room",
-                self.config.database_file().display()
-            )),
+            Ok(Err(e)) => failed(match self.config.database() {
+                database @ store::Database::Sqlite(_) => format!(
+                    "the database does not answer ({e}); check that {database} is readable and writable and the disk has room"
+                ),
+                database @ store::Database::Postgres(_) => format!(
+                    "the database does not answer ({e}); check that the PostgreSQL server at {database} is up and takes Envline's connections"
+                ),
+            }),
         };
         let dir = self.git.dir().to_owned();
         let root = self.config.repository.root.clone();

@@ -1,5 +1,9 @@
 //! The operations, called on the engine directly (no HTTP): the seed's
-//! scenarios on the demo repository, a real bare remote and a real SQLite file.
+//! scenarios on the demo repository, a real bare remote and a real SQLite
+//! file (or a real PostgreSQL database, under `.ci/with-postgres`).
+
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,23 +20,17 @@ use envline_engine::config::Config;
 use envline_engine::{Engine, EngineError, demo, ops};
 
 struct World {
-    _dir: tempfile::TempDir,
-    remote: PathBuf,
     engine: Arc<Engine>,
+    remote: PathBuf,
+    _dir: tempfile::TempDir,
+    _database: Option<postgres::TestDatabase>,
 }
 
+/// The demo with nothing changed. No background task runs here: qa keeps
+/// `auto_promote` (its holds matter) but nothing promotes it behind the
+/// tests' back.
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let file = demo::create(dir.path()).unwrap();
-    // No background task runs here: qa keeps `auto_promote` (its holds
-    // matter) but nothing promotes it behind the tests' back.
-    let config = Config::load(&file, &BTreeMap::new()).unwrap();
-    let engine = Engine::start(config).await.unwrap();
-    World {
-        remote: dir.path().join("remote.git"),
-        _dir: dir,
-        engine,
-    }
+    world_with(&[]).await
 }
 
 impl World {
@@ -516,19 +514,25 @@ async fn sign_in_answers_alike_for_a_wrong_password_and_an_unknown_user_and_is_r
     );
 }
 
+/// The demo with these `ENVLINE_*` overrides.
 async fn world_with(vars: &[(&str, &str)]) -> World {
     let dir = tempfile::tempdir().unwrap();
     let file = demo::create(dir.path()).unwrap();
-    let vars: BTreeMap<String, String> = vars
+    let mut vars: BTreeMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let database = postgres::TestDatabase::new();
+    if let Some(database) = &database {
+        vars.insert("ENVLINE_DATABASE_URL".into(), database.url.clone());
+    }
     let config = Config::load(&file, &vars).unwrap();
     let engine = Engine::start(config).await.unwrap();
     World {
+        engine,
         remote: dir.path().join("remote.git"),
         _dir: dir,
-        engine,
+        _database: database,
     }
 }
 

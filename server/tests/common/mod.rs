@@ -11,6 +11,9 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_envline");
 
+#[path = "../../../crates/engine/tests/support/postgres.rs"]
+pub mod postgres;
+
 /// A temporary demo repository (the seed's pipeline) and a server on it.
 pub struct TestServer {
     pub dir: tempfile::TempDir,
@@ -21,6 +24,9 @@ pub struct TestServer {
     pub extra_env: Vec<(String, String)>,
     /// Where the server's standard error goes (the terminal when `None`).
     pub log: Option<PathBuf>,
+    /// Its database on the tests' PostgreSQL, when they run on one (dropped
+    /// after the server stops).
+    pub database: Option<postgres::TestDatabase>,
 }
 
 pub fn free_port() -> u16 {
@@ -72,7 +78,25 @@ impl TestServer {
         );
         let config = dir.path().join("envline.toml");
         let remote = dir.path().join("remote.git");
+        TestServer::on(dir, config, remote)
+    }
+
+    /// A server (not started) on the configuration `config` in `dir`, whose
+    /// remote is `remote`; on the tests' PostgreSQL when they run on one.
+    pub fn on(dir: tempfile::TempDir, config: PathBuf, remote: PathBuf) -> TestServer {
+        // The file, not the server's environment: the command line's
+        // `user add` and `audit verify` must find the same database.
+        let database = postgres::TestDatabase::new();
+        if let Some(database) = &database {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&config)
+                .unwrap();
+            writeln!(file, "\n[database]\nurl = \"{}\"", database.url).unwrap();
+        }
         TestServer {
+            database,
             config,
             remote,
             addr: format!("127.0.0.1:{}", free_port()),
@@ -179,6 +203,36 @@ impl TestServer {
         }
     }
 
+    /// Opens the server's database as someone with access to it would
+    /// (to look at rows, or to tamper with them).
+    pub async fn open_database(&self) -> envline_engine::store::Pool {
+        let config =
+            envline_engine::config::Config::load(&self.config, &Default::default()).unwrap();
+        envline_engine::store::open(&config.database())
+            .await
+            .unwrap()
+    }
+
+    /// Opens the database and removes the audit log's append-only triggers,
+    /// as its owner could: what the chain's hashes and the anchor must catch.
+    pub async fn open_database_unguarded(&self) -> envline_engine::store::Pool {
+        let pool = self.open_database().await;
+        let on = match envline_engine::store::backend(&pool) {
+            envline_engine::store::Backend::Sqlite => "",
+            envline_engine::store::Backend::Postgres => " ON audit_events",
+        };
+        for trigger in [
+            "audit_events_append_only_update",
+            "audit_events_append_only_delete",
+        ] {
+            sqlx::query(&format!("DROP TRIGGER IF EXISTS {trigger}{on}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -212,6 +266,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
+        // Then `database` drops its database.
     }
 }
 

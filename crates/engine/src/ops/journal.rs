@@ -674,7 +674,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
             .map(|e| (e.branch.clone(), Some(e.name.clone()))),
     );
     // Everything that reads git is decided first; the write transaction
-    // (which holds SQLite's write lock) only writes.
+    // (which holds the database's write lock) only writes.
     let mut events = Vec::new();
     let mut writes: Vec<(String, String)> = Vec::new();
     for (branch, env) in tracked {

@@ -153,11 +153,17 @@ pub async fn incident_events(
     pool: &Pool,
     incident: &str,
 ) -> Result<Vec<AuditEventView>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT * FROM audit_events WHERE json_extract(details, '$.incident') = $1 ORDER BY id",
-    )
-    .bind(incident)
-    .fetch_all(pool)
-    .await
-    .map(super::events)
+    let sql = match super::backend(pool) {
+        super::Backend::Sqlite => {
+            "SELECT * FROM audit_events WHERE json_extract(details, '$.incident') = $1 ORDER BY id"
+        }
+        super::Backend::Postgres => {
+            "SELECT * FROM audit_events WHERE details::json ->> 'incident' = $1 ORDER BY id"
+        }
+    };
+    sqlx::query_as(sql)
+        .bind(incident)
+        .fetch_all(pool)
+        .await
+        .map(super::events)
 }

@@ -24,7 +24,10 @@ mod verifications;
 use std::path::Path;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::MigrateDatabase;
 use sqlx::{Any, AnyPool, Executor, Transaction};
+
+pub use crate::config::Database;
 
 pub use approvals::{
     ApprovalEvidence, WithdrawnApproval, all_approvals, upsert_approval, withdraw_approvals,
@@ -60,26 +63,50 @@ pub use verifications::{
 
 /// The database handle every query takes: sqlx's `Any` driver, so the
 /// queries (written in SQL that SQLite and PostgreSQL share, `$1`
-/// parameters) can run on a database server as on the embedded SQLite file.
-/// Three still speak SQLite only and get a PostgreSQL form with it:
-/// `json_each` (verifications), `json_extract` (incidents), and
-/// `BEGIN IMMEDIATE` ([`begin`]).
+/// parameters) run on the embedded SQLite file and on a database server
+/// alike. Three differ, and ask [`backend`] which form to send: reading a
+/// JSON array (verifications), a JSON field (incidents), and taking the
+/// write lock ([`begin`]).
 pub type Pool = AnyPool;
 
 /// A write transaction.
 pub type Tx<'a> = Transaction<'a, Any>;
+
+/// Which database a [`Pool`] talks to, for the few statements whose SQL differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database `pool` was opened on.
+pub fn backend(pool: &Pool) -> Backend {
+    match pool.connect_options().database_url.scheme() {
+        "postgres" | "postgresql" => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
 
 /// The current time as stored (RFC 3339, UTC, milliseconds).
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Opens (creating if needed) the database in WAL mode and runs the migrations.
-pub async fn open(file: &Path) -> Result<Pool, sqlx::Error> {
+/// Opens (creating if needed) the database and brings its schema up to
+/// date: the SQLite file in WAL mode, or the PostgreSQL database, each with
+/// its own migrations (`migrations/sqlite`, `migrations/postgres`).
+pub async fn open(database: &Database) -> Result<Pool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    match database {
+        Database::Sqlite(file) => open_sqlite(file).await,
+        Database::Postgres(url) => open_postgres(url).await,
+    }
+}
+
+async fn open_sqlite(file: &Path) -> Result<Pool, sqlx::Error> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
     }
-    sqlx::any::install_default_drivers();
     // Absolute: a relative path in a URL would be read as its host.
     let file = std::path::absolute(file).map_err(sqlx::Error::Io)?;
     let url = format!("sqlite://{}?mode=rwc", file.display());
@@ -105,6 +132,30 @@ pub async fn open(file: &Path) -> Result<Pool, sqlx::Error> {
     Ok(pool)
 }
 
+async fn open_postgres(url: &str) -> Result<Pool, sqlx::Error> {
+    // Like the SQLite file, the database is made when it is not there yet
+    // (when Envline's role may create databases; else an administrator
+    // makes it once). A replica starting at the same time may win the race.
+    if !Any::database_exists(url).await?
+        && let Err(e) = Any::create_database(url).await
+        && !Any::database_exists(url).await?
+    {
+        return Err(e);
+    }
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        // A server that does not answer is reported, not waited on for ever.
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(url)
+        .await?;
+    // sqlx holds an advisory lock while it migrates: replicas starting
+    // together apply each migration once.
+    sqlx::migrate!("../../migrations/postgres")
+        .run(&pool)
+        .await?;
+    Ok(pool)
+}
+
 /// Reads a row of a real table: whether the database answers, and its
 /// file (not only the connection) can be read.
 pub async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
@@ -114,30 +165,66 @@ pub async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
         .map(|_| ())
 }
 
-/// The sizes and modification times of the database file and its
-/// write-ahead log: any committed write, by Envline or by anyone with the
-/// file, changes them. What answers computed from the whole database are
-/// kept against.
-pub type WrittenStamp = Vec<(u64, Option<std::time::SystemTime>)>;
-
-/// The [`WrittenStamp`] of the database at `file` now.
-pub fn written_stamp(file: &Path) -> WrittenStamp {
-    let wal = file.with_extension("sqlite-wal");
-    [file, wal.as_path()]
-        .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .map(|m| (m.len(), m.modified().ok()))
-                .unwrap_or_default()
-        })
-        .collect()
+/// Something that changes with every committed write to the database, by
+/// Envline or by anyone with access to it: what answers computed from the
+/// whole database are kept against. For SQLite, the sizes and modification
+/// times of the file and its write-ahead log; for PostgreSQL, the server's
+/// write-ahead log position (which any write anywhere on it moves, so a
+/// kept answer is recomputed more often than needed, never less).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrittenStamp {
+    Files(Vec<(u64, Option<std::time::SystemTime>)>),
+    Log(String),
 }
 
-/// Starts a write transaction that takes the write lock at once (`BEGIN
-/// IMMEDIATE`), so what it reads first (the audit chain's head, a request's
-/// state) cannot change before it writes.
+/// The [`WrittenStamp`] of `database` now.
+pub async fn written_stamp(pool: &Pool, database: &Database) -> Result<WrittenStamp, sqlx::Error> {
+    match database {
+        Database::Sqlite(file) => {
+            let wal = file.with_extension("sqlite-wal");
+            Ok(WrittenStamp::Files(
+                [file, wal.as_path()]
+                    .iter()
+                    .map(|f| {
+                        std::fs::metadata(f)
+                            .map(|m| (m.len(), m.modified().ok()))
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            ))
+        }
+        Database::Postgres(_) => {
+            let (lsn,): (String,) = sqlx::query_as("SELECT pg_current_wal_lsn()::text")
+                .fetch_one(pool)
+                .await?;
+            Ok(WrittenStamp::Log(lsn))
+        }
+    }
+}
+
+/// The advisory lock every PostgreSQL write transaction takes first (any
+/// number both sides agree on; this one spells "envline").
+const WRITE_LOCK: i64 = 0x0065_6e76_6c69_6e65;
+
+/// Starts a write transaction that holds the database's write lock from its
+/// first statement, so what it reads first (the audit chain's head, a
+/// request's state) cannot change before it writes: SQLite's `BEGIN
+/// IMMEDIATE`; on PostgreSQL, a transaction-scoped advisory lock that every
+/// replica's writers take, released at commit or rollback.
 pub async fn begin(pool: &Pool) -> Result<Tx<'static>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+    match backend(pool) {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => {
+            let mut tx = pool.begin().await?;
+            // The function returns void, which sqlx's Any driver cannot
+            // read: select a constant from it instead.
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
+        }
+    }
 }
 
 /// A column holding JSON text, read into `T`: the stored text stays what

@@ -98,12 +98,16 @@ pub async fn verifications_of_commits(
     commits: &[String],
 ) -> Result<HashMap<String, Vec<VerificationView>>, sqlx::Error> {
     let ids = serde_json::to_string(commits).expect("strings serialize");
-    let rows: Vec<VerificationRow> = sqlx::query_as(
-        "SELECT * FROM verifications WHERE commit_id IN (SELECT value FROM json_each($1)) ORDER BY id DESC",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
+    // The ids go as one JSON array, however many there are.
+    let sql = match super::backend(pool) {
+        super::Backend::Sqlite => {
+            "SELECT * FROM verifications WHERE commit_id IN (SELECT value FROM json_each($1)) ORDER BY id DESC"
+        }
+        super::Backend::Postgres => {
+            "SELECT * FROM verifications WHERE commit_id IN (SELECT json_array_elements_text($1::json)) ORDER BY id DESC"
+        }
+    };
+    let rows: Vec<VerificationRow> = sqlx::query_as(sql).bind(ids).fetch_all(pool).await?;
     let mut out: HashMap<String, Vec<VerificationView>> = HashMap::new();
     for row in views(rows) {
         out.entry(row.commit.clone()).or_default().push(row);
