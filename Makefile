@@ -62,6 +62,8 @@ e2e:
 ## Speed figures (see the README)
 bench: build
 	cargo run --release -p envline-engine --example bench
+	.ci/with-postgres cargo run --release -p envline-engine --example bench status
+	.ci/with-postgres cargo bench -p envline --features app/ssr --bench replicas
 	.ci/bench-http
 	node end2end/bench/pages.mjs
 	node end2end/bench/history.mjs

@@ -138,32 +138,53 @@ pub async fn serve(config: Config) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+/// The work that runs besides requests. With replicas on one database, the
+/// work that must run once (notification delivery, auto-promotion, the
+/// timed refresh) runs on the elected leader only, and moves to another
+/// replica when it dies; the anchor and asked-for refreshes run where the
+/// change or the request was.
 fn spawn_background(engine: Arc<Engine>) {
-    tokio::spawn(envline_engine::notify::deliver_forever(
-        engine.notifications().clone(),
-    ));
+    tokio::spawn(engine.cluster().clone().run_election());
+    // Other replicas' changes, and this one's for them.
+    tokio::spawn(engine.clone().run_feed());
+    let notifications = engine.notifications().clone();
+    tokio::spawn(
+        engine
+            .cluster()
+            .clone()
+            .while_leading(move || envline_engine::notify::deliver_forever(notifications.clone())),
+    );
     // Timed refreshes and those webhooks ask for, one at a time.
     tokio::spawn(engine.clone().run_refresher());
     // The audit anchor of what branch moves record, just after them.
     tokio::spawn(engine.clone().run_anchorer());
     tokio::spawn(async move {
+        let mut leadership = engine.cluster().leadership();
         loop {
-            let retry = match ops::auto_promote(&engine).await {
-                Ok(retry) => retry,
-                Err(e) => {
-                    tracing::warn!("auto-promotion failed: {e}");
-                    None
-                }
-            };
-            // Woken by a change, or when a failed push is due again.
-            match retry {
-                Some(at) => {
-                    tokio::select! {
-                        _ = engine.changes().auto_promotion_due() => {}
-                        _ = tokio::time::sleep_until(at.into()) => {}
+            let leads = *leadership.borrow_and_update();
+            let retry = if !leads {
+                None
+            } else {
+                match ops::auto_promote(&engine).await {
+                    Ok(retry) => retry,
+                    Err(e) => {
+                        tracing::warn!("auto-promotion failed: {e}");
+                        None
                     }
                 }
-                None => engine.changes().auto_promotion_due().await,
+            };
+            // Woken by a change, when a failed push is due again, or when
+            // this replica comes to lead (what waited runs at once).
+            let due = async {
+                match retry {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = engine.changes().auto_promotion_due() => {}
+                _ = due => {}
+                _ = leadership.changed() => {}
             }
             // Let bursts of changes settle into one pass.
             tokio::time::sleep(Duration::from_millis(200)).await;

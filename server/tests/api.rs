@@ -1039,6 +1039,11 @@ async fn audit_exports_as_csv_filters_by_time_and_metrics_are_served() {
     assert_eq!(s, 401);
     let metrics = w.api.get_text("/metrics", &w.vic).await;
     assert!(metrics.contains("envline_http_requests_total"), "{metrics}");
+    // On SQLite the one server leads its own background work (replicas on
+    // PostgreSQL: tests/replicas.rs).
+    if w.server.database.is_none() {
+        assert!(metrics.contains("envline_leader 1"), "{metrics}");
+    }
     assert!(
         metrics.contains("envline_environment_behind_from{environment=\"prod-eu\"}"),
         "{metrics}"

@@ -231,3 +231,44 @@ async fn the_live_stream_says_when_something_changed() {
     assert_eq!(status, 201);
     read_until(&mut seen, &mut stream, "event: change").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_opened_again_hears_at_once_of_what_it_missed() {
+    let server = started();
+    let token = server.user("cid", &["promoter"]);
+    let open = async |last_seen: Option<&str>| {
+        let mut request = reqwest::Client::new()
+            .get(format!("http://{}/api/v1/events", server.addr))
+            .bearer_auth(&token);
+        if let Some(id) = last_seen {
+            request = request.header("last-event-id", id);
+        }
+        request.send().await.unwrap()
+    };
+    // What a stream says within `wait`, as text.
+    let read_for = async |stream: &mut reqwest::Response, wait: Duration| {
+        let mut seen = String::new();
+        let until = tokio::time::Instant::now() + wait;
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(until, stream.chunk()).await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        seen
+    };
+    let hello = read_for(&mut open(None).await, Duration::from_millis(300)).await;
+    let id = hello
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .expect("the hello carries the last change's number")
+        .to_owned();
+    // Nothing happened: coming back says hello only.
+    let quiet = read_for(&mut open(Some(&id)).await, Duration::from_millis(300)).await;
+    assert!(quiet.contains("event: hello"), "{quiet}");
+    assert!(!quiet.contains("event: change"), "{quiet}");
+    // A change while away: coming back hears of it at once.
+    let (status, _) = common::Api::new(&server)
+        .promote(&token, serde_json::json!({"environment": "qa"}))
+        .await;
+    assert_eq!(status, 201);
+    let missed = read_for(&mut open(Some(&id)).await, Duration::from_millis(300)).await;
+    assert!(missed.contains("event: change"), "{missed}");
+}

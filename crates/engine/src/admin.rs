@@ -166,7 +166,6 @@ impl People {
         }
         auth::remove_user(&self.pool, &who.user, name).await?;
         self.forget_tokens();
-        self.changes.changed();
         Ok(())
     }
 

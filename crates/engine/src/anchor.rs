@@ -396,8 +396,11 @@ impl Engine {
                     _ = tokio::time::sleep(ANCHOR_QUIET) => break,
                 }
             }
-            let _guard = self.ref_lock.lock().await;
-            if let Err(e) = self.anchor_now().await {
+            let anchored = match self.lock_refs().await {
+                Ok(_refs) => self.anchor_now().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = anchored {
                 tracing::warn!("the audit log could not be anchored on the remote: {e}");
             }
         }

@@ -10,9 +10,11 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod changes;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod feed;
 pub mod git;
 pub mod history;
 pub mod hotfix_mode;
@@ -157,12 +159,14 @@ pub struct Engine {
     refresher: Arc<Refresher>,
     /// Whether hotfix mode is on, and the pipeline as it stands.
     mode: Arc<HotfixMode>,
-    /// Serializes every operation that moves refs or talks to the remote
-    /// (I6 inside one process; the CAS on the clone and the lease on the
-    /// remote guard against others). Operations that only touch the database
-    /// (verifications, approvals, holds) never take it, so a hanging remote
-    /// cannot stall them; their transactions are `BEGIN IMMEDIATE`.
-    ref_lock: tokio::sync::Mutex<()>,
+    /// The ref lock that serializes every operation that moves refs or
+    /// talks to the remote, across replicas on PostgreSQL (I6; the CAS on
+    /// the clone and the lease on the remote guard against everyone else),
+    /// and whether this replica leads. Operations that only touch the
+    /// database (verifications, approvals, holds) never take the ref lock,
+    /// so a hanging remote cannot stall them; their transactions hold the
+    /// database's write lock ([`store::begin`]).
+    cluster: Arc<cluster::Cluster>,
     /// Automatic promotions whose push failed, backing off.
     auto_failures: Arc<ops::auto::AutoFailures>,
     /// Whether the remote takes the audit anchor.
@@ -215,6 +219,7 @@ impl Engine {
         let refresher = Arc::new(Refresher::default());
         let mode = Arc::new(HotfixMode::new(config.pipeline.clone(), running));
         let auto_failures = Arc::new(ops::auto::AutoFailures::default());
+        let cluster = cluster::Cluster::new(pool.clone(), &config.database());
         let engine = Arc::new(Engine {
             views: PipelineViews::new(view::ViewSources {
                 config: config.clone(),
@@ -237,7 +242,7 @@ impl Engine {
             changes,
             refresher,
             mode,
-            ref_lock: tokio::sync::Mutex::new(()),
+            cluster,
             auto_failures,
             anchoring: anchor::Anchoring::default(),
             audit_checked: tokio::sync::Mutex::new(None),
@@ -249,9 +254,18 @@ impl Engine {
         // Changes whose push never settled (a crash) must not show as done
         // until the remote says they landed: put the clone's refs back first;
         // the refresh then settles them against the remote, if it answers.
-        ops::journal::restore_pending(&engine)
-            .await
-            .map_err(|e| format!("cannot restore the clone's unsettled refs: {e}"))?;
+        {
+            // Another replica's pending intent is its operation in flight,
+            // until it lets go of the ref lock.
+            let _refs = engine
+                .cluster
+                .lock_refs()
+                .await
+                .map_err(|e| format!("cannot take the ref lock: {e}"))?;
+            ops::journal::restore_pending(&engine)
+                .await
+                .map_err(|e| format!("cannot restore the clone's unsettled refs: {e}"))?;
+        }
         if let Err(e) = engine.refresh().await {
             tracing::warn!("first refresh failed: {e}");
         }
@@ -281,6 +295,23 @@ impl Engine {
     /// The change notices every service shares.
     pub fn changes(&self) -> &Changes {
         &self.changes
+    }
+
+    /// The replicas' shared locks, and whether this one leads.
+    pub fn cluster(&self) -> &Arc<cluster::Cluster> {
+        &self.cluster
+    }
+
+    /// Takes the ref lock for an operation that moves refs, and, when other
+    /// replicas share the database, first catches up with what they did:
+    /// the clone fetched if they moved a branch or the anchor since it last
+    /// was, and hotfix mode as the database has it.
+    pub(crate) async fn lock_refs(&self) -> Result<cluster::RefLock<'_>, EngineError> {
+        let held = self.cluster.lock_refs().await?;
+        if self.cluster.shared() {
+            ops::journal::catch_up(self).await?;
+        }
+        Ok(held)
     }
 
     /// Whether hotfix mode is on, and the pipeline as it stands.
@@ -334,7 +365,11 @@ impl Engine {
     /// Fetches the remote, finishes interrupted operations, and logs every
     /// branch that moved without Envline as out-of-band (I5).
     pub async fn refresh(&self) -> Result<(), EngineError> {
-        let _guard = self.ref_lock.lock().await;
+        let _refs = self.cluster.lock_refs().await?;
+        if self.cluster.shared() {
+            // Hotfix mode as another replica may have set it.
+            ops::journal::follow_hotfix_mode(self).await?;
+        }
         let before = self.git(|git| git.branch_tips()).await?;
         let fetched = self.git(|git| git.fetch()).await;
         if fetched.is_ok() {

@@ -42,8 +42,15 @@ impl People {
         }
     }
 
-    /// Drops every cached token, after a change to people or tokens.
+    /// Drops every cached token after a change to people or tokens, and
+    /// tells (other replicas drop theirs).
     pub(crate) fn forget_tokens(&self) {
+        self.forget_cached_tokens();
+        self.changes.changed();
+    }
+
+    /// Drops every cached token (another replica may have changed people).
+    pub(crate) fn forget_cached_tokens(&self) {
         self.tokens.lock().expect("lock").clear();
     }
 

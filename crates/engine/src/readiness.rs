@@ -68,7 +68,12 @@ impl Engine {
         };
         Readiness {
             status: status.into(),
-            role: "leader".into(),
+            role: if self.cluster.is_leader() {
+                "leader"
+            } else {
+                "follower"
+            }
+            .into(),
             database,
             clone,
             remote,

@@ -129,7 +129,9 @@ impl RefreshQueue {
 impl Engine {
     /// The worker behind [`Refresher::request`], and the timed refresh:
     /// refreshes when asked, and `refresh_seconds` after the last refresh it
-    /// ran when nobody asks. Runs until the process ends.
+    /// ran when nobody asks (on the leader only, when replicas share the
+    /// database: the others hear of every change and refresh then). Runs
+    /// until the process ends.
     pub async fn run_refresher(self: Arc<Self>) {
         let period = Duration::from_secs(self.config.repository.refresh_seconds);
         let queue = &self.refresher.queue;
@@ -138,6 +140,9 @@ impl Engine {
                 _ = queue.wake.notified() => false,
                 _ = tokio::time::sleep(period) => true,
             };
+            if timed && !self.cluster.is_leader() {
+                continue;
+            }
             // A wake-up whose request a timed refresh already served owes nothing.
             if !queue.begin(timed) {
                 continue;

@@ -230,19 +230,23 @@ enum ServerEventName {
     Change,
 }
 
-/// Server-sent events: `event: change` with the new generation whenever refs,
-/// requests, verifications or holds change.
+/// Server-sent events: `event: change` whenever refs, requests,
+/// verifications, holds or people change, on this server or on any replica
+/// sharing its database.
 ///
-/// The stream opens with `event: hello` carrying the current generation.
-/// Pages refetch what they show; browsers reconnect by themselves after a
-/// restart (`retry` is 1 s).
+/// Each event's `id` and data is the change's number (the same on every
+/// replica). The stream opens with `event: hello` carrying the last one.
+/// Browsers reconnect by themselves after a restart (`retry` is 1 s) and
+/// send `Last-Event-ID`: when changes were made meanwhile, a `change` event
+/// follows the `hello` at once. Pages refetch what they show.
 #[utoipa::path(
     get,
     path = "/api/v1/events",
     tag = "system",
+    params(("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event heard (browsers send it when they reconnect): when it is not the last change's number, a `change` event follows the `hello` at once")),
     security((), ("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "An endless `text/event-stream`: `hello`, then `change` events whose data is the generation", body = ServerEvent, content_type = "text/event-stream"),
+        (status = 200, description = "An endless `text/event-stream`: `hello`, then `change` events whose id and data is the change's number", body = ServerEvent, content_type = "text/event-stream"),
         (status = 401, description = "No valid token or session, and anonymous reading is off", body = ErrorBody),
         (status = 403, description = "The caller may not read", body = ErrorBody),
     ),
@@ -263,18 +267,39 @@ async fn events(
         .then(|| envline_engine::caller::credential(&headers))
         .flatten();
     let ended = state.engine.people().credential_ended(credential);
+    let changes = state.engine.changes();
+    // Subscribed before the number is read, so no change falls between.
+    let notices = changes.subscribe();
+    let now = changes.last_number();
     let hello = Event::default()
         .event("hello")
+        .id(now.to_string())
         .retry(Duration::from_secs(1))
-        .data(state.engine.changes().generation().to_string());
-    let changes = BroadcastStream::new(state.engine.changes().subscribe()).map(|notice| {
+        .data(now.to_string());
+    // A client coming back (`Last-Event-ID`: the last change it heard of,
+    // on this replica or another) that missed changes meanwhile hears of
+    // them at once, instead of at the next change.
+    let missed = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|seen| *seen != now)
+        .map(|_| {
+            Ok(Event::default()
+                .event("change")
+                .id(now.to_string())
+                .data(now.to_string()))
+        });
+    let changes = BroadcastStream::new(notices).map(move |notice| {
         // A listener that fell behind only needs to know that something changed.
-        let generation = notice.unwrap_or_default();
+        let number = notice.unwrap_or(now);
         Ok(Event::default()
             .event("change")
-            .data(generation.to_string()))
+            .id(number.to_string())
+            .data(number.to_string()))
     });
     let stream = futures::stream::once(async { Ok(hello) })
+        .chain(futures::stream::iter(missed))
         .chain(changes)
         .take_until(state.engine.changes().stopped())
         .take_until(ended);

@@ -107,6 +107,27 @@ impl TestServer {
         }
     }
 
+    /// Another replica of this server (not started): the same configuration,
+    /// database and remote, a data directory (and clone) of its own, as a
+    /// second machine behind a load balancer would have.
+    pub fn replica(&self) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        TestServer {
+            database: None,
+            config: self.config.clone(),
+            remote: self.remote.clone(),
+            addr: format!("127.0.0.1:{}", free_port()),
+            child: None,
+            extra_env: vec![(
+                "ENVLINE_SERVER_DATA_DIR".into(),
+                data.to_string_lossy().into_owned(),
+            )],
+            log: None,
+            dir,
+        }
+    }
+
     /// Runs an `envline` subcommand with this server's configuration.
     pub fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let mut cmd = Command::new(BIN);

@@ -88,6 +88,16 @@ fn config_for(dir: &Path, remote: &Path, envs: &[(String, String)], protected: &
             protected.contains(&name.as_str())
         ));
     }
+    // Under `.ci/with-postgres` (make bench runs both), the same on PostgreSQL.
+    if let Ok(server) = std::env::var("POSTGRES_TEST_URL") {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        text.push_str(&format!(
+            "[database]\nurl = \"{base}/bench_{}_{n}\"\n",
+            std::process::id()
+        ));
+    }
     Config::parse(&dir.join("envline.toml"), &text, &BTreeMap::new()).unwrap()
 }
 
@@ -100,6 +110,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let only = std::env::args().nth(1);
+    let database = match std::env::var("POSTGRES_TEST_URL") {
+        Ok(_) => "PostgreSQL",
+        Err(_) => "SQLite",
+    };
+    println!("engine figures, the database on {database}:");
     let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
     if runs("status") {
         status_and_promotion().await;

@@ -101,7 +101,7 @@ pub async fn decide(
 /// changed. Under the ref lock, and only if it is still awaiting approval
 /// (two last approvals arriving together run it once).
 async fn execute_request(engine: &Engine, request: &PromotionView) -> Result<(), EngineError> {
-    let _guard = engine.ref_lock.lock().await;
+    let _guard = engine.lock_refs().await?;
     journal::settle_pending(engine).await?;
     let Some(request) = store::request(&engine.pool, request.id).await? else {
         return Ok(());

@@ -25,7 +25,7 @@ pub async fn cherry_pick(
     who.require(Permission::Promote, Some(&env.name))?;
     let reason = reason_of(input.reason.as_deref())?;
     let pick = engine.views().resolve(&input.commit).await?;
-    let _guard = engine.ref_lock.lock().await;
+    let _guard = engine.lock_refs().await?;
     journal::settle_pending(engine).await?;
     let head = head_of(engine, env).await?;
     if engine.git(move |git| git.is_ancestor(pick, head)).await? {

@@ -176,7 +176,7 @@ pub async fn start_hotfix(
     }
     // Plan from the remote as it is now: a branch made or moved a moment ago counts.
     engine.refresh().await?;
-    let _guard = engine.ref_lock.lock().await;
+    let _guard = engine.lock_refs().await?;
     journal::settle_pending(engine).await?;
     let plan = hotfix_plan(engine, who, &input.incident, &input.from).await?;
     for kept in &input.keep {
@@ -314,7 +314,7 @@ pub async fn resolve_hotfix(
     who.require(Permission::Hotfix, None)?;
     // Production as the remote has it now, not as of the last refresh.
     engine.refresh().await?;
-    let _guard = engine.ref_lock.lock().await;
+    let _guard = engine.lock_refs().await?;
     let running_incident = the_running(engine, incident)?;
     if running_incident.state != IncidentState::Active {
         return Err(EngineError::Conflict {
@@ -417,7 +417,7 @@ pub async fn merge_back(
     who.require(Permission::Hotfix, None)?;
     // A person's rebase of main was pushed a moment ago: see it.
     engine.refresh().await?;
-    let _guard = engine.ref_lock.lock().await;
+    let _guard = engine.lock_refs().await?;
     journal::settle_pending(engine).await?;
     let running_incident = the_running(engine, incident)?;
     if running_incident.state != IncidentState::Resolved {

@@ -638,6 +638,89 @@ fn late_landing_window(engine: &Engine) -> std::time::Duration {
     (timeout * 5).max(std::time::Duration::from_secs(600))
 }
 
+/// The branches whose moves Envline logs, each with the environment it is
+/// (`None` for a root: the configured one, and the hotfix branch in hotfix
+/// mode, where people push the fix).
+fn tracked_branches(engine: &Engine) -> Vec<(String, Option<String>)> {
+    let mut tracked: Vec<(String, Option<String>)> =
+        vec![(engine.config.pipeline.root().to_owned(), None)];
+    if let Some(incident) = engine.hotfix_mode().incident() {
+        tracked.push((incident.branch.clone(), None));
+    }
+    tracked.extend(
+        engine
+            .config
+            .pipeline
+            .environments()
+            .iter()
+            .map(|e| (e.branch.clone(), Some(e.name.clone()))),
+    );
+    tracked
+}
+
+/// Hotfix mode as the database has it: another replica may have started or
+/// ended it. Called under the ref lock.
+pub(crate) async fn follow_hotfix_mode(engine: &Engine) -> Result<(), EngineError> {
+    let running = store::running_incident(&engine.pool).await?;
+    if running != engine.hotfix_mode().incident() {
+        engine.mode.set(running);
+        engine.changes.changed();
+    }
+    Ok(())
+}
+
+/// Whether the clone is behind what the shared database says Envline did:
+/// another replica moved a branch Envline tracks, or the audit anchor,
+/// since this clone last fetched.
+pub(crate) async fn clone_behind(engine: &Engine) -> Result<bool, EngineError> {
+    let tips = engine.git(|git| git.branch_tips()).await?;
+    let observed: std::collections::HashMap<String, String> = store::observed_tips(&engine.pool)
+        .await?
+        .into_iter()
+        .collect();
+    for (branch, _) in tracked_branches(engine) {
+        let Some(there) = observed.get(&branch) else {
+            continue;
+        };
+        let here = tips.get(&branch).map(|t| t.to_string());
+        let there = (there != store::DELETED).then(|| there.clone());
+        if here != there {
+            return Ok(true);
+        }
+    }
+    if let Some((anchor, _)) = store::anchors::last_pushed(&engine.pool).await? {
+        let here = engine
+            .git(|git| git.branch_tip(crate::git::AUDIT_REF))
+            .await?;
+        if here.map(|h| h.to_string()) != Some(anchor) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Before an operation on a database other replicas share, under the ref
+/// lock: hotfix mode as the database has it, and, when the clone is behind
+/// what the others did, a fetch, their unsettled intents settled (a replica
+/// that died mid-way left them: the lock is free) and other moves recorded,
+/// so the operation starts from where the remote is.
+pub(crate) async fn catch_up(engine: &Engine) -> Result<(), EngineError> {
+    follow_hotfix_mode(engine).await?;
+    if !clone_behind(engine).await? {
+        return Ok(());
+    }
+    engine.git(|git| git.fetch()).await.map_err(|e| EngineError::Remote {
+        code: ErrorCode::RemoteUnreachable,
+        message: format!(
+            "another Envline replica moved branches this one has not fetched, and the remote cannot be reached ({e}); try again when the remote answers"
+        ),
+    })?;
+    reconcile_intents(engine).await?;
+    record_observations(engine).await?;
+    engine.changes.changed();
+    Ok(())
+}
+
 /// I5: logs every environment branch that moved without Envline.
 pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
     let tips = engine.git(|git| git.branch_tips()).await?;
@@ -660,19 +743,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
             .collect();
     }
     let root = engine.config.pipeline.root().to_owned();
-    let mut tracked: Vec<(String, Option<String>)> = vec![(root.clone(), None)];
-    // In hotfix mode people push the fix to the hotfix branch: a root too.
-    if let Some(incident) = engine.hotfix_mode().incident() {
-        tracked.push((incident.branch.clone(), None));
-    }
-    tracked.extend(
-        engine
-            .config
-            .pipeline
-            .environments()
-            .iter()
-            .map(|e| (e.branch.clone(), Some(e.name.clone()))),
-    );
+    let tracked = tracked_branches(engine);
     // Everything that reads git is decided first; the write transaction
     // (which holds the database's write lock) only writes.
     let mut events = Vec::new();

@@ -162,7 +162,7 @@ pub(super) async fn promote_inner(
     }
     let reason = reason_of(input.reason.as_deref())?;
 
-    let _guard = engine.ref_lock.lock().await;
+    let _guard = engine.lock_refs().await?;
     // Hotfix mode may have started while this automatic promotion waited
     // for the lock: it pauses auto-promotion (S4), so nothing moves.
     if automatic && let Some(incident) = engine.hotfix_mode().incident() {

@@ -161,7 +161,7 @@ pub async fn rollback(
     input: RollbackInput,
 ) -> Result<Vec<AuditEventView>, EngineError> {
     let reason = reason_of(input.reason.as_deref())?;
-    let _guard = engine.ref_lock.lock().await;
+    let _guard = engine.lock_refs().await?;
     journal::settle_pending(engine).await?;
     let steps = plan_rollback(engine, who, &input).await?;
     let names: Vec<String> = steps.iter().map(|s| s.env.name.clone()).collect();
@@ -221,7 +221,7 @@ pub async fn realign(
         Some(&env.name),
     )?;
     let reason = reason_of(reason)?;
-    let _guard = engine.ref_lock.lock().await;
+    let _guard = engine.lock_refs().await?;
     journal::settle_pending(engine).await?;
     let head = head_of(engine, env).await?;
     let target = tip_of_source(engine, &env.from).await?;
