@@ -46,7 +46,8 @@ impl Default for Changes {
         Changes {
             generation: AtomicU64::new(1),
             sender: broadcast::channel(64).0,
-            last: AtomicU64::new(1),
+            // No change told yet (the generation's first is 2).
+            last: AtomicU64::new(0),
             outbound: OnceLock::new(),
             auto_promote: Notify::new(),
             stopping: watch::channel(false).0,
@@ -88,7 +89,7 @@ impl Changes {
 
     /// Takes up the database's numbering (before any page listens).
     pub(crate) fn number_from(&self, last: u64) {
-        self.last.store(last, Ordering::SeqCst);
+        self.last.fetch_max(last, Ordering::SeqCst);
     }
 
     /// Tells live pages of change `number` (this replica's own, numbered).

@@ -28,6 +28,10 @@ use crate::store::{self, Backend, Database, Pool};
 /// checks its connection: a dead leader is replaced within about this long.
 pub const ELECTION_EVERY: Duration = Duration::from_secs(1);
 
+/// How long the election waits for the database before this replica
+/// stops leading and connects again.
+const ELECTION_PATIENCE: Duration = Duration::from_secs(3);
+
 /// The advisory lock ref-moving operations hold (any number all replicas
 /// agree on; distinct from the store's write lock).
 const REF_LOCK: i64 = 0x0065_6e76_0000_0001;
@@ -42,7 +46,11 @@ pub struct Cluster {
     shared: Option<String>,
     /// Serializes this process's operations before they queue for the
     /// database's lock, so waiting ones hold no connection.
-    local: tokio::sync::Mutex<()>,
+    queue: tokio::sync::Mutex<()>,
+    /// Held while the clone is worked on: by an operation once it holds the
+    /// ref lock, and by a fetch after another replica's change (which thus
+    /// waits for the operation running here, not for those queued).
+    clone: tokio::sync::Mutex<()>,
     /// Whether this replica runs the background work.
     leader: watch::Sender<bool>,
     /// This replica's name in the change feed, new at each start.
@@ -51,7 +59,8 @@ pub struct Cluster {
 
 /// Held while an operation may move refs; released when dropped.
 pub struct RefLock<'a> {
-    _local: tokio::sync::MutexGuard<'a, ()>,
+    _queue: tokio::sync::MutexGuard<'a, ()>,
+    _clone: tokio::sync::MutexGuard<'a, ()>,
     /// On PostgreSQL, a transaction holding the advisory lock for as long
     /// as it is open: dropping it rolls it back (sqlx sends the rollback
     /// before the connection is used again), which releases the lock, also
@@ -70,7 +79,8 @@ impl Cluster {
             leader: watch::channel(shared.is_none()).0,
             pool,
             shared,
-            local: tokio::sync::Mutex::new(()),
+            queue: tokio::sync::Mutex::new(()),
+            clone: tokio::sync::Mutex::new(()),
             replica: format!("{:016x}", rand::random::<u64>()),
         })
     }
@@ -85,10 +95,11 @@ impl Cluster {
         &self.replica
     }
 
-    /// Waits for this process's operations, not for other replicas': for
-    /// work on the clone alone (a fetch after another replica's change).
-    pub(crate) async fn lock_local(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.local.lock().await
+    /// Waits for the operation working on the clone now, not for those
+    /// queued nor for other replicas': for work on the clone alone (a fetch
+    /// after another replica's change).
+    pub(crate) async fn lock_clone(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.clone.lock().await
     }
 
     /// Whether other replicas may share the database (PostgreSQL).
@@ -100,11 +111,17 @@ impl Cluster {
     /// then for every other replica's.
     pub(crate) async fn lock_refs(&self) -> Result<RefLock<'_>, sqlx::Error> {
         let asked = Instant::now();
-        let local = self.local.lock().await;
+        let queue = self.queue.lock().await;
         let held = match &self.shared {
             None => None,
             Some(_) => {
                 let mut held = self.pool.begin().await?;
+                // The lock lives as long as this session: a server set to end
+                // sessions idle in a transaction must not end this one
+                // while its operation pushes.
+                sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
+                    .execute(&mut *held)
+                    .await?;
                 // The function returns void, which the Any driver cannot
                 // read: select a constant from it instead.
                 sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
@@ -114,9 +131,11 @@ impl Cluster {
                 Some(held)
             }
         };
+        let clone = self.clone.lock().await;
         metrics::histogram!("envline_ref_lock_wait_seconds").record(asked.elapsed().as_secs_f64());
         Ok(RefLock {
-            _local: local,
+            _queue: queue,
+            _clone: clone,
             _held: held,
         })
     }
@@ -163,7 +182,14 @@ impl Cluster {
     }
 
     fn lead(&self, leads: bool) {
-        if self.leader.send_replace(leads) != leads {
+        // Only a change wakes those watching: the election confirms the
+        // same answer every second.
+        let changed = self.leader.send_if_modified(|now| {
+            let changed = *now != leads;
+            *now = leads;
+            changed
+        });
+        if changed {
             metrics::gauge!("envline_leader").set(if leads { 1.0 } else { 0.0 });
             if leads {
                 tracing::info!("this replica now runs the background work (leader)");
@@ -186,22 +212,33 @@ impl Cluster {
         loop {
             match AnyConnection::connect(&url).await {
                 Ok(mut connection) => loop {
-                    let asked = if self.is_leader() {
-                        sqlx::query_as::<_, (i32,)>("SELECT 1")
-                            .fetch_one(&mut connection)
-                            .await
-                            .map(|_| true)
-                    } else {
-                        sqlx::query_as::<_, (bool,)>("SELECT pg_try_advisory_lock($1)")
-                            .bind(LEADER_LOCK)
-                            .fetch_one(&mut connection)
-                            .await
-                            .map(|(got,)| got)
+                    let ask = async {
+                        if self.is_leader() {
+                            sqlx::query_as::<_, (i32,)>("SELECT 1")
+                                .fetch_one(&mut connection)
+                                .await
+                                .map(|_| true)
+                        } else {
+                            sqlx::query_as::<_, (bool,)>("SELECT pg_try_advisory_lock($1)")
+                                .bind(LEADER_LOCK)
+                                .fetch_one(&mut connection)
+                                .await
+                                .map(|(got,)| got)
+                        }
                     };
-                    match asked {
-                        Ok(leads) => self.lead(leads),
-                        Err(e) => {
+                    // A connection that hangs (a half-open one) may have lost
+                    // the lock to another replica already: step down.
+                    match tokio::time::timeout(ELECTION_PATIENCE, ask).await {
+                        Ok(Ok(leads)) => self.lead(leads),
+                        Ok(Err(e)) => {
                             tracing::warn!("leader election: the database connection failed: {e}");
+                            break;
+                        }
+                        Err(_) => {
+                            tracing::warn!(
+                                "leader election: the database did not answer within {} s",
+                                ELECTION_PATIENCE.as_secs()
+                            );
                             break;
                         }
                     }

@@ -15,6 +15,10 @@ use crate::Engine;
 use crate::changes::Made;
 use crate::ops::journal;
 
+/// How long a catch-up that failed (the remote or the database away)
+/// waits before it is tried again.
+const RETRY_CATCH_UP: Duration = Duration::from_secs(2);
+
 /// The channel changes are announced on.
 const CHANNEL: &str = "envline_changes";
 
@@ -62,6 +66,9 @@ impl Engine {
         let (outbound, announce) = mpsc::unbounded_channel();
         self.changes.send_to(outbound);
         tokio::spawn(self.clone().announce(announce));
+        // What this replica did as it started (settling a dead replica's
+        // intents, a first fetch) was not announced: the others catch up.
+        self.changes.changed();
         let heard = Arc::new(Heard::default());
         tokio::spawn(self.clone().catch_up_with(heard.clone()));
         let me = self.cluster.replica().to_owned();
@@ -84,9 +91,12 @@ impl Engine {
                 // The connection was lost and is back: what was announced
                 // meanwhile is unknown, so catch up as after a change.
                 Ok(None) => heard.push(self.changes.last_number(), Made::Changed),
+                // What was announced while the connection was down is lost:
+                // catch up once it may be back (retried until it works).
                 Err(e) => {
                     tracing::warn!("change feed: {e}; listening again");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    heard.push(self.changes.last_number(), Made::Changed);
                 }
             }
         }
@@ -143,7 +153,15 @@ impl Engine {
             };
             self.people.forget_cached_tokens();
             if let Err(e) = self.follow_others().await {
-                tracing::warn!("change feed: cannot catch up with another replica's change: {e}");
+                tracing::warn!(
+                    "change feed: cannot catch up with another replica's change ({e}); trying again in {} s",
+                    RETRY_CATCH_UP.as_secs()
+                );
+                let heard = heard.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(RETRY_CATCH_UP).await;
+                    heard.push(number, made);
+                });
             }
             self.changes.made_elsewhere(number, made);
         }
@@ -153,10 +171,15 @@ impl Engine {
     /// the ref lock (nothing is decided here): only this process's own
     /// operations are waited for, as they use the clone.
     async fn follow_others(&self) -> Result<(), crate::EngineError> {
-        let _local = self.cluster.lock_local().await;
+        let _clone = self.cluster.lock_clone().await;
         journal::follow_hotfix_mode(self).await?;
         if journal::clone_behind(self).await? {
-            self.git(|git| git.fetch()).await?;
+            let fetched = self.git(|git| git.fetch()).await;
+            // The pages' "last fetched" and /readyz go by every fetch.
+            self.refresher
+                .fetched(fetched.as_ref().err().map(|e| e.to_string()));
+            fetched?;
+            self.anchoring.fetched();
         }
         Ok(())
     }

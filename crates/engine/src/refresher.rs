@@ -130,15 +130,19 @@ impl Engine {
     /// The worker behind [`Refresher::request`], and the timed refresh:
     /// refreshes when asked, and `refresh_seconds` after the last refresh it
     /// ran when nobody asks (on the leader only, when replicas share the
-    /// database: the others hear of every change and refresh then). Runs
-    /// until the process ends.
+    /// database: the others hear of every change and fetch then; and at
+    /// once when this replica comes to lead). Runs until the process ends.
     pub async fn run_refresher(self: Arc<Self>) {
         let period = Duration::from_secs(self.config.repository.refresh_seconds);
         let queue = &self.refresher.queue;
+        let mut leadership = self.cluster.leadership();
         loop {
             let timed = tokio::select! {
                 _ = queue.wake.notified() => false,
                 _ = tokio::time::sleep(period) => true,
+                // A replica that comes to lead refreshes at once: the
+                // leader it replaces may have been gone a while.
+                _ = leadership.changed() => true,
             };
             if timed && !self.cluster.is_leader() {
                 continue;

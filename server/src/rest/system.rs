@@ -290,9 +290,11 @@ async fn events(
                 .id(now.to_string())
                 .data(now.to_string()))
         });
+    let engine = state.engine.clone();
     let changes = BroadcastStream::new(notices).map(move |notice| {
-        // A listener that fell behind only needs to know that something changed.
-        let number = notice.unwrap_or(now);
+        // A listener that fell behind only needs to know that something
+        // changed, under the last number told.
+        let number = notice.unwrap_or_else(|_| engine.changes().last_number());
         Ok(Event::default()
             .event("change")
             .id(number.to_string())
