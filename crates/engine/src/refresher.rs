@@ -136,13 +136,21 @@ impl Engine {
         let period = Duration::from_secs(self.config.repository.refresh_seconds);
         let queue = &self.refresher.queue;
         let mut leadership = self.cluster.leadership();
+        // The engine refreshed as it started.
+        let mut last_ran = std::time::Instant::now();
         loop {
             let timed = tokio::select! {
                 _ = queue.wake.notified() => false,
                 _ = tokio::time::sleep(period) => true,
-                // A replica that comes to lead refreshes at once: the
-                // leader it replaces may have been gone a while.
-                _ = leadership.changed() => true,
+                // A replica that comes to lead refreshes at once, unless it
+                // did within the period (as while starting): the leader it
+                // replaces may have been gone a while.
+                _ = leadership.changed() => {
+                    if !*leadership.borrow_and_update() || last_ran.elapsed() < period {
+                        continue;
+                    }
+                    true
+                }
             };
             if timed && !self.cluster.is_leader() {
                 continue;
@@ -154,6 +162,7 @@ impl Engine {
             if let Err(e) = self.refresh().await {
                 tracing::warn!("refresh failed: {e}");
             }
+            last_ran = std::time::Instant::now();
             queue.end();
         }
     }
