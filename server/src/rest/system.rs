@@ -243,7 +243,6 @@ enum ServerEventName {
     get,
     path = "/api/v1/events",
     tag = "system",
-    params(("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event heard (browsers send it when they reconnect): when it is not the last change's number, a `change` event follows the `hello` at once")),
     security((), ("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "An endless `text/event-stream`: `hello`, then `change` events whose id and data is the change's number", body = ServerEvent, content_type = "text/event-stream"),
