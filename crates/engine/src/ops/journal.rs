@@ -268,15 +268,26 @@ pub(super) async fn settle_pending(engine: &Engine) -> Result<(), EngineError> {
     if store::pending_intents(&engine.pool).await?.is_empty() {
         return Ok(());
     }
-    engine.git(|git| git.fetch()).await.map_err(|e| EngineError::Remote {
-        code: ErrorCode::RemoteUnreachable,
-        message: format!(
-            "an earlier change's outcome is not settled and the remote cannot be reached to settle it ({e}); try again when the remote answers"
-        ),
-    })?;
+    fetch_and_settle(
+        engine,
+        "an earlier change's outcome is not settled and the remote cannot be reached to settle it",
+    )
+    .await
+}
+
+/// Fetches, settles pending intents against the remote, and records the
+/// other moves the fetch brought before anything reads the clone as its
+/// starting point (I5). `why` says, when the remote cannot be reached, why
+/// it had to be.
+async fn fetch_and_settle(engine: &Engine, why: &str) -> Result<(), EngineError> {
+    engine
+        .git(|git| git.fetch())
+        .await
+        .map_err(|e| EngineError::Remote {
+            code: ErrorCode::RemoteUnreachable,
+            message: format!("{why} ({e}); try again when the remote answers"),
+        })?;
     reconcile_intents(engine).await?;
-    // The fetch may have brought other moves: record them before anything
-    // reads the clone as its starting point (I5).
     record_observations(engine).await
 }
 
@@ -709,14 +720,11 @@ pub(crate) async fn catch_up(engine: &Engine) -> Result<(), EngineError> {
     if !clone_behind(engine).await? {
         return Ok(());
     }
-    engine.git(|git| git.fetch()).await.map_err(|e| EngineError::Remote {
-        code: ErrorCode::RemoteUnreachable,
-        message: format!(
-            "another Envline replica moved branches this one has not fetched, and the remote cannot be reached ({e}); try again when the remote answers"
-        ),
-    })?;
-    reconcile_intents(engine).await?;
-    record_observations(engine).await?;
+    fetch_and_settle(
+        engine,
+        "another Envline replica moved branches this one has not fetched, and the remote cannot be reached",
+    )
+    .await?;
     engine.changes.changed();
     Ok(())
 }
