@@ -45,6 +45,9 @@ test("keyboard only: sign in, open a promote preview, close it, and confirm", as
   const who = person("keyboardUser");
 
   await openPage(page, "/login?next=/");
+  // Single sign-on's button comes first (the tests' server has both ways).
+  await expect(page.getByRole("button", { name: "Sign in with Test IdP" })).toBeFocused();
+  await page.keyboard.press("Tab");
   await expect(page.locator("input[name=user]")).toBeFocused();
   await page.keyboard.type(who.name);
   await page.keyboard.press("Tab");

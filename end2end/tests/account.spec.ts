@@ -22,7 +22,7 @@ async function signInAs(page: import("@playwright/test").Page, name: string, pas
   await openPage(page, "/login");
   await page.locator("input[name=user]").fill(name);
   await page.locator("input[name=password]").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("signed-in")).toHaveAttribute("data-user", name);
 }
 
@@ -63,7 +63,7 @@ test("a person changes their password with the keyboard; their other session end
     await openPage(other, "/login");
     await other.locator("input[name=user]").fill(name);
     await other.locator("input[name=password]").fill(PASSWORD);
-    await other.getByRole("button", { name: "Sign in" }).click();
+    await other.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(other.locator("[data-error-code=unauthenticated]")).toBeVisible();
     await signInAs(other, name, "a-new-long-password");
   } finally {

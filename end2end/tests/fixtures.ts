@@ -468,7 +468,7 @@ export async function signIn(page: Page, key: PersonKey, next = "/"): Promise<vo
   await openPage(page, `/login?next=${encodeURIComponent(next)}`);
   await page.locator("input[name=user]").fill(who.name);
   await page.locator("input[name=password]").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("signed-in")).toHaveAttribute("data-user", who.name);
   await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
   await expect(page).toHaveURL(new URL(next, BASE_URL).href);

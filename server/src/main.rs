@@ -6,6 +6,7 @@ mod client;
 mod rest;
 mod serve;
 mod site;
+mod sso;
 
 use std::process::ExitCode;
 

@@ -38,6 +38,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let routes = generate_route_list(App);
     Router::new()
         .merge(crate::rest::routes())
+        .merge(crate::sso::routes())
         .leptos_routes_with_context(&state, routes, || {}, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -54,10 +55,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .with_state(state)
 }
 
-/// Paths anyone may load: sign-in, the API (which answers 401 itself), the
+/// Paths anyone may load: sign-in (with a password or single sign-on), the API (which answers 401 itself), the
 /// server functions (which check the caller themselves), the built site.
 const OPEN_PATHS: &[&str] = &[
     "/login",
+    "/auth/oidc/",
     "/api/",
     "/fn/",
     "/pkg/",

@@ -297,3 +297,73 @@ async fn a_revoked_token_closes_its_live_stream_and_expired_sessions_are_pruned(
         revoked_at.elapsed()
     );
 }
+
+/// With `auth.passwords = false`, the sign-in page offers single sign-on
+/// only and a password is refused, saying what to use; a provider that
+/// cannot be reached, or an answer this browser did not ask for, brings the
+/// person back to the sign-in page with the reason's code. (Signing in
+/// through a real provider is `end2end/tests/sso.spec.ts`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_passwords_the_sign_in_page_offers_only_single_sign_on() {
+    let mut server = TestServer::new();
+    person(&server, "ada", &["admin"], "correct horse");
+    // Nothing listens on this port: the provider is unreachable.
+    let issuer = format!("http://127.0.0.1:{}", common::free_port());
+    server.start_with(&[
+        ("ENVLINE_AUTH_PASSWORDS", "false"),
+        ("ENVLINE_AUTH_OIDC_ISSUER", &issuer),
+        ("ENVLINE_AUTH_OIDC_CLIENT_ID", "envline"),
+        ("ENVLINE_AUTH_OIDC_CLIENT_SECRET", "not-a-real-secret"),
+        ("ENVLINE_AUTH_OIDC_NAME", "Acme SSO"),
+        ("ENVLINE_AUTH_OIDC_ROLES", r#"{ "admins" = ["admin"] }"#),
+    ]);
+    let browser = Browser::new(&server);
+
+    let (status, body) = browser.sign_in("ada", "correct horse").await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("turned off") && message.contains("Sign in with Acme SSO"),
+        "{body}"
+    );
+
+    let page = browser
+        .client
+        .get(format!("{}/login", browser.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in with Acme SSO"), "{page}");
+    assert!(!page.contains("name=\"password\""), "{page}");
+
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let start = browser
+        .client
+        .get(format!("{}/auth/oidc/start?next=/approvals", browser.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&start), "/login?sso_error=unreachable");
+
+    let forged = browser
+        .client
+        .get(format!(
+            "{}/auth/oidc/callback?code=x&state=y",
+            browser.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&forged), "/login?sso_error=other_browser");
+    let (_, me) = Api::new(&server).get("/api/v1/me", None).await;
+    assert_ne!(me["signed_in"], json!(true), "{me}");
+}

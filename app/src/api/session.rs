@@ -22,6 +22,25 @@ pub struct SessionInfo {
     pub hotfix: Option<envline_api::IncidentView>,
 }
 
+/// How people sign in here: with a password, with single sign-on, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInMethods {
+    /// Local passwords are accepted (`auth.passwords`).
+    pub passwords: bool,
+    /// The identity provider's name, when single sign-on is configured.
+    pub single_sign_on: Option<String>,
+}
+
+/// How the sign-in page offers to sign in.
+#[server(prefix = "/fn", endpoint = "sign_in_options")]
+pub async fn sign_in_options() -> Result<SignInMethods, AppError> {
+    let engine = expect_context::<crate::state::AppState>().engine;
+    Ok(SignInMethods {
+        passwords: engine.config.auth.passwords,
+        single_sign_on: engine.people().sso_name().map(str::to_owned),
+    })
+}
+
 /// Who is looking, what waits for them, and whether the remote answers.
 #[server(prefix = "/fn", endpoint = "session")]
 pub async fn get_session() -> Result<SessionInfo, AppError> {
@@ -114,7 +133,7 @@ pub async fn sign_in(user: String, password: String, next: Option<String>) -> Re
         http::HeaderValue::from_str(&cookie)
             .map_err(|e| AppError::new(500, envline_api::ErrorCode::Internal, e.to_string()))?,
     );
-    leptos_axum::redirect(&safe_next(next.as_deref()));
+    leptos_axum::redirect(&envline_engine::session::safe_next(next.as_deref()));
     Ok(())
 }
 
@@ -165,36 +184,4 @@ pub async fn change_password(
             .await
     })
     .await
-}
-
-/// Where to go after signing in: a path on this site, never another site
-/// (`//evil.example`, `/\\evil`, `https://…`, or anything with control
-/// characters, which browsers strip, go to the pipeline instead).
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.chars().any(|c| c == '\\' || c.is_control()) =>
-        {
-            n.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn sign_in_only_returns_to_pages_of_this_site() {
-        assert_eq!(safe_next(Some("/approvals?x=1")), "/approvals?x=1");
-        assert_eq!(safe_next(Some("//evil.example/")), "/");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/");
-        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
-        assert_eq!(safe_next(Some("/x\n")), "/");
-        assert_eq!(safe_next(None), "/");
-    }
 }

@@ -9,6 +9,7 @@ mod audit;
 mod error;
 mod model;
 mod reply;
+mod sso;
 
 pub use audit::{AuditAction, NotifyEvent};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, ErrorReply};
@@ -16,6 +17,7 @@ pub use model::*;
 pub use reply::{
     AuditEvents, HoldList, NotificationList, PreviewList, Promoted, PromotionList, RollbackPlans,
 };
+pub use sso::SsoFailure;
 
 /// Parses one of the text values of an enum, with a message that lists the
 /// accepted values (used for query strings and form fields).

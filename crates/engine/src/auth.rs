@@ -34,7 +34,7 @@ pub enum AuthError {
     Database(#[from] sqlx::Error),
 }
 
-fn validate_user_name(name: &str) -> Result<(), AuthError> {
+pub(crate) fn validate_user_name(name: &str) -> Result<(), AuthError> {
     if name.is_empty()
         || name.len() > 64
         || name == "envline"
@@ -85,7 +85,7 @@ pub fn new_secret(prefix: &str) -> String {
 }
 
 /// An administrative change to people, recorded in the audit log (I5).
-fn admin_event(
+pub(crate) fn admin_event(
     actor: &str,
     action: AuditAction,
     reason: String,
@@ -193,7 +193,7 @@ pub async fn remove_role(
 
 /// I4: withdraws `name`'s approvals of waiting requests that the roles left
 /// to them no longer cover; returns the audit events that record it.
-async fn withdraw_lost_approvals(
+pub(crate) async fn withdraw_lost_approvals(
     tx: &mut store::Tx<'_>,
     actor: &str,
     name: &str,
@@ -490,13 +490,19 @@ pub async fn login(
     let Some(user_id) = user_id.filter(|_| matches) else {
         return Ok(None);
     };
+    open_session(pool, user_id, hours).await.map(Some)
+}
+
+/// Opens a session for a person who proved who they are (a password, or
+/// single sign-on); returns the cookie value.
+pub async fn open_session(pool: &Pool, user_id: i64, hours: i64) -> Result<String, sqlx::Error> {
     // Expired sessions are of no use to anyone: pruned as new ones open.
     sessions::prune_expired(pool).await?;
     let secret = new_secret("");
     let expires = (chrono::Utc::now() + chrono::Duration::hours(hours))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     sessions::insert_session(pool, &digest(&secret), user_id, &expires).await?;
-    Ok(Some(secret))
+    Ok(secret)
 }
 
 /// The user of a session cookie, if the session is live.

@@ -14,6 +14,9 @@ use toml::Spanned;
 use envline_api::NotifyEvent;
 
 use super::pipeline::{EnvironmentSpec, Pipeline};
+
+mod sso;
+pub use sso::{AuthConfig, ClientSecret, OidcConfig};
 use std::time::Duration;
 use strum::VariantNames;
 
@@ -178,16 +181,6 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// `[auth]`: who may read without logging in.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// Lets anyone who can reach the server read the pipeline, line and
-    /// audit log without a token. Every change still needs a user.
-    #[serde(default)]
-    pub anonymous_read: bool,
-}
-
 /// `[audit]`: what the anchor in the repository carries.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,7 +281,7 @@ struct RawConfig {
     #[serde(default)]
     database: DatabaseConfig,
     #[serde(default)]
-    auth: AuthConfig,
+    auth: sso::RawAuth,
     #[serde(default)]
     webhooks: RawWebhooks,
     #[serde(default)]
@@ -484,12 +477,17 @@ impl Config {
                 }
             },
         };
+        let public_url_known = server.public_url.is_some() || !server.listen.ip().is_unspecified();
+        let auth = raw
+            .auth
+            .validate(public_url_known)
+            .map_err(|(key, message)| err(None, &key, message))?;
         Ok(Config {
             file: file.to_owned(),
             repository,
             server,
             database: raw.database,
-            auth: raw.auth,
+            auth,
             webhooks,
             audit: raw.audit,
             pipeline,
@@ -515,7 +513,10 @@ impl Config {
 /// The `ENVLINE_*` variables a configuration understands, for `--help`.
 pub const OVERRIDES_HELP: &str = "ENVLINE_REPOSITORY_URL, ENVLINE_REPOSITORY_ROOT, ENVLINE_REPOSITORY_REFRESH_SECONDS, ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS, \
 ENVLINE_SERVER_LISTEN, ENVLINE_SERVER_DATA_DIR, ENVLINE_SERVER_SITE_ROOT, ENVLINE_SERVER_PUBLIC_URL, \
-ENVLINE_SERVER_TRUSTED_PROXIES (comma-separated), ENVLINE_DATABASE_URL, ENVLINE_AUTH_ANONYMOUS_READ, ENVLINE_AUDIT_ANCHOR_EVENTS, \
+ENVLINE_SERVER_TRUSTED_PROXIES (comma-separated), ENVLINE_DATABASE_URL, ENVLINE_AUTH_ANONYMOUS_READ, ENVLINE_AUTH_PASSWORDS, \
+ENVLINE_AUTH_OIDC_ISSUER, ENVLINE_AUTH_OIDC_CLIENT_ID, ENVLINE_AUTH_OIDC_CLIENT_SECRET, ENVLINE_AUTH_OIDC_NAME, \
+ENVLINE_AUTH_OIDC_GROUPS_CLAIM, ENVLINE_AUTH_OIDC_USERNAME_CLAIM, ENVLINE_AUTH_OIDC_SCOPES (comma-separated), \
+ENVLINE_AUTH_OIDC_ROLES (a TOML inline table), ENVLINE_AUDIT_ANCHOR_EVENTS, \
 ENVLINE_WEBHOOKS_SECRET, and per environment \
 ENVLINE_ENVIRONMENT_<NAME>_<KEY> (NAME upper-cased with '-' as '_'; KEY one of BRANCH, FROM, REQUIRES (comma-separated), \
 APPROVALS, PROTECTED, AUTO_PROMOTE)";
@@ -559,6 +560,27 @@ fn apply_overrides(
             }
             "ENVLINE_DATABASE_URL" => raw.database.url = Some(value.clone()),
             "ENVLINE_AUTH_ANONYMOUS_READ" => raw.auth.anonymous_read = parse(key, value)?,
+            "ENVLINE_AUTH_PASSWORDS" => raw.auth.passwords = Some(parse(key, value)?),
+            "ENVLINE_AUTH_OIDC_ISSUER" => raw.auth.oidc_mut().issuer = Some(value.clone()),
+            "ENVLINE_AUTH_OIDC_CLIENT_ID" => raw.auth.oidc_mut().client_id = Some(value.clone()),
+            "ENVLINE_AUTH_OIDC_CLIENT_SECRET" => {
+                raw.auth.oidc_mut().client_secret = Some(value.clone())
+            }
+            "ENVLINE_AUTH_OIDC_NAME" => raw.auth.oidc_mut().name = Some(value.clone()),
+            "ENVLINE_AUTH_OIDC_GROUPS_CLAIM" => {
+                raw.auth.oidc_mut().groups_claim = Some(value.clone())
+            }
+            "ENVLINE_AUTH_OIDC_USERNAME_CLAIM" => {
+                raw.auth.oidc_mut().username_claim = Some(value.clone())
+            }
+            "ENVLINE_AUTH_OIDC_SCOPES" => {
+                raw.auth.oidc_mut().scopes =
+                    Some(value.split(',').map(|s| s.trim().to_owned()).collect())
+            }
+            "ENVLINE_AUTH_OIDC_ROLES" => {
+                raw.auth.oidc_mut().roles =
+                    Some(sso::parse_roles_variable(value).map_err(|e| (key.to_owned(), e))?)
+            }
             "ENVLINE_AUDIT_ANCHOR_EVENTS" => raw.audit.anchor_events = parse(key, value)?,
             "ENVLINE_WEBHOOKS_SECRET" => raw.webhooks.secret = Some(spanned(value)),
             other => {

@@ -76,17 +76,7 @@ impl EngineError {
     /// The error and each of its causes, for the log (a cause whose words
     /// the message already carries is not repeated).
     pub fn with_causes(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            let words = c.to_string();
-            if !text.contains(&words) {
-                text.push_str(": ");
-                text.push_str(&words);
-            }
-            cause = c.source();
-        }
-        text
+        with_causes(self)
     }
 
     /// The HTTP status that fits.
@@ -241,6 +231,23 @@ impl From<EngineError> for ErrorReply {
             details: e.details(),
         }
     }
+}
+
+/// Any error and each of its causes, for the log (a cause whose words the
+/// text already carries is not repeated): libraries' errors often say only
+/// "request failed" and keep the reason in their source.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let words = c.to_string();
+        if !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]

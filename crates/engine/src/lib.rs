@@ -31,6 +31,7 @@ pub mod refresher;
 pub mod roles;
 pub mod rules;
 pub mod session;
+pub mod sso;
 pub mod store;
 pub mod view;
 pub mod webhooks;
@@ -230,7 +231,7 @@ impl Engine {
                 mode: mode.clone(),
                 auto_failures: auto_failures.clone(),
             }),
-            people: People::new(config.clone(), pool.clone(), changes.clone()),
+            people: People::new(config.clone(), pool.clone(), changes.clone())?,
             notifications: Arc::new(Notifications::new(
                 config.clone(),
                 pool.clone(),

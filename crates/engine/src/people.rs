@@ -1,7 +1,8 @@
 //! The people service: who may sign in and with what roles, their sessions
 //! and tokens, and who is calling a request. Its methods live by concern in
 //! [`crate::admin`] (people, roles and tokens from the pages and the API),
-//! [`crate::session`] (signing in and out, cookies, the same-origin check)
+//! [`crate::session`] (signing in and out, cookies, the same-origin check),
+//! [`crate::sso`] (single sign-on with the organisation's provider)
 //! and [`crate::caller`] (a request's caller); the storage is
 //! [`crate::store::people`] and [`crate::store::sessions`].
 
@@ -16,6 +17,7 @@ use crate::auth::{self, Principal};
 use crate::changes::Changes;
 use crate::config::Config;
 use crate::login_limiter::LoginLimiter;
+use crate::sso::SingleSignOn;
 
 /// How long a token's user and roles are remembered before being read again.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -28,18 +30,33 @@ pub struct People {
     /// Tokens read lately, by digest, with when they were read.
     tokens: Mutex<HashMap<String, (Principal, Instant)>>,
     pub(crate) login_limiter: LoginLimiter,
+    /// Single sign-on, when `[auth.oidc]` is configured.
+    pub(crate) sso: Option<SingleSignOn>,
 }
 
 impl People {
     /// The people service of an engine's configuration and database.
-    pub(crate) fn new(config: Arc<Config>, pool: Pool, changes: Arc<Changes>) -> People {
-        People {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        pool: Pool,
+        changes: Arc<Changes>,
+    ) -> Result<People, String> {
+        let sso = match &config.auth.oidc {
+            Some(oidc) => Some(SingleSignOn::new(
+                oidc.clone(),
+                &config.public_url(),
+                Duration::from_secs(config.repository.network_timeout_seconds),
+            )?),
+            None => None,
+        };
+        Ok(People {
             config,
             pool,
             changes,
             tokens: Mutex::new(HashMap::new()),
             login_limiter: LoginLimiter::default(),
-        }
+            sso,
+        })
     }
 
     /// Drops every cached token after a change to people or tokens, and

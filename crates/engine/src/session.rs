@@ -40,6 +40,12 @@ impl People {
                 "give your user name and your password".into(),
             ));
         }
+        if !self.config.auth.passwords {
+            return Err(EngineError::BadInput(format!(
+                "signing in with a password is turned off here (auth.passwords = false): use \"Sign in with {}\"",
+                self.sso_name().unwrap_or("single sign-on")
+            )));
+        }
         self.login_limiter.check(user, address)?;
         let Some(secret) = auth::login(&self.pool, user, password, SESSION_HOURS).await? else {
             self.login_limiter.failed(user, address);
@@ -113,6 +119,32 @@ impl People {
             .to_string()
     }
 
+    /// The `Set-Cookie` value that ties a single sign-on under way to this
+    /// browser: sent back only to the callback, and only for as long as a
+    /// sign-in may take. `Lax`, so the provider's redirect carries it.
+    pub fn state_cookie(&self, state: &str, headers: &HeaderMap) -> String {
+        Cookie::build((crate::sso::STATE_COOKIE, state.to_owned()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.is_https(headers))
+            .path(crate::sso::CALLBACK_PATH)
+            .max_age(cookie::time::Duration::minutes(10))
+            .build()
+            .to_string()
+    }
+
+    /// The `Set-Cookie` value that drops the single sign-on's cookie.
+    pub fn cleared_state_cookie(&self, headers: &HeaderMap) -> String {
+        Cookie::build((crate::sso::STATE_COOKIE, ""))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.is_https(headers))
+            .path(crate::sso::CALLBACK_PATH)
+            .max_age(cookie::time::Duration::ZERO)
+            .build()
+            .to_string()
+    }
+
     /// The `Set-Cookie` value that ends a session.
     pub fn cleared_session_cookie(&self, headers: &HeaderMap) -> String {
         Cookie::build((SESSION_COOKIE, ""))
@@ -160,12 +192,49 @@ impl People {
 
 /// The session secret in a request's cookies, if any.
 pub fn session_secret(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// A cookie's value, when the request carries it and it is not empty.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == SESSION_COOKIE && !c.value().is_empty())
+        .find(|c| c.name() == name && !c.value().is_empty())
         .map(|c| c.value().to_owned())
+}
+
+/// Where to go after signing in: a path on this site, never another site
+/// (`//evil.example`, `/\\evil`, `https://…`, or anything with control
+/// characters, which browsers strip, go to the pipeline instead).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.chars().any(|c| c == '\\' || c.is_control()) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn sign_in_only_returns_to_pages_of_this_site() {
+        assert_eq!(safe_next(Some("/approvals?x=1")), "/approvals?x=1");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/x\n")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
 }

@@ -8,7 +8,7 @@
 mod admin;
 mod audit;
 mod environments;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod holds;
 mod hotfixes;

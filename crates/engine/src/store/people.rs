@@ -25,6 +25,54 @@ pub async fn insert_user(
     Ok(created == 1)
 }
 
+/// Adds a person who signs in with single sign-on (`subject` is the
+/// provider's "ISSUER SUBJECT"); false when the name is taken.
+pub async fn insert_sso_user(
+    tx: &mut Tx<'_>,
+    name: &str,
+    subject: &str,
+) -> Result<bool, sqlx::Error> {
+    let created = sqlx::query(
+        "INSERT INTO users (name, sso_subject, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(subject)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(created == 1)
+}
+
+/// The person (id, name) a single sign-on subject belongs to.
+pub async fn user_of_subject(
+    tx: &mut Tx<'_>,
+    subject: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name FROM users WHERE sso_subject = $1")
+        .bind(subject)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// Renames a person who signs in with single sign-on (the provider's user
+/// name changed); false when the new name is taken.
+pub async fn rename(tx: &mut Tx<'_>, user_id: i64, name: &str) -> Result<bool, sqlx::Error> {
+    let taken: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if taken.is_some() {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
 /// A person's id, if there is such a person.
 pub async fn user_id(tx: &mut Tx<'_>, name: &str) -> Result<Option<i64>, sqlx::Error> {
     let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = $1")

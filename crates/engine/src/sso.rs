@@ -1,0 +1,604 @@
+//! Single sign-on with OpenID Connect (`[auth.oidc]`): the authorization
+//! code flow with PKCE, `state` and `nonce`. Envline sends the browser to
+//! the identity provider, takes the code it comes back with, checks the ID
+//! token (signature against the provider's published keys, issuer,
+//! audience, expiry, nonce, access-token hash), maps the person's groups to
+//! roles, and opens a session.
+//!
+//! A sign-in under way lives in the database (any replica can finish it)
+//! and in a cookie of the browser that started it (a code fetched by
+//! someone else cannot sign a victim in as that someone). A person is known
+//! by the provider's subject; the Envline name is fixed at their first
+//! sign-in, and their roles are the ones their groups give at each sign-in,
+//! audited like any change of roles.
+
+use std::time::{Duration, Instant};
+
+use envline_api::{AuditAction, SsoFailure};
+use http::HeaderMap;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreTokenIntrospectionResponse, CoreTokenType,
+};
+use openidconnect::{
+    AccessTokenHash, AdditionalClaims, AuthenticationFlow, AuthorizationCode,
+    ClaimsVerificationError, Client, ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    StandardErrorResponse, StandardTokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::audit::{self, AuditDraft};
+use crate::auth::{self, Grant};
+use crate::config::OidcConfig;
+use crate::error::with_causes;
+use crate::people::People;
+use crate::session::{SESSION_HOURS, SignedIn, safe_next};
+use crate::store::{self, people, sso_logins};
+use crate::{EngineError, session};
+
+/// The cookie that ties a sign-in under way to the browser that started it.
+pub const STATE_COOKIE: &str = "envline_sso_state";
+
+/// Where the provider sends the browser back.
+pub const CALLBACK_PATH: &str = "/auth/oidc/callback";
+
+/// How long the provider's metadata and keys are used before being read
+/// again (keys that rotate sooner are read again when a signature fails).
+const METADATA_TTL: Duration = Duration::from_secs(600);
+
+/// How long a person may take at the provider.
+const SIGN_IN_MINUTES: i64 = 10;
+
+/// The claims beyond the standard ones (groups, and whatever the
+/// configuration names), as the provider sent them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct OtherClaims {
+    #[serde(flatten)]
+    claims: serde_json::Map<String, Value>,
+}
+
+impl AdditionalClaims for OtherClaims {}
+
+type IdTokenFields = openidconnect::IdTokenFields<
+    OtherClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+type TokenResponse = StandardTokenResponse<IdTokenFields, CoreTokenType>;
+
+/// A client of the provider, as discovery makes it (authorization endpoint
+/// known; token and user-info endpoints when the provider has them).
+type OidcClient = Client<
+    OtherClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    TokenResponse,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Single sign-on against one provider: its configuration, and its
+/// metadata and keys once read.
+pub struct SingleSignOn {
+    config: OidcConfig,
+    redirect: RedirectUrl,
+    http: reqwest::Client,
+    provider: tokio::sync::Mutex<Option<(CoreProviderMetadata, Instant)>>,
+}
+
+/// Why a sign-in with the provider did not sign the person in.
+#[derive(Debug)]
+pub enum SsoError {
+    /// The person's sign-in failed: the code the page shows, and the
+    /// details for the log.
+    Failed { failure: SsoFailure, detail: String },
+    /// Envline itself failed (its database).
+    Engine(EngineError),
+}
+
+impl SsoError {
+    fn failed(failure: SsoFailure, detail: impl Into<String>) -> SsoError {
+        SsoError::Failed {
+            failure,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for SsoError {
+    fn from(e: sqlx::Error) -> Self {
+        SsoError::Engine(e.into())
+    }
+}
+
+impl From<auth::AuthError> for SsoError {
+    fn from(e: auth::AuthError) -> Self {
+        SsoError::Engine(e.into())
+    }
+}
+
+/// The start of a sign-in: where to send the browser, and the cookie that
+/// ties the sign-in to it.
+pub struct SsoStart {
+    pub location: String,
+    pub state_cookie: String,
+}
+
+/// What the provider's answer carries back to the callback.
+#[derive(Debug, Default, Deserialize)]
+pub struct SsoCallback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// Set instead of `code` when the provider did not sign the person in.
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// The provider that answered (RFC 9207), when it says: another one
+    /// than ours means a mix-up attack.
+    pub iss: Option<String>,
+}
+
+/// A finished sign-in: the session, and the page to go to.
+pub struct SsoSignedIn {
+    pub signed_in: SignedIn,
+    pub next: String,
+}
+
+impl SingleSignOn {
+    /// Single sign-on for a configuration; `public_url` is where people
+    /// open Envline (the provider sends them back under it).
+    pub(crate) fn new(
+        config: OidcConfig,
+        public_url: &str,
+        network_timeout: Duration,
+    ) -> Result<SingleSignOn, String> {
+        let redirect = RedirectUrl::new(format!("{public_url}{CALLBACK_PATH}")).map_err(|e| {
+            format!("server.public_url `{public_url}` makes no callback address: {e}")
+        })?;
+        let http = reqwest::Client::builder()
+            // The provider's endpoints answer directly; following a
+            // redirect would let a compromised one aim Envline elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(network_timeout)
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(SingleSignOn {
+            config,
+            redirect,
+            http,
+            provider: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// What the sign-in button says after "Sign in with".
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// A client of the provider, reading its metadata and keys when they
+    /// are older than [`METADATA_TTL`] or `fresh` asks for it.
+    async fn client(&self, fresh: bool) -> Result<OidcClient, SsoError> {
+        let mut provider = self.provider.lock().await;
+        let stale = provider
+            .as_ref()
+            .is_none_or(|(_, read)| fresh || read.elapsed() > METADATA_TTL);
+        if stale {
+            let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| {
+                SsoError::failed(SsoFailure::Invalid, format!("auth.oidc.issuer: {e}"))
+            })?;
+            let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+                .await
+                .map_err(|e| {
+                    let failure = match e {
+                        openidconnect::DiscoveryError::Request(_) => SsoFailure::Unreachable,
+                        _ => SsoFailure::Invalid,
+                    };
+                    SsoError::failed(
+                        failure,
+                        format!(
+                            "reading the provider's metadata at {}/.well-known/openid-configuration: {}",
+                            self.config.issuer,
+                            with_causes(&e)
+                        ),
+                    )
+                })?;
+            *provider = Some((metadata, Instant::now()));
+        }
+        let (metadata, _) = provider.as_ref().expect("read above");
+        Ok(OidcClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(
+                self.config.client_secret.expose().to_owned(),
+            )),
+        )
+        .set_redirect_uri(self.redirect.clone()))
+    }
+
+    /// Reads a claim by its dotted path from the ID token's claims, or else
+    /// from the user-info answer.
+    fn claim<'a>(found: &'a [Value], path: &str) -> Option<&'a Value> {
+        found.iter().find_map(|claims| {
+            path.split('.')
+                .try_fold(claims, |value, key| value.get(key))
+                .filter(|v| !v.is_null())
+        })
+    }
+}
+
+/// A claim's groups: a list of names, or one name.
+fn groups_of(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
+impl People {
+    /// The provider's name for the sign-in button, when single sign-on is
+    /// configured.
+    pub fn sso_name(&self) -> Option<&str> {
+        self.sso.as_ref().map(SingleSignOn::name)
+    }
+
+    fn sso(&self) -> Result<&SingleSignOn, SsoError> {
+        self.sso
+            .as_ref()
+            .ok_or_else(|| SsoError::failed(SsoFailure::NotConfigured, "there is no [auth.oidc]"))
+    }
+
+    /// Starts a sign-in: records it, and says where to send the browser
+    /// (`next` is the page to come back to, on this site only).
+    pub async fn sso_begin(
+        &self,
+        next: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<SsoStart, SsoError> {
+        let sso = self.sso()?;
+        let client = sso.client(false).await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge);
+        for scope in &sso.config.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (location, state, nonce) = request.url();
+        let expires = (chrono::Utc::now() + chrono::Duration::minutes(SIGN_IN_MINUTES))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        sso_logins::insert(
+            &self.pool,
+            &auth::digest(state.secret()),
+            &sso_logins::PendingSignIn {
+                verifier: verifier.secret().clone(),
+                nonce: nonce.secret().clone(),
+                next: safe_next(next),
+            },
+            &expires,
+        )
+        .await?;
+        Ok(SsoStart {
+            location: location.to_string(),
+            state_cookie: self.state_cookie(state.secret(), headers),
+        })
+    }
+
+    /// Finishes a sign-in from the provider's answer: checks it, brings the
+    /// person's roles up to date with their groups, and opens a session.
+    pub async fn sso_finish(
+        &self,
+        answer: SsoCallback,
+        headers: &HeaderMap,
+    ) -> Result<SsoSignedIn, SsoError> {
+        let sso = self.sso()?;
+        if let Some(error) = &answer.error {
+            return Err(SsoError::failed(
+                SsoFailure::Refused,
+                format!(
+                    "the provider answered `{error}`{}",
+                    answer
+                        .error_description
+                        .as_deref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(iss) = &answer.iss
+            && iss.trim_end_matches('/') != sso.config.issuer
+        {
+            return Err(SsoError::failed(
+                SsoFailure::Invalid,
+                format!(
+                    "the answer comes from the issuer `{iss}`, not `{}`",
+                    sso.config.issuer
+                ),
+            ));
+        }
+        let (Some(code), Some(state)) = (answer.code, answer.state) else {
+            return Err(SsoError::failed(
+                SsoFailure::Invalid,
+                "the provider's answer carries no code or no state",
+            ));
+        };
+        let started_here = session::cookie(headers, STATE_COOKIE)
+            .is_some_and(|cookie| bool::from(cookie.as_bytes().ct_eq(state.as_bytes())));
+        if !started_here {
+            return Err(SsoError::failed(
+                SsoFailure::OtherBrowser,
+                "the answer's state is not the one in this browser's cookie",
+            ));
+        }
+        let Some(pending) = sso_logins::take(&self.pool, &auth::digest(&state)).await? else {
+            return Err(SsoError::failed(
+                SsoFailure::Expired,
+                "no sign-in under way has this state (expired, or used already)",
+            ));
+        };
+
+        let client = sso.client(false).await?;
+        let token = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| SsoError::failed(SsoFailure::Invalid, with_causes(&e)))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
+            .request_async(&sso.http)
+            .await
+            .map_err(|e| {
+                let failure = match &e {
+                    RequestTokenError::ServerResponse(_) => SsoFailure::Refused,
+                    RequestTokenError::Request(_) => SsoFailure::Unreachable,
+                    _ => SsoFailure::Invalid,
+                };
+                SsoError::failed(
+                    failure,
+                    format!("exchanging the code for tokens: {}", with_causes(&e)),
+                )
+            })?;
+        let id_token = token.extra_fields().id_token().ok_or_else(|| {
+            SsoError::failed(SsoFailure::Invalid, "the token answer carries no ID token")
+        })?;
+        let nonce = Nonce::new(pending.nonce);
+        let invalid = |e: ClaimsVerificationError| {
+            SsoError::failed(
+                SsoFailure::Invalid,
+                format!("the ID token: {}", with_causes(&e)),
+            )
+        };
+        // A signature that fails may be made with a key the provider
+        // rotated in since its keys were read: read them once more.
+        let signature_failed = matches!(
+            id_token.claims(&client.id_token_verifier(), &nonce),
+            Err(ClaimsVerificationError::SignatureVerification(_))
+        );
+        let client = if signature_failed {
+            sso.client(true).await?
+        } else {
+            client
+        };
+        let verifier = client.id_token_verifier();
+        let claims = id_token.claims(&verifier, &nonce).map_err(invalid)?;
+        if let Some(expected) = claims.access_token_hash() {
+            let actual = id_token
+                .signing_alg()
+                .and_then(|alg| {
+                    let key = id_token.signing_key(&verifier)?;
+                    AccessTokenHash::from_token(token.access_token(), alg, key).map_err(|e| {
+                        openidconnect::SignatureVerificationError::Other(e.to_string())
+                    })
+                })
+                .map_err(|e| SsoError::failed(SsoFailure::Invalid, format!("at_hash: {e}")))?;
+            if actual != *expected {
+                return Err(SsoError::failed(
+                    SsoFailure::Invalid,
+                    "the ID token's at_hash does not match the access token",
+                ));
+            }
+        }
+
+        let subject = claims.subject().clone();
+        let mut found = vec![serde_json::to_value(claims).unwrap_or_default()];
+        let (name_claim, groups_claim) = (&sso.config.username_claim, &sso.config.groups_claim);
+        let complete = |found: &[Value]| {
+            SingleSignOn::claim(found, name_claim).is_some()
+                && SingleSignOn::claim(found, groups_claim).is_some()
+        };
+        // Many providers put only the standard claims in the ID token and
+        // the rest at the user-info endpoint.
+        if !complete(&found)
+            && let Ok(request) =
+                client.user_info(token.access_token().clone(), Some(subject.clone()))
+        {
+            let info = request
+                .request_async::<OtherClaims, _, CoreGenderClaim>(&sso.http)
+                .await
+                .map_err(|e| {
+                    SsoError::failed(
+                        SsoFailure::Unreachable,
+                        format!("reading the user-info endpoint: {}", with_causes(&e)),
+                    )
+                })?;
+            found.push(serde_json::to_value(info).unwrap_or_default());
+        }
+        let Some(name) = SingleSignOn::claim(&found, name_claim).and_then(Value::as_str) else {
+            return Err(SsoError::failed(
+                SsoFailure::NoUserName,
+                format!("subject `{}` has no claim `{name_claim}`", subject.as_str()),
+            ));
+        };
+        let groups = groups_of(SingleSignOn::claim(&found, groups_claim));
+        let grants = sso.config.grants_for(&groups);
+        if grants.is_empty() {
+            return Err(SsoError::failed(
+                SsoFailure::NoRole,
+                format!(
+                    "`{name}` is in the groups [{}] (claim `{groups_claim}`); [auth.oidc.roles] maps [{}]",
+                    groups.join(", "),
+                    sso.config
+                        .roles
+                        .iter()
+                        .map(|(g, _)| g.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let identity = format!("{} {}", sso.config.issuer, subject.as_str());
+        let reason = format!(
+            "signed in with {}: groups {}",
+            sso.config.name,
+            groups.join(", ")
+        );
+        let user_id = self.enroll(&identity, name, &grants, &reason).await?;
+        let secret = auth::open_session(&self.pool, user_id, SESSION_HOURS).await?;
+        let principal = auth::principal_for_session(&self.pool, &secret)
+            .await?
+            .ok_or_else(|| {
+                SsoError::Engine(EngineError::Internal("the new session vanished".into()))
+            })?;
+        Ok(SsoSignedIn {
+            signed_in: SignedIn { secret, principal },
+            next: pending.next,
+        })
+    }
+
+    /// Finds or creates the person a provider's subject names, and gives
+    /// them exactly the roles their groups map to, auditing each change
+    /// (I5) and withdrawing approvals the roles they lost no longer cover
+    /// (I4). Returns their id.
+    async fn enroll(
+        &self,
+        identity: &str,
+        name: &str,
+        grants: &[Grant],
+        reason: &str,
+    ) -> Result<i64, SsoError> {
+        let mut tx = store::begin(&self.pool).await?;
+        let mut events: Vec<AuditDraft> = Vec::new();
+        let (user_id, name) = match people::user_of_subject(&mut tx, identity).await? {
+            Some(found) => found,
+            None => {
+                auth::validate_user_name(name).map_err(|e| {
+                    SsoError::failed(
+                        SsoFailure::NoUserName,
+                        format!("the provider's user name: {e}"),
+                    )
+                })?;
+                if !people::insert_sso_user(&mut tx, name, identity).await? {
+                    return Err(SsoError::failed(
+                        SsoFailure::NameTaken,
+                        format!(
+                            "a local account (or another provider's subject) is named `{name}`; subject {identity}"
+                        ),
+                    ));
+                }
+                events.push(auth::admin_event(
+                    "envline",
+                    AuditAction::UserCreated,
+                    format!("user `{name}` ({reason})"),
+                    json!({ "user": name, "sso": identity }),
+                ));
+                let id = people::user_id(&mut tx, name).await?.ok_or_else(|| {
+                    SsoError::Engine(EngineError::Internal("the new user vanished".into()))
+                })?;
+                (id, name.to_owned())
+            }
+        };
+        let held = people::roles_named(&mut tx, &name).await?;
+        let mut lost = false;
+        for (role, scope) in &held {
+            if !grants
+                .iter()
+                .any(|g| g.role.as_str() == role && &g.scope == scope)
+            {
+                people::remove_role(&mut tx, &name, role, scope).await?;
+                lost = true;
+                let grant = if scope == "*" {
+                    role.clone()
+                } else {
+                    format!("{role}:{scope}")
+                };
+                events.push(auth::admin_event(
+                    "envline",
+                    AuditAction::RoleRemoved,
+                    format!("`{name}` no longer acts as {grant} ({reason})"),
+                    json!({ "user": name, "role": role, "scope": scope }),
+                ));
+            }
+        }
+        for grant in grants {
+            if people::add_role(&mut tx, user_id, grant.role.as_str(), &grant.scope).await? {
+                events.push(auth::admin_event(
+                    "envline",
+                    AuditAction::RoleGranted,
+                    format!("`{name}` may act as {grant} ({reason})"),
+                    json!({ "user": name, "role": grant.role.as_str(), "scope": grant.scope }),
+                ));
+            }
+        }
+        if lost {
+            events.extend(auth::withdraw_lost_approvals(&mut tx, "envline", &name, reason).await?);
+        }
+        let changed = !events.is_empty();
+        audit::append(&mut tx, &events).await?;
+        tx.commit().await?;
+        if changed {
+            self.forget_tokens();
+        }
+        Ok(user_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_are_read_by_dotted_path_first_from_the_id_token() {
+        let found = vec![
+            json!({ "sub": "1", "realm_access": { "roles": ["sre"] } }),
+            json!({ "groups": "admins", "preferred_username": "ada" }),
+        ];
+        assert_eq!(
+            groups_of(SingleSignOn::claim(&found, "realm_access.roles")),
+            vec!["sre".to_string()]
+        );
+        assert_eq!(
+            groups_of(SingleSignOn::claim(&found, "groups")),
+            vec!["admins".to_string()]
+        );
+        assert_eq!(
+            SingleSignOn::claim(&found, "preferred_username").and_then(Value::as_str),
+            Some("ada")
+        );
+        assert!(SingleSignOn::claim(&found, "realm_access.missing").is_none());
+        assert!(groups_of(None).is_empty());
+    }
+}
