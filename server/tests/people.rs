@@ -367,3 +367,35 @@ async fn without_passwords_the_sign_in_page_offers_only_single_sign_on() {
     let (_, me) = Api::new(&server).get("/api/v1/me", None).await;
     assert_ne!(me["signed_in"], json!(true), "{me}");
 }
+
+/// Sign-in throttling holds across replicas: a guesser who spreads wrong
+/// passwords over two replicas behind a load balancer is slowed down as on
+/// one, and the owner still signs in from their own address on either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_counts_the_wrong_passwords_of_every_replica() {
+    if std::env::var("POSTGRES_TEST_URL").is_err() {
+        eprintln!("no POSTGRES_TEST_URL: replicas need PostgreSQL; run under .ci/with-postgres");
+        return;
+    }
+    let mut first = TestServer::new();
+    person(&first, "erin", &["viewer"], "erin-secret");
+    first.start();
+    let mut second = first.replica();
+    second.start();
+    let on_first = Browser::from_address(&first, loopback(2));
+    let on_second = Browser::from_address(&second, loopback(2));
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let browser = if i % 2 == 0 { &on_first } else { &on_second };
+        statuses.push(attempt(browser, "erin", "wrong", None).await.0);
+    }
+    // Four wrong passwords on each: the fifth in the run (on either) earns a wait.
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert!(statuses[5..].contains(&429), "{statuses:?}");
+    for server in [&first, &second] {
+        let owner = Browser::from_address(server, loopback(3));
+        assert_eq!(attempt(&owner, "erin", "erin-secret", None).await.0, 200);
+    }
+    second.stop();
+    first.stop();
+}

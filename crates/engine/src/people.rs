@@ -49,12 +49,13 @@ impl People {
             )?),
             None => None,
         };
+        let login_limiter = LoginLimiter::new(pool.clone());
         Ok(People {
             config,
             pool,
             changes,
             tokens: Mutex::new(HashMap::new()),
-            login_limiter: LoginLimiter::default(),
+            login_limiter,
             sso,
         })
     }

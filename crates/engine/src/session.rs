@@ -46,14 +46,14 @@ impl People {
                 self.sso_name().unwrap_or("single sign-on")
             )));
         }
-        self.login_limiter.check(user, address)?;
+        self.login_limiter.check(user, address).await?;
         let Some(secret) = auth::login(&self.pool, user, password, SESSION_HOURS).await? else {
-            self.login_limiter.failed(user, address);
+            self.login_limiter.failed(user, address).await?;
             return Err(EngineError::Unauthenticated(
                 "wrong user name or password; an administrator can set a password with `envline user password NAME`".into(),
             ));
         };
-        self.login_limiter.succeeded(user, address);
+        self.login_limiter.succeeded(user, address).await?;
         let principal = auth::principal_for_session(&self.pool, &secret)
             .await?
             .ok_or_else(|| EngineError::Internal("the new session vanished".into()))?;

@@ -1,8 +1,8 @@
 //! Everything Envline keeps in its database, one module per table: the
 //! gates' evidence (verifications, approvals, holds), promotion requests,
 //! observed tips, the intent journal, incidents, the audit log, the outbox
-//! of notifications, people with their roles and tokens, sessions, single sign-ons under
-//! way, and the audit anchors pushed. Each module decodes its
+//! of notifications, people with their roles and tokens, sessions, sign-in throttling, single sign-ons
+//! under way, and the audit anchors pushed. Each module decodes its
 //! rows into a row type of its own and hands the engine the shared wire
 //! types, so the wire types know nothing of SQL and a second database is
 //! one more implementation of these modules. Queries are checked at run
@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod people;
 mod requests;
 pub mod sessions;
+pub mod sign_ins;
 pub mod sso_logins;
 mod tips;
 mod verifications;
