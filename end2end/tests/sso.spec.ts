@@ -5,7 +5,7 @@
 
 import type { Page } from "@playwright/test";
 import { OIDC_PORT } from "../playwright.config";
-import { BASE_URL, expect, expectNoSeriousViolations, openPage, test } from "./fixtures";
+import { BASE_URL, expect, expectNoSeriousViolations, openPage, person, test } from "./fixtures";
 
 const PROVIDER = `http://127.0.0.1:${OIDC_PORT}`;
 
@@ -66,6 +66,18 @@ test("roles follow the provider's groups at each sign-in, and the change is audi
   expect(
     events.some((e) => e.actor === "envline" && e.reason.includes("sso-approver") && e.reason.includes("approver:prod-*")),
   ).toBeTruthy();
+
+  // Out of every mapped group: not signed in, and no role left behind.
+  await setGroups("sso-approver", ["everyone"]);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login/);
+  await signInWithProvider(page, "sso-approver");
+  await expect(page).toHaveURL(/\/login\?sso_error=no_role$/);
+  const answer = await fetch(`${BASE_URL}/api/v1/users`, {
+    headers: { Authorization: `Bearer ${person("admin").token}` },
+  });
+  const { users } = (await answer.json()) as { users: { name: string; roles: string[] }[] };
+  expect(users.find((u) => u.name === "sso-approver")?.roles).toEqual([]);
   await setGroups("sso-approver", ["prod-approvers", "everyone"]);
 });
 

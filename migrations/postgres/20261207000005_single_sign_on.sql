@@ -16,3 +16,5 @@ CREATE TABLE sso_logins (
     next         TEXT NOT NULL,      -- the page to return to
     expires_at   TEXT COLLATE "C" NOT NULL
 );
+-- Expired sign-ins are dropped as new ones start.
+CREATE INDEX sso_logins_expires_at ON sso_logins(expires_at);

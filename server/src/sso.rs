@@ -6,15 +6,16 @@
 
 use app::state::AppState;
 use axum::Router;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use envline_api::SsoFailure;
 use envline_engine::sso::{CALLBACK_PATH, SsoCallback, SsoError};
 use serde::Deserialize;
-
-use crate::rest::error::ApiError;
 
 /// The single sign-on routes (open to everyone: they are how one signs in).
 pub fn routes() -> Router<AppState> {
@@ -31,11 +32,16 @@ struct Start {
 
 async fn start(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(start): Query<Start>,
     headers: HeaderMap,
 ) -> Response {
     let people = state.engine.people();
-    match people.sso_begin(start.next.as_deref(), &headers).await {
+    let address = people.client_address(Some(peer.ip()), &headers);
+    match people
+        .sso_begin(start.next.as_deref(), address, &headers)
+        .await
+    {
         Ok(begun) => (
             AppendHeaders([(SET_COOKIE, begun.state_cookie)]),
             Redirect::to(&begun.location),
@@ -74,20 +80,30 @@ async fn callback(
 }
 
 /// A sign-in that failed goes back to the sign-in page with the reason's
-/// code; Envline's own failure is answered as any other.
+/// code, the details going to the log. The browser's sign-in cookie is
+/// dropped unless the answer was not for it (a stray link must not end a
+/// sign-in under way).
 fn failed(state: &AppState, error: SsoError, headers: &HeaderMap) -> Response {
-    match error {
+    let failure = match error {
         SsoError::Failed { failure, detail } => {
             tracing::warn!(%failure, "single sign-on did not sign someone in: {detail}");
-            (
-                AppendHeaders([(
-                    SET_COOKIE,
-                    state.engine.people().cleared_state_cookie(headers),
-                )]),
-                Redirect::to(&format!("/login?sso_error={failure}")),
-            )
-                .into_response()
+            failure
         }
-        SsoError::Engine(e) => ApiError::from(e).into_response(),
+        SsoError::Engine(e) => {
+            tracing::error!("single sign-on failed in Envline: {}", e.with_causes());
+            SsoFailure::Internal
+        }
+    };
+    let back = Redirect::to(&format!("/login?sso_error={failure}"));
+    if failure == SsoFailure::OtherBrowser {
+        return back.into_response();
     }
+    (
+        AppendHeaders([(
+            SET_COOKIE,
+            state.engine.people().cleared_state_cookie(headers),
+        )]),
+        back,
+    )
+        .into_response()
 }

@@ -21,12 +21,18 @@ choice! {
         Invalid,
         /// The provider did not say the person's user name.
         NoUserName,
+        /// The provider's user name cannot be an Envline user name.
+        BadUserName,
         /// None of the person's groups is mapped to a role.
         NoRole,
         /// A local account already has the person's user name.
         NameTaken,
         /// Single sign-on is not configured here.
         NotConfigured,
+        /// Envline itself failed (its database did not answer).
+        Internal,
+        /// Too many sign-ins started from one address in a minute.
+        TooMany,
     }
 }
 
@@ -53,11 +59,20 @@ impl SsoFailure {
             SsoFailure::NoRole => {
                 "None of your groups at the identity provider gives a role in Envline. Ask an administrator to map one of them in [auth.oidc.roles]; Envline's log lists the groups it received."
             }
+            SsoFailure::BadUserName => {
+                "Your user name at the identity provider cannot be an Envline user name (1 to 64 letters, digits, '-', '_', '.', '@'). An administrator can name another claim (auth.oidc.username_claim)."
+            }
             SsoFailure::NameTaken => {
-                "Your user name belongs to a local Envline account, which single sign-on never takes over. An administrator removes that account (envline user remove NAME); then sign in again."
+                "Your user name already belongs to another Envline account (a local one, or someone else's from the identity provider), which single sign-on never takes over. Ask an administrator; Envline's log says whose it is."
             }
             SsoFailure::NotConfigured => {
                 "Single sign-on is not configured on this server: sign in with your password."
+            }
+            SsoFailure::TooMany => {
+                "Too many sign-ins were started from your address in the last minute. Wait a minute and try again."
+            }
+            SsoFailure::Internal => {
+                "Envline could not finish signing you in (its database did not answer). Try again; an administrator finds the reason in Envline's log."
             }
         }
     }

@@ -124,6 +124,9 @@ pub async fn add_user(
     let mut tx = store::begin(pool).await?;
     let mut events = Vec::new();
     let created = people::insert_user(&mut tx, name, hash.as_deref()).await?;
+    if !created {
+        refuse_single_sign_on(&mut tx, name, "are given by their groups at the identity provider ([auth.oidc.roles]), at each sign-in; change their groups there").await?;
+    }
     let user_id = people::user_id(&mut tx, name)
         .await?
         .ok_or_else(|| AuthError::UnknownUser(name.to_owned()))?;
@@ -189,6 +192,27 @@ pub async fn remove_role(
     audit::append(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Refuses a change that people who sign in with single sign-on do not
+/// get: a password (theirs is the identity provider's, with its checks and
+/// its off-boarding), or roles by hand (`roles_because` says where theirs
+/// come from; empty for a password).
+async fn refuse_single_sign_on(
+    tx: &mut store::Tx<'_>,
+    name: &str,
+    roles_because: &str,
+) -> Result<(), AuthError> {
+    if people::sso_subject_of(tx, name).await?.is_none() {
+        return Ok(());
+    }
+    Err(AuthError::Invalid(if roles_because.is_empty() {
+        format!(
+            "`{name}` signs in with single sign-on: their password is the identity provider's, and Envline keeps none"
+        )
+    } else {
+        format!("`{name}` signs in with single sign-on: their roles {roles_because}")
+    }))
 }
 
 /// I4: withdraws `name`'s approvals of waiting requests that the roles left
@@ -270,6 +294,7 @@ pub async fn set_password(
     let hash = hash_password_blocking(password).await?;
     let mut tx = store::begin(pool).await?;
     let user_id = user_id_in(&mut tx, name).await?;
+    refuse_single_sign_on(&mut tx, name, "").await?;
     people::set_password_hash(&mut tx, user_id, &hash).await?;
     let ended = sessions::end_sessions(&mut tx, user_id, keep.map(digest).as_deref()).await?;
     let (action, reason) = if actor == name {

@@ -20,6 +20,9 @@ const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
 /// Sign-in attempts allowed per client address per minute, whatever the
 /// accounts (someone trying one password on many accounts).
 const ATTEMPTS_PER_ADDRESS: i64 = 20;
+/// Single sign-ons started per client address per minute (the provider
+/// checks the person; this only keeps unfinished ones from piling up).
+const SSO_STARTS_PER_ADDRESS: i64 = 60;
 
 /// Slows down password guessing without ever locking an account's owner
 /// out: a run of wrong passwords makes the next attempt *for that account
@@ -64,24 +67,9 @@ impl LoginLimiter {
         user: &str,
         address: Option<IpAddr>,
     ) -> Result<(), EngineError> {
+        self.check_address(address).await?;
         let address = address_of(address);
         let now = Utc::now();
-        let minute = now
-            .duration_trunc(chrono::TimeDelta::minutes(1))
-            .expect("a minute divides time");
-        let attempts = sign_ins::count_attempt(
-            &self.pool,
-            &address,
-            &stamp(minute),
-            &stamp(minute - chrono::TimeDelta::minutes(1)),
-        )
-        .await?;
-        if attempts > ATTEMPTS_PER_ADDRESS {
-            return Err(wait_for(
-                format!("too many sign-in attempts from {address}"),
-                minute + chrono::TimeDelta::minutes(1) - now,
-            ));
-        }
         if let Some((count, not_before)) = sign_ins::failures(&self.pool, user, &address).await?
             && let Ok(not_before) = DateTime::parse_from_rfc3339(&not_before)
             && now < not_before
@@ -89,6 +77,52 @@ impl LoginLimiter {
             return Err(wait_for(
                 format!("{count} wrong passwords in a row for `{user}` from {address}"),
                 not_before.with_timezone(&Utc) - now,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `address` may try a password now, counting this attempt.
+    async fn check_address(&self, address: Option<IpAddr>) -> Result<(), EngineError> {
+        let address = address_of(address);
+        self.count(&address, ATTEMPTS_PER_ADDRESS, || {
+            format!("too many sign-in attempts from {address}")
+        })
+        .await
+    }
+
+    /// Whether `address` may start a single sign-on now, counting this one
+    /// (each start is a row in the database until it expires).
+    pub(crate) async fn check_sso_start(&self, address: Option<IpAddr>) -> Result<(), EngineError> {
+        let address = address_of(address);
+        self.count(&format!("sso {address}"), SSO_STARTS_PER_ADDRESS, || {
+            format!("too many single sign-ons started from {address}")
+        })
+        .await
+    }
+
+    /// Counts one more under `key` this minute; refuses above `limit`.
+    async fn count(
+        &self,
+        key: &str,
+        limit: i64,
+        refusal: impl FnOnce() -> String,
+    ) -> Result<(), EngineError> {
+        let now = Utc::now();
+        let minute = now
+            .duration_trunc(chrono::TimeDelta::minutes(1))
+            .expect("a minute divides time");
+        let attempts = sign_ins::count_attempt(
+            &self.pool,
+            key,
+            &stamp(minute),
+            &stamp(minute - chrono::TimeDelta::minutes(1)),
+        )
+        .await?;
+        if attempts > limit {
+            return Err(wait_for(
+                refusal(),
+                minute + chrono::TimeDelta::minutes(1) - now,
             ));
         }
         Ok(())

@@ -119,32 +119,6 @@ impl People {
             .to_string()
     }
 
-    /// The `Set-Cookie` value that ties a single sign-on under way to this
-    /// browser: sent back only to the callback, and only for as long as a
-    /// sign-in may take. `Lax`, so the provider's redirect carries it.
-    pub fn state_cookie(&self, state: &str, headers: &HeaderMap) -> String {
-        Cookie::build((crate::sso::STATE_COOKIE, state.to_owned()))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.is_https(headers))
-            .path(crate::sso::CALLBACK_PATH)
-            .max_age(cookie::time::Duration::minutes(10))
-            .build()
-            .to_string()
-    }
-
-    /// The `Set-Cookie` value that drops the single sign-on's cookie.
-    pub fn cleared_state_cookie(&self, headers: &HeaderMap) -> String {
-        Cookie::build((crate::sso::STATE_COOKIE, ""))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.is_https(headers))
-            .path(crate::sso::CALLBACK_PATH)
-            .max_age(cookie::time::Duration::ZERO)
-            .build()
-            .to_string()
-    }
-
     /// The `Set-Cookie` value that ends a session.
     pub fn cleared_session_cookie(&self, headers: &HeaderMap) -> String {
         Cookie::build((SESSION_COOKIE, ""))

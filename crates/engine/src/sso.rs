@@ -12,8 +12,10 @@
 //! sign-in, and their roles are the ones their groups give at each sign-in,
 //! audited like any change of roles.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use cookie::{Cookie, SameSite};
 use envline_api::{AuditAction, SsoFailure};
 use http::HeaderMap;
 use openidconnect::core::{
@@ -29,6 +31,7 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
     StandardErrorResponse, StandardTokenResponse,
 };
+use openidconnect::{JsonWebKey, JwsSigningAlgorithm};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -205,9 +208,19 @@ impl SingleSignOn {
             let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|e| {
                 SsoError::failed(SsoFailure::Invalid, format!("auth.oidc.issuer: {e}"))
             })?;
-            let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
-                .await
-                .map_err(|e| {
+            let discovered = CoreProviderMetadata::discover_async(issuer, &self.http).await;
+            if let (Err(e), Some((_, read))) = (&discovered, provider.as_ref())
+                && !fresh
+            {
+                // The provider's keys and endpoints rarely change: the ones
+                // read last keep serving while it cannot be asked.
+                tracing::warn!(
+                    "cannot read the identity provider's metadata again (using what was read {} s ago): {}",
+                    read.elapsed().as_secs(),
+                    with_causes(e)
+                );
+            } else {
+                let metadata = discovered.map_err(|e| {
                     let failure = match e {
                         openidconnect::DiscoveryError::Request(_) => SsoFailure::Unreachable,
                         _ => SsoFailure::Invalid,
@@ -221,7 +234,8 @@ impl SingleSignOn {
                         ),
                     )
                 })?;
-            *provider = Some((metadata, Instant::now()));
+                *provider = Some((metadata, Instant::now()));
+            }
         }
         let (metadata, _) = provider.as_ref().expect("read above");
         Ok(OidcClient::from_provider_metadata(
@@ -234,12 +248,18 @@ impl SingleSignOn {
         .set_redirect_uri(self.redirect.clone()))
     }
 
-    /// Reads a claim by its dotted path from the ID token's claims, or else
-    /// from the user-info answer.
+    /// Reads a claim by its name, or else its dotted path, from the ID
+    /// token's claims, or else from the user-info answer.
     fn claim<'a>(found: &'a [Value], path: &str) -> Option<&'a Value> {
         found.iter().find_map(|claims| {
-            path.split('.')
-                .try_fold(claims, |value, key| value.get(key))
+            // A name with dots in it (`https://acme.com/groups`) is a claim
+            // of its own before it is a path.
+            claims
+                .get(path)
+                .or_else(|| {
+                    path.split('.')
+                        .try_fold(claims, |value, key| value.get(key))
+                })
                 .filter(|v| !v.is_null())
         })
     }
@@ -271,13 +291,25 @@ impl People {
     }
 
     /// Starts a sign-in: records it, and says where to send the browser
-    /// (`next` is the page to come back to, on this site only).
+    /// (`next` is the page to come back to, on this site only). Counted as
+    /// a sign-in attempt of `address`, so that nobody fills the database
+    /// with sign-ins they never finish.
     pub async fn sso_begin(
         &self,
         next: Option<&str>,
+        address: Option<IpAddr>,
         headers: &HeaderMap,
     ) -> Result<SsoStart, SsoError> {
         let sso = self.sso()?;
+        self.login_limiter
+            .check_sso_start(address)
+            .await
+            .map_err(|e| match e {
+                EngineError::RateLimited { message, .. } => {
+                    SsoError::failed(SsoFailure::TooMany, message)
+                }
+                other => SsoError::Engine(other),
+            })?;
         let client = sso.client(false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
@@ -319,26 +351,38 @@ impl People {
         headers: &HeaderMap,
     ) -> Result<SsoSignedIn, SsoError> {
         let sso = self.sso()?;
+        // The state first: only an answer to this browser's own sign-in is
+        // acted on, even to say that it failed.
+        let started_here = match (&answer.state, session::cookie(headers, STATE_COOKIE)) {
+            (Some(state), Some(cookie)) => bool::from(cookie.as_bytes().ct_eq(state.as_bytes())),
+            _ => false,
+        };
+        if !started_here {
+            return Err(SsoError::failed(
+                SsoFailure::OtherBrowser,
+                "the answer's state is not the one in this browser's cookie",
+            ));
+        }
         if let Some(error) = &answer.error {
             return Err(SsoError::failed(
                 SsoFailure::Refused,
                 format!(
-                    "the provider answered `{error}`{}",
+                    "the provider answered {error:?}{}",
                     answer
                         .error_description
                         .as_deref()
-                        .map(|d| format!(": {d}"))
+                        .map(|d| format!(": {d:?}"))
                         .unwrap_or_default()
                 ),
             ));
         }
         if let Some(iss) = &answer.iss
-            && iss.trim_end_matches('/') != sso.config.issuer
+            && *iss != sso.config.issuer
         {
             return Err(SsoError::failed(
                 SsoFailure::Invalid,
                 format!(
-                    "the answer comes from the issuer `{iss}`, not `{}`",
+                    "the answer comes from the issuer {iss:?}, not `{}`",
                     sso.config.issuer
                 ),
             ));
@@ -346,17 +390,9 @@ impl People {
         let (Some(code), Some(state)) = (answer.code, answer.state) else {
             return Err(SsoError::failed(
                 SsoFailure::Invalid,
-                "the provider's answer carries no code or no state",
+                "the provider's answer carries no code",
             ));
         };
-        let started_here = session::cookie(headers, STATE_COOKIE)
-            .is_some_and(|cookie| bool::from(cookie.as_bytes().ct_eq(state.as_bytes())));
-        if !started_here {
-            return Err(SsoError::failed(
-                SsoFailure::OtherBrowser,
-                "the answer's state is not the one in this browser's cookie",
-            ));
-        }
         let Some(pending) = sso_logins::take(&self.pool, &auth::digest(&state)).await? else {
             return Err(SsoError::failed(
                 SsoFailure::Expired,
@@ -409,8 +445,17 @@ impl People {
             let actual = id_token
                 .signing_alg()
                 .and_then(|alg| {
-                    let key = id_token.signing_key(&verifier)?;
-                    AccessTokenHash::from_token(token.access_token(), alg, key).map_err(|e| {
+                    let hashed = if alg.uses_shared_secret() {
+                        // HS256 and kin are keyed with the client secret.
+                        let key = CoreJsonWebKey::new_symmetric(
+                            sso.config.client_secret.expose().as_bytes().to_vec(),
+                        );
+                        AccessTokenHash::from_token(token.access_token(), alg, &key)
+                    } else {
+                        let key = id_token.signing_key(&verifier)?;
+                        AccessTokenHash::from_token(token.access_token(), alg, key)
+                    };
+                    hashed.map_err(|e| {
                         openidconnect::SignatureVerificationError::Other(e.to_string())
                     })
                 })
@@ -440,43 +485,60 @@ impl People {
                 .request_async::<OtherClaims, _, CoreGenderClaim>(&sso.http)
                 .await
                 .map_err(|e| {
+                    let failure = match &e {
+                        openidconnect::UserInfoError::Request(_) => SsoFailure::Unreachable,
+                        _ => SsoFailure::Invalid,
+                    };
                     SsoError::failed(
-                        SsoFailure::Unreachable,
+                        failure,
                         format!("reading the user-info endpoint: {}", with_causes(&e)),
                     )
                 })?;
             found.push(serde_json::to_value(info).unwrap_or_default());
         }
-        let Some(name) = SingleSignOn::claim(&found, name_claim).and_then(Value::as_str) else {
-            return Err(SsoError::failed(
-                SsoFailure::NoUserName,
-                format!("subject `{}` has no claim `{name_claim}`", subject.as_str()),
-            ));
-        };
+        let name = SingleSignOn::claim(&found, name_claim).and_then(Value::as_str);
         let groups = groups_of(SingleSignOn::claim(&found, groups_claim));
         let grants = sso.config.grants_for(&groups);
-        if grants.is_empty() {
-            return Err(SsoError::failed(
+        // Only the groups that give roles go into the audit log (a person
+        // may be in hundreds, some of them nobody's business).
+        let mapped: Vec<&str> = sso
+            .config
+            .roles
+            .iter()
+            .map(|(g, _)| g.as_str())
+            .filter(|g| groups.iter().any(|h| h == g))
+            .collect();
+        let identity = format!("{} {}", sso.config.issuer, subject.as_str());
+        let reason = format!(
+            "signed in with {}: groups {}",
+            sso.config.name,
+            if mapped.is_empty() {
+                "giving no role".to_owned()
+            } else {
+                mapped.join(", ")
+            }
+        );
+        let no_role = || {
+            SsoError::failed(
                 SsoFailure::NoRole,
                 format!(
-                    "`{name}` is in the groups [{}] (claim `{groups_claim}`); [auth.oidc.roles] maps [{}]",
-                    groups.join(", "),
+                    "subject {:?} ({}) is in the groups {groups:?} (claim `{groups_claim}`); [auth.oidc.roles] maps {:?}",
+                    subject.as_str(),
+                    name.unwrap_or("no name"),
                     sso.config
                         .roles
                         .iter()
                         .map(|(g, _)| g.as_str())
                         .collect::<Vec<_>>()
-                        .join(", ")
                 ),
-            ));
-        }
-        let identity = format!("{} {}", sso.config.issuer, subject.as_str());
-        let reason = format!(
-            "signed in with {}: groups {}",
-            sso.config.name,
-            groups.join(", ")
-        );
-        let user_id = self.enroll(&identity, name, &grants, &reason).await?;
+            )
+        };
+        let Some(user_id) = self
+            .enroll(&identity, name, name_claim, &grants, &reason)
+            .await?
+        else {
+            return Err(no_role());
+        };
         let secret = auth::open_session(&self.pool, user_id, SESSION_HOURS).await?;
         let principal = auth::principal_for_session(&self.pool, &secret)
             .await?
@@ -492,31 +554,44 @@ impl People {
     /// Finds or creates the person a provider's subject names, and gives
     /// them exactly the roles their groups map to, auditing each change
     /// (I5) and withdrawing approvals the roles they lost no longer cover
-    /// (I4). Returns their id.
+    /// (I4). A known person whose groups now give no role loses every role
+    /// and their sessions (`None`); somebody new with no role is not
+    /// created. Returns the person's id.
     async fn enroll(
         &self,
         identity: &str,
-        name: &str,
+        name: Option<&str>,
+        name_claim: &str,
         grants: &[Grant],
         reason: &str,
-    ) -> Result<i64, SsoError> {
+    ) -> Result<Option<i64>, SsoError> {
         let mut tx = store::begin(&self.pool).await?;
         let mut events: Vec<AuditDraft> = Vec::new();
         let (user_id, name) = match people::user_of_subject(&mut tx, identity).await? {
             Some(found) => found,
+            None if grants.is_empty() => return Ok(None),
             None => {
-                auth::validate_user_name(name).map_err(|e| {
-                    SsoError::failed(
+                let Some(name) = name else {
+                    return Err(SsoError::failed(
                         SsoFailure::NoUserName,
-                        format!("the provider's user name: {e}"),
-                    )
+                        format!("{identity:?} has no claim `{name_claim}`"),
+                    ));
+                };
+                auth::validate_user_name(name).map_err(|e| {
+                    SsoError::failed(SsoFailure::BadUserName, format!("{identity:?}: {e}"))
                 })?;
                 if !people::insert_sso_user(&mut tx, name, identity).await? {
+                    let other = people::sso_subject_of(&mut tx, name).await?;
                     return Err(SsoError::failed(
                         SsoFailure::NameTaken,
-                        format!(
-                            "a local account (or another provider's subject) is named `{name}`; subject {identity}"
-                        ),
+                        match other {
+                            Some(other) => format!(
+                                "{identity:?} is called `{name}`, the name of {other:?}, who signed in with single sign-on before"
+                            ),
+                            None => format!(
+                                "{identity:?} is called `{name}`, the name of a local account"
+                            ),
+                        },
                     ));
                 }
                 events.push(auth::admin_event(
@@ -534,11 +609,10 @@ impl People {
         let held = people::roles_named(&mut tx, &name).await?;
         let mut lost = false;
         for (role, scope) in &held {
-            if !grants
+            let kept = grants
                 .iter()
-                .any(|g| g.role.as_str() == role && &g.scope == scope)
-            {
-                people::remove_role(&mut tx, &name, role, scope).await?;
+                .any(|g| g.role.as_str() == role && &g.scope == scope);
+            if !kept && people::remove_role(&mut tx, &name, role, scope).await? {
                 lost = true;
                 let grant = if scope == "*" {
                     role.clone()
@@ -566,13 +640,43 @@ impl People {
         if lost {
             events.extend(auth::withdraw_lost_approvals(&mut tx, "envline", &name, reason).await?);
         }
+        if grants.is_empty() {
+            // Nothing left to act with: their other browsers stop too.
+            store::sessions::end_sessions(&mut tx, user_id, None).await?;
+        }
         let changed = !events.is_empty();
         audit::append(&mut tx, &events).await?;
         tx.commit().await?;
         if changed {
             self.forget_tokens();
         }
-        Ok(user_id)
+        Ok((!grants.is_empty()).then_some(user_id))
+    }
+
+    /// The `Set-Cookie` value that ties a single sign-on under way to this
+    /// browser: sent back only to the callback, and only for as long as a
+    /// sign-in may take. `Lax`, so the provider's redirect carries it.
+    fn state_cookie(&self, state: &str, headers: &HeaderMap) -> String {
+        Cookie::build((STATE_COOKIE, state.to_owned()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.is_https(headers))
+            .path(CALLBACK_PATH)
+            .max_age(cookie::time::Duration::minutes(SIGN_IN_MINUTES))
+            .build()
+            .to_string()
+    }
+
+    /// The `Set-Cookie` value that drops the single sign-on's cookie.
+    pub fn cleared_state_cookie(&self, headers: &HeaderMap) -> String {
+        Cookie::build((STATE_COOKIE, ""))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.is_https(headers))
+            .path(CALLBACK_PATH)
+            .max_age(cookie::time::Duration::ZERO)
+            .build()
+            .to_string()
     }
 }
 
@@ -600,5 +704,54 @@ mod tests {
         );
         assert!(SingleSignOn::claim(&found, "realm_access.missing").is_none());
         assert!(groups_of(None).is_empty());
+    }
+
+    #[tokio::test]
+    async fn people_of_single_sign_on_get_no_password_and_no_roles_by_hand() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = store::open(&store::Database::Sqlite(dir.path().join("envline.sqlite")))
+            .await
+            .unwrap();
+        let mut tx = store::begin(&pool).await.unwrap();
+        assert!(
+            people::insert_sso_user(&mut tx, "sso-sam", "https://idp 42")
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+
+        let e = auth::set_password(&pool, "admin", "sso-sam", "long enough", None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("signs in with single sign-on"), "{e}");
+        let e = auth::add_user(
+            &pool,
+            "admin",
+            "sso-sam",
+            &[Grant::parse("admin").unwrap()],
+            None,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("[auth.oidc.roles]"), "{e}");
+        assert!(
+            !auth::check_password(&pool, "sso-sam", "anything")
+                .await
+                .unwrap()
+        );
+        assert!(
+            auth::login(&pool, "sso-sam", "anything", 1)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Nothing was written by the refusals.
+        let (granted,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM user_roles")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(granted, 0);
     }
 }

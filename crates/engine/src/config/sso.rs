@@ -49,7 +49,7 @@ pub struct OidcConfig {
     pub username_claim: String,
     /// Scopes asked for besides `openid` and `profile`.
     pub scopes: Vec<String>,
-    /// Group → the roles it gives, in the file's order.
+    /// Group → the roles it gives, by group name.
     pub roles: Vec<(String, Vec<Grant>)>,
 }
 
@@ -161,7 +161,9 @@ impl RawOidc {
                      /.well-known/openid-configuration (for example https://login.example.com/realms/acme)",
                 )
             })?;
-        let issuer = issuer.trim().trim_end_matches('/').to_owned();
+        // Exactly as written (but for spaces): the provider's metadata and
+        // tokens must name it so, trailing `/` and all.
+        let issuer = issuer.trim().to_owned();
         check_issuer(&issuer).map_err(|m| ("auth.oidc.issuer".to_owned(), m))?;
         let client_id = self
             .client_id
@@ -314,7 +316,7 @@ mod tests {
         ])
         .validate(true)
         .unwrap();
-        assert_eq!(config.issuer, "https://login.example.com/realms/acme");
+        assert_eq!(config.issuer, "https://login.example.com/realms/acme/");
         let grants = config.grants_for(&["sre".into(), "prod-approvers".into(), "other".into()]);
         let names: Vec<String> = grants.iter().map(|g| g.to_string()).collect();
         assert_eq!(names.len(), 2, "{names:?}");

@@ -55,22 +55,15 @@ pub async fn user_of_subject(
         .await
 }
 
-/// Renames a person who signs in with single sign-on (the provider's user
-/// name changed); false when the new name is taken.
-pub async fn rename(tx: &mut Tx<'_>, user_id: i64, name: &str) -> Result<bool, sqlx::Error> {
-    let taken: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if taken.is_some() {
-        return Ok(false);
-    }
-    sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
-        .bind(name)
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(true)
+/// The single sign-on subject of the person named, when they sign in
+/// that way (`None` for a local account, or nobody).
+pub async fn sso_subject_of(tx: &mut Tx<'_>, name: &str) -> Result<Option<String>, sqlx::Error> {
+    let found: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT sso_subject FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(found.and_then(|(subject,)| subject))
 }
 
 /// A person's id, if there is such a person.
@@ -96,12 +89,14 @@ pub async fn set_password_hash(
     Ok(())
 }
 
-/// A person's id and password hash (none for a token-only user), by name.
+/// A person's id and password hash (none for a token-only user), by name;
+/// nothing for someone who signs in with single sign-on, whose password is
+/// the identity provider's business.
 pub async fn credentials(
     pool: &Pool,
     name: &str,
 ) -> Result<Option<(i64, Option<String>)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE name = $1")
+    sqlx::query_as("SELECT id, password_hash FROM users WHERE name = $1 AND sso_subject IS NULL")
         .bind(name)
         .fetch_optional(pool)
         .await

@@ -4,9 +4,10 @@
 
 use crate::store::Pool;
 
-/// Counts one sign-in attempt from `address` in the minute starting at
-/// `minute`; returns the attempts from there in that minute so far. Drops
-/// the counts of minutes before `forget_before`.
+/// Counts one sign-in attempt under `address` (a client's address, or a
+/// kind of attempt and the address) in the minute starting at `minute`;
+/// returns the attempts counted so in that minute. Drops the counts of
+/// minutes before `forget_before`.
 pub async fn count_attempt(
     pool: &Pool,
     address: &str,
