@@ -43,6 +43,9 @@ test("a person in a mapped group signs in with the provider and acts with the gr
 
   await openPage(page, "/account");
   await expect(page.getByTestId("account-user")).toHaveText("Signed in as sso-approver (approver:prod-*)");
+  // No password here to change: the provider keeps it.
+  await expect(page.getByTestId("password-at-provider")).toContainText("You sign in with Test IdP");
+  await expect(page.locator("input[name=current]")).toHaveCount(0);
 });
 
 test("roles follow the provider's groups at each sign-in, and the change is audited", async ({ page }) => {

@@ -364,3 +364,71 @@ async fn three_replicas_promote_as_one_and_survive_losing_the_leader() {
         );
     }
 }
+
+/// A replica stuck holding the ref lock (a push hanging past its timeout)
+/// does not leave the others waiting for ever: their moves are refused
+/// once the wait is longer than any move takes, saying why, and nothing
+/// moves; once the lock is free, the same move goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ref_lock_held_too_long_refuses_the_move_and_changes_nothing() {
+    let mut server = TestServer::new();
+    if server.database.is_none() {
+        eprintln!("no POSTGRES_TEST_URL: replicas need PostgreSQL; run under .ci/with-postgres");
+        return;
+    }
+    let pat = server.user("pat", &["promoter"]);
+    server.start_with(&[
+        ("ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE", "false"),
+        // The wait is 3 × this + 10 s.
+        ("ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS", "1"),
+    ]);
+    let work = server.dir.path().join("outsider");
+    git(
+        server.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "main",
+            server.remote.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(work.join("stuck.txt"), "stuck\n").unwrap();
+    git_in(&work, &["add", "."]);
+    git_in(&work, &["commit", "-qm", "a change for qa"]);
+    git_in(&work, &["push", "-q", "origin", "main"]);
+    let api = Api::new(&server);
+    let (s, b) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200, "{b}");
+
+    // Another replica, stuck: it holds the ref lock and does nothing.
+    let pool = server.open_database().await;
+    let mut stuck = pool.acquire().await.unwrap();
+    sqlx::query("SELECT 1 FROM pg_advisory_lock($1)")
+        .bind(envline_engine::cluster::REF_LOCK)
+        .execute(&mut *stuck)
+        .await
+        .unwrap();
+    let before = server.all_remote_tips();
+    let asked = Instant::now();
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"]["code"], "ref_lock_timeout", "{b}");
+    assert!(
+        asked.elapsed() >= Duration::from_secs(12),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(server.all_remote_tips(), before, "nothing moved");
+
+    sqlx::query("SELECT 1 FROM pg_advisory_unlock_all()")
+        .execute(&mut *stuck)
+        .await
+        .ok();
+    drop(stuck);
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["state"], "done", "{b}");
+    server.stop();
+}

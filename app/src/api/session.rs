@@ -161,6 +161,26 @@ pub async fn sign_out() -> Result<(), AppError> {
     Ok(())
 }
 
+/// The identity provider the signed-in person signs in with, when they use
+/// single sign-on (they have no password here to change).
+#[server(prefix = "/fn", endpoint = "own_provider")]
+pub async fn own_provider() -> Result<Option<String>, AppError> {
+    use envline_engine::caller::Access;
+    let engine = expect_context::<crate::state::AppState>().engine;
+    let Ok(who) = engine
+        .people()
+        .caller(&super::server::headers(), Access::Read)
+        .await
+    else {
+        return Ok(None);
+    };
+    let Some(provider) = engine.people().sso_name() else {
+        return Ok(None);
+    };
+    let sso = super::server::read(engine.people().signs_in_with_sso(&who.user)).await?;
+    Ok(sso.then(|| provider.to_owned()))
+}
+
 /// Changes the signed-in person's own password. Their other sessions end;
 /// this one stays. Returns how many ended.
 #[server(prefix = "/fn", endpoint = "change_password")]

@@ -126,6 +126,9 @@ choice! {
         BadSignature,
         /// The server is stopping (503).
         Stopping,
+        /// Another replica held the ref lock for longer than any move takes
+        /// (a push hanging?); nothing was changed (503).
+        RefLockTimeout,
         /// The browser cannot reach Envline (503).
         Unreachable,
         /// A fault inside Envline; `details.reference` finds its cause in the log (500).

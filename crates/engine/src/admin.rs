@@ -195,6 +195,13 @@ impl People {
                 "sign in to change your password".into(),
             ));
         }
+        if let Some(provider) = self.sso_name()
+            && self.signs_in_with_sso(&who.user).await?
+        {
+            return Err(EngineError::BadInput(format!(
+                "you sign in with {provider}: your password is the identity provider's, changed there; Envline keeps none"
+            )));
+        }
         if !auth::check_password(&self.pool, &who.user, current).await? {
             return Err(EngineError::Unprocessable {
                 code: ErrorCode::WrongPassword,

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 use sqlx::{Any, AnyConnection, Connection, Transaction};
 use tokio::sync::watch;
 
+use envline_api::ErrorCode;
+
+use crate::EngineError;
 use crate::store::{self, Backend, Database, Pool};
 
 /// How often a replica that does not lead tries to, and one that leads
@@ -34,7 +37,7 @@ const ELECTION_PATIENCE: Duration = Duration::from_secs(3);
 
 /// The advisory lock ref-moving operations hold (any number all replicas
 /// agree on; distinct from the store's write lock).
-const REF_LOCK: i64 = 0x0065_6e76_0000_0001;
+pub const REF_LOCK: i64 = 0x0065_6e76_0000_0001;
 
 /// The advisory lock the leader holds.
 const LEADER_LOCK: i64 = 0x0065_6e76_0000_0002;
@@ -55,6 +58,8 @@ pub struct Cluster {
     leader: watch::Sender<bool>,
     /// This replica's name in the change feed, new at each start.
     replica: String,
+    /// How long an operation waits for another replica's before giving up.
+    lock_wait: Duration,
 }
 
 /// Held while an operation may move refs; released when dropped.
@@ -70,7 +75,7 @@ pub struct RefLock<'a> {
 
 impl Cluster {
     /// The cluster of the database `pool` is open on.
-    pub(crate) fn new(pool: Pool, database: &Database) -> Arc<Cluster> {
+    pub(crate) fn new(pool: Pool, database: &Database, lock_wait: Duration) -> Arc<Cluster> {
         let shared = match (store::backend(&pool), database) {
             (Backend::Postgres, Database::Postgres(url)) => Some(url.clone()),
             _ => None,
@@ -82,6 +87,7 @@ impl Cluster {
             queue: tokio::sync::Mutex::new(()),
             clone: tokio::sync::Mutex::new(()),
             replica: format!("{:016x}", rand::random::<u64>()),
+            lock_wait,
         })
     }
 
@@ -108,8 +114,10 @@ impl Cluster {
     }
 
     /// Takes the ref lock, waiting for this process's other operations and
-    /// then for every other replica's.
-    pub(crate) async fn lock_refs(&self) -> Result<RefLock<'_>, sqlx::Error> {
+    /// then for every other replica's, for at most `lock_wait`: a replica
+    /// that holds it longer is stuck (a push hanging past its timeout), and
+    /// the operation is refused, saying so, rather than left waiting.
+    pub(crate) async fn lock_refs(&self) -> Result<RefLock<'_>, EngineError> {
         let asked = Instant::now();
         let queue = self.queue.lock().await;
         let held = match &self.shared {
@@ -122,12 +130,32 @@ impl Cluster {
                 sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
                     .execute(&mut *held)
                     .await?;
+                sqlx::query(&format!(
+                    "SET LOCAL lock_timeout = {}",
+                    self.lock_wait.as_millis()
+                ))
+                .execute(&mut *held)
+                .await?;
                 // The function returns void, which the Any driver cannot
                 // read: select a constant from it instead.
-                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                let locked = sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
                     .bind(REF_LOCK)
                     .execute(&mut *held)
-                    .await?;
+                    .await;
+                if let Err(e) = &locked
+                    && e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55P03")
+                {
+                    return Err(EngineError::Remote {
+                        code: ErrorCode::RefLockTimeout,
+                        message: format!(
+                            "another replica has been moving refs for over {} s, longer than any move takes \
+                             (a push hanging?); nothing was changed. Try again shortly; if it persists, \
+                             look at the replica that logs a long push",
+                            self.lock_wait.as_secs()
+                        ),
+                    });
+                }
+                locked?;
                 Some(held)
             }
         };

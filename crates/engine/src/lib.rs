@@ -220,7 +220,10 @@ impl Engine {
         let refresher = Arc::new(Refresher::default());
         let mode = Arc::new(HotfixMode::new(config.pipeline.clone(), running));
         let auto_failures = Arc::new(ops::auto::AutoFailures::default());
-        let cluster = cluster::Cluster::new(pool.clone(), &config.database());
+        // Longer than any move takes: a fetch and a push, each within the
+        // network timeout, and the work between.
+        let lock_wait = Duration::from_secs(3 * config.repository.network_timeout_seconds + 10);
+        let cluster = cluster::Cluster::new(pool.clone(), &config.database(), lock_wait);
         let engine = Arc::new(Engine {
             views: PipelineViews::new(view::ViewSources {
                 config: config.clone(),

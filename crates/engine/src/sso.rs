@@ -284,6 +284,15 @@ impl People {
         self.sso.as_ref().map(SingleSignOn::name)
     }
 
+    /// Whether the person named signs in with single sign-on (and so has
+    /// no password here).
+    pub async fn signs_in_with_sso(&self, name: &str) -> Result<bool, EngineError> {
+        let mut tx = self.pool.begin().await.map_err(EngineError::from)?;
+        let subject = people::sso_subject_of(&mut tx, name).await?;
+        tx.rollback().await.map_err(EngineError::from)?;
+        Ok(subject.is_some())
+    }
+
     fn sso(&self) -> Result<&SingleSignOn, SsoError> {
         self.sso
             .as_ref()
