@@ -32,6 +32,7 @@ pub mod roles;
 pub mod rules;
 pub mod session;
 pub mod sso;
+pub mod sso_sign_in;
 pub mod store;
 pub mod view;
 pub mod webhooks;

@@ -2,7 +2,7 @@
 //! and tokens, and who is calling a request. Its methods live by concern in
 //! [`crate::admin`] (people, roles and tokens from the pages and the API),
 //! [`crate::session`] (signing in and out, cookies, the same-origin check),
-//! [`crate::sso`] (single sign-on with the organisation's provider)
+//! [`crate::sso_sign_in`] (single sign-on with the organisation's provider)
 //! and [`crate::caller`] (a request's caller); the storage is
 //! [`crate::store::people`] and [`crate::store::sessions`].
 
