@@ -109,24 +109,44 @@ impl People {
 
     /// The `Set-Cookie` value that starts a session.
     pub fn session_cookie(&self, secret: &str, headers: &HeaderMap) -> String {
-        Cookie::build((SESSION_COOKIE, secret.to_owned()))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.is_https(headers))
-            .path("/")
-            .max_age(cookie::time::Duration::hours(SESSION_HOURS))
-            .build()
-            .to_string()
+        self.cookie(
+            SESSION_COOKIE,
+            secret,
+            "/",
+            cookie::time::Duration::hours(SESSION_HOURS),
+            headers,
+        )
     }
 
     /// The `Set-Cookie` value that ends a session.
     pub fn cleared_session_cookie(&self, headers: &HeaderMap) -> String {
-        Cookie::build((SESSION_COOKIE, ""))
+        self.cookie(
+            SESSION_COOKIE,
+            "",
+            "/",
+            cookie::time::Duration::ZERO,
+            headers,
+        )
+    }
+
+    /// A `Set-Cookie` value for Envline's own cookies: HttpOnly, `Lax` (a
+    /// link or an identity provider's redirect from elsewhere carries it; a
+    /// form posted from elsewhere does not), `Secure` behind https, under
+    /// `path`, for `max_age` (zero drops it).
+    pub(crate) fn cookie(
+        &self,
+        name: &'static str,
+        value: &str,
+        path: &'static str,
+        max_age: cookie::time::Duration,
+        headers: &HeaderMap,
+    ) -> String {
+        Cookie::build((name, value.to_owned()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(self.is_https(headers))
-            .path("/")
-            .max_age(cookie::time::Duration::ZERO)
+            .path(path)
+            .max_age(max_age)
             .build()
             .to_string()
     }

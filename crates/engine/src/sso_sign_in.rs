@@ -8,7 +8,6 @@
 
 use std::net::IpAddr;
 
-use cookie::{Cookie, SameSite};
 use envline_api::{AuditAction, SsoFailure};
 use http::HeaderMap;
 use openidconnect::core::{CoreGenderClaim, CoreJsonWebKey, CoreResponseType};
@@ -432,28 +431,16 @@ impl People {
 
     /// The `Set-Cookie` value that ties a single sign-on under way to this
     /// browser: sent back only to the callback, and only for as long as a
-    /// sign-in may take. `Lax`, so the provider's redirect carries it.
+    /// sign-in may take (`Lax`, so the provider's redirect carries it).
     fn state_cookie(&self, state: &str, headers: &HeaderMap) -> String {
-        Cookie::build((STATE_COOKIE, state.to_owned()))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.is_https(headers))
-            .path(CALLBACK_PATH)
-            .max_age(cookie::time::Duration::minutes(SIGN_IN_MINUTES))
-            .build()
-            .to_string()
+        let minutes = cookie::time::Duration::minutes(SIGN_IN_MINUTES);
+        self.cookie(STATE_COOKIE, state, CALLBACK_PATH, minutes, headers)
     }
 
     /// The `Set-Cookie` value that drops the single sign-on's cookie.
     pub fn cleared_state_cookie(&self, headers: &HeaderMap) -> String {
-        Cookie::build((STATE_COOKIE, ""))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.is_https(headers))
-            .path(CALLBACK_PATH)
-            .max_age(cookie::time::Duration::ZERO)
-            .build()
-            .to_string()
+        let now = cookie::time::Duration::ZERO;
+        self.cookie(STATE_COOKIE, "", CALLBACK_PATH, now, headers)
     }
 }
 
