@@ -432,3 +432,99 @@ async fn a_ref_lock_held_too_long_refuses_the_move_and_changes_nothing() {
     assert_eq!(b["state"], "done", "{b}");
     server.stop();
 }
+
+/// Moves of different environments do not wait for each other: with the
+/// lock of `qa`'s branch held by another replica, a rollback of
+/// `integration` (which reads nothing of `qa`) goes through at once, while
+/// a promotion into `integration` (whose source `qa` is) waits for it and
+/// is refused once the wait is too long, nothing moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environment_locked_elsewhere_holds_up_only_the_moves_that_touch_it() {
+    let mut server = TestServer::new();
+    if server.database.is_none() {
+        eprintln!("no POSTGRES_TEST_URL: replicas need PostgreSQL; run under .ci/with-postgres");
+        return;
+    }
+    let pat = server.user("pat", &["promoter", "tester"]);
+    server.start_with(&[
+        ("ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE", "false"),
+        ("ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS", "1"),
+    ]);
+    let work = server.dir.path().join("outsider");
+    git(
+        server.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "main",
+            server.remote.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(work.join("next.txt"), "next\n").unwrap();
+    git_in(&work, &["add", "."]);
+    git_in(&work, &["commit", "-qm", "a change for qa"]);
+    git_in(&work, &["push", "-q", "origin", "main"]);
+    let api = Api::new(&server);
+    let (s, b) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = api.promote(&pat, json!({"environment": "qa"})).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api
+        .verify(&pat, "qa", &server.remote_tip("qa"), "passed")
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api
+        .promote(&pat, json!({"environment": "integration"}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let integration_before = server.remote_tip("integration");
+
+    let pool = server.open_database().await;
+    let mut other = pool.acquire().await.unwrap();
+    sqlx::query("SELECT 1 FROM pg_advisory_lock($1)")
+        .bind(envline_engine::cluster::ref_lock_key("qa"))
+        .execute(&mut *other)
+        .await
+        .unwrap();
+
+    let asked = Instant::now();
+    let (s, b) = api
+        .post(
+            "/api/v1/rollbacks",
+            Some(&pat),
+            json!({"environments": ["integration"], "reason": "bad build"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "the rollback waited for qa's lock: {:?}",
+        asked.elapsed()
+    );
+    assert_ne!(server.remote_tip("integration"), integration_before);
+
+    let before = server.all_remote_tips();
+    let (s, b) = api
+        .promote(&pat, json!({"environment": "integration"}))
+        .await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"]["code"], "ref_lock_timeout", "{b}");
+    assert_eq!(server.all_remote_tips(), before, "nothing moved");
+
+    sqlx::query("SELECT 1 FROM pg_advisory_unlock_all()")
+        .execute(&mut *other)
+        .await
+        .ok();
+    drop(other);
+    let (s, b) = api
+        .post(
+            "/api/v1/rollbacks",
+            Some(&pat),
+            json!({"environments": ["qa"], "reason": "also bad"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    server.stop();
+}

@@ -396,7 +396,7 @@ impl Engine {
                     _ = tokio::time::sleep(ANCHOR_QUIET) => break,
                 }
             }
-            let anchored = match self.lock_refs().await {
+            let anchored = match self.lock_scope(crate::cluster::RefScope::anchor()).await {
                 Ok(_refs) => self.anchor_now().await,
                 Err(e) => Err(e),
             };

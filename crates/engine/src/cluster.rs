@@ -1,12 +1,17 @@
 //! Several Envline replicas on one PostgreSQL database, each with its own
 //! clone: what keeps them one Envline.
 //!
-//! - **The ref lock.** Every operation that moves refs or talks to the
-//!   remote holds it from its first check to the record of its outcome. In
-//!   one process it is a mutex; on PostgreSQL it is also an advisory lock
-//!   that every replica's operations take, so two replicas never
-//!   interleave (I6), and a pending intent found while holding it is one
-//!   whose replica died: any replica may settle it.
+//! - **The ref locks.** Every operation that moves refs holds, from its
+//!   first check to the record of its outcome, a lock on each branch it
+//!   moves (exclusive) and on each environment branch its checks read
+//!   (shared), taken in one order so two operations never wait for each
+//!   other in a circle: promotions into different environments run side by
+//!   side, two moves of one environment never interleave (I6). Work that
+//!   concerns every ref (a refresh, hotfix mode, start-up) takes the whole
+//!   set at once. In one process these are read-write locks; on PostgreSQL
+//!   they are also advisory locks every replica's operations take, so a
+//!   pending intent found while holding the locks of all its branches is
+//!   one whose replica died: any replica may settle it.
 //! - **The leader.** Background work that must run once (timed refreshes,
 //!   auto-promotion, notification delivery) runs on the one replica holding
 //!   a second advisory lock on a connection of its own. When that replica
@@ -16,11 +21,15 @@
 //! On SQLite there is one process (the data directory is locked): the
 //! mutex alone, and this process always leads.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyConnection, Connection, Transaction};
-use tokio::sync::watch;
+use tokio::sync::{
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, watch,
+};
 
 use envline_api::ErrorCode;
 
@@ -35,9 +44,15 @@ pub const ELECTION_EVERY: Duration = Duration::from_secs(1);
 /// stops leading and connects again.
 const ELECTION_PATIENCE: Duration = Duration::from_secs(3);
 
-/// The advisory lock ref-moving operations hold (any number all replicas
-/// agree on; distinct from the store's write lock).
+/// The advisory lock over every ref: work on all of them holds it
+/// exclusively, an operation on some branches shares it (any number all
+/// replicas agree on; distinct from the store's write lock).
 pub const REF_LOCK: i64 = 0x0065_6e76_0000_0001;
+
+/// The advisory locks of single refs are this with a hash of the ref's
+/// name in the low 32 bits (two names sharing a hash only wait for each
+/// other more than they need to).
+const BRANCH_LOCKS: i64 = 0x656e_7601_0000_0000;
 
 /// The advisory lock the leader holds.
 const LEADER_LOCK: i64 = 0x0065_6e76_0000_0002;
@@ -47,13 +62,14 @@ pub struct Cluster {
     pool: Pool,
     /// The database's URL when replicas may share it (PostgreSQL).
     shared: Option<String>,
-    /// Serializes this process's operations before they queue for the
-    /// database's lock, so waiting ones hold no connection.
-    queue: tokio::sync::Mutex<()>,
-    /// Held while the clone is worked on: by an operation once it holds the
-    /// ref lock, and by a fetch after another replica's change (which thus
-    /// waits for the operation running here, not for those queued).
-    clone: tokio::sync::Mutex<()>,
+    /// This process's side of [`REF_LOCK`], taken before the database's so
+    /// waiting operations hold no connection.
+    everything: RwLock<()>,
+    /// This process's side of each ref's lock, by ref name.
+    refs: std::sync::Mutex<HashMap<String, Arc<RwLock<()>>>>,
+    /// Held while remote refs are fetched into the clone, which two fetches
+    /// must not do at once.
+    fetching: tokio::sync::Mutex<()>,
     /// Whether this replica runs the background work.
     leader: watch::Sender<bool>,
     /// This replica's name in the change feed, new at each start.
@@ -62,15 +78,89 @@ pub struct Cluster {
     lock_wait: Duration,
 }
 
+/// The refs an operation works on, which its locks cover.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefScope {
+    /// Branches it may move: nobody else moves or reads them meanwhile.
+    pub writes: BTreeSet<String>,
+    /// Environment branches its checks read: nobody moves them meanwhile.
+    /// (The root is not one: only people and hotfix mode, which takes
+    /// every lock, move it.)
+    pub reads: BTreeSet<String>,
+    /// Whether it pushes the audit anchor.
+    pub anchor: bool,
+}
+
+impl RefScope {
+    /// The scope of pushing the audit anchor alone.
+    pub fn anchor() -> RefScope {
+        RefScope {
+            anchor: true,
+            ..RefScope::default()
+        }
+    }
+
+    /// Whether the operation moves or reads `branch`.
+    pub fn covers(&self, branch: &str) -> bool {
+        self.writes.contains(branch) || self.reads.contains(branch)
+    }
+
+    /// The refs it moves or reads, as [`crate::git::GitRepo`] names them.
+    pub fn refs(&self) -> Vec<String> {
+        let mut refs: Vec<String> = self.writes.union(&self.reads).cloned().collect();
+        if self.anchor {
+            refs.push(crate::git::AUDIT_REF.to_owned());
+        }
+        refs
+    }
+
+    /// Each ref's name with whether it is held exclusively, by name.
+    fn locks(&self) -> BTreeMap<String, bool> {
+        let mut locks: BTreeMap<String, bool> =
+            self.reads.iter().map(|r| (r.clone(), false)).collect();
+        locks.extend(self.writes.iter().map(|w| (w.clone(), true)));
+        if self.anchor {
+            locks.insert(crate::git::AUDIT_REF.to_owned(), true);
+        }
+        locks
+    }
+}
+
+/// The advisory lock of one ref (see [`BRANCH_LOCKS`]).
+pub fn ref_lock_key(name: &str) -> i64 {
+    let hash = Sha256::digest(name.as_bytes());
+    BRANCH_LOCKS | i64::from(u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]))
+}
+
 /// Held while an operation may move refs; released when dropped.
 pub struct RefLock<'a> {
-    _queue: tokio::sync::MutexGuard<'a, ()>,
-    _clone: tokio::sync::MutexGuard<'a, ()>,
-    /// On PostgreSQL, a transaction holding the advisory lock for as long
+    /// What it covers; `None` for every ref.
+    scope: Option<RefScope>,
+    _everything: Everything<'a>,
+    _refs: Vec<OneRef>,
+    /// On PostgreSQL, a transaction holding the advisory locks for as long
     /// as it is open: dropping it rolls it back (sqlx sends the rollback
-    /// before the connection is used again), which releases the lock, also
-    /// when the wait for it was cancelled.
+    /// before the connection is used again), which releases them, also
+    /// when the wait for them was cancelled.
     _held: Option<Transaction<'static, Any>>,
+}
+
+impl RefLock<'_> {
+    /// The refs the lock covers; `None` when it covers every ref.
+    pub fn scope(&self) -> Option<&RefScope> {
+        self.scope.as_ref()
+    }
+}
+
+enum Everything<'a> {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'a, ()>),
+    Exclusive(#[allow(dead_code)] RwLockWriteGuard<'a, ()>),
+}
+
+/// This process's hold on one ref.
+pub(crate) enum OneRef {
+    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
+    Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
 }
 
 impl Cluster {
@@ -84,8 +174,9 @@ impl Cluster {
             leader: watch::channel(shared.is_none()).0,
             pool,
             shared,
-            queue: tokio::sync::Mutex::new(()),
-            clone: tokio::sync::Mutex::new(()),
+            everything: RwLock::new(()),
+            refs: std::sync::Mutex::default(),
+            fetching: tokio::sync::Mutex::new(()),
             replica: format!("{:016x}", rand::random::<u64>()),
             lock_wait,
         })
@@ -101,11 +192,10 @@ impl Cluster {
         &self.replica
     }
 
-    /// Waits for the operation working on the clone now, not for those
-    /// queued nor for other replicas': for work on the clone alone (a fetch
-    /// after another replica's change).
-    pub(crate) async fn lock_clone(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.clone.lock().await
+    /// Held while remote refs are fetched into the clone (see
+    /// [`crate::git::GitRepo::fetch_staged`]).
+    pub(crate) async fn lock_fetch(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.fetching.lock().await
     }
 
     /// Whether other replicas may share the database (PostgreSQL).
@@ -113,59 +203,135 @@ impl Cluster {
         self.shared.is_some()
     }
 
-    /// Takes the ref lock, waiting for this process's other operations and
-    /// then for every other replica's, for at most `lock_wait`: a replica
-    /// that holds it longer is stuck (a push hanging past its timeout), and
-    /// the operation is refused, saying so, rather than left waiting.
+    fn local_lock(&self, name: &str) -> Arc<RwLock<()>> {
+        self.refs
+            .lock()
+            .expect("ref locks")
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// For bringing the clone's refs up to what other replicas did, without
+    /// deciding anything: waits for work on every ref here to end, then
+    /// shares the locks of those of `names` no operation here moves now
+    /// (an operation that does brings its own up to date under its lock).
+    pub(crate) async fn idle_refs(
+        &self,
+        names: &[String],
+    ) -> (RwLockReadGuard<'_, ()>, Vec<(String, OneRef)>) {
+        let everything = self.everything.read().await;
+        let idle = names
+            .iter()
+            .filter_map(|name| {
+                let guard = self.local_lock(name).try_read_owned().ok()?;
+                Some((name.clone(), OneRef::Shared(guard)))
+            })
+            .collect();
+        (everything, idle)
+    }
+
+    /// Takes the lock of every ref (see [`Cluster::lock`]): for work on all
+    /// of them.
     pub(crate) async fn lock_refs(&self) -> Result<RefLock<'_>, EngineError> {
+        self.lock(None).await
+    }
+
+    /// Takes the locks of the refs `scope` covers (see [`Cluster::lock`]).
+    pub(crate) async fn lock_scope(&self, scope: RefScope) -> Result<RefLock<'_>, EngineError> {
+        self.lock(Some(scope)).await
+    }
+
+    /// Takes ref locks, waiting for this process's other operations on them
+    /// and then for every other replica's, for at most `lock_wait` per lock:
+    /// a replica that holds one longer is stuck (a push hanging past its
+    /// timeout), and the operation is refused, saying so, rather than left
+    /// waiting. Every lock is taken in one order (the whole set's first,
+    /// then each ref's by name here and by key in the database), so two
+    /// operations never wait for each other.
+    async fn lock(&self, scope: Option<RefScope>) -> Result<RefLock<'_>, EngineError> {
         let asked = Instant::now();
-        let queue = self.queue.lock().await;
+        let locks = scope.as_ref().map(RefScope::locks).unwrap_or_default();
+        let everything = match scope {
+            None => Everything::Exclusive(self.everything.write().await),
+            Some(_) => Everything::Shared(self.everything.read().await),
+        };
+        let mut refs = Vec::with_capacity(locks.len());
+        for (name, exclusive) in &locks {
+            let lock = self.local_lock(name);
+            refs.push(if *exclusive {
+                OneRef::Exclusive(lock.write_owned().await)
+            } else {
+                OneRef::Shared(lock.read_owned().await)
+            });
+        }
         let held = match &self.shared {
             None => None,
             Some(_) => {
-                let mut held = self.pool.begin().await?;
-                // The lock lives as long as this session: a server set to end
-                // sessions idle in a transaction must not end this one
-                // while its operation pushes.
-                sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
-                    .execute(&mut *held)
-                    .await?;
-                sqlx::query(&format!(
-                    "SET LOCAL lock_timeout = {}",
-                    self.lock_wait.as_millis()
-                ))
-                .execute(&mut *held)
-                .await?;
-                // The function returns void, which the Any driver cannot
-                // read: select a constant from it instead.
-                let locked = sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-                    .bind(REF_LOCK)
-                    .execute(&mut *held)
-                    .await;
-                if let Err(e) = &locked
-                    && e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55P03")
-                {
-                    return Err(EngineError::Remote {
-                        code: ErrorCode::RefLockTimeout,
-                        message: format!(
-                            "another replica has been moving refs for over {} s, longer than any move takes \
-                             (a push hanging?); nothing was changed. Try again shortly; if it persists, \
-                             look at the replica that logs a long push",
-                            self.lock_wait.as_secs()
-                        ),
-                    });
+                // One advisory lock per key, exclusive when any ref of that
+                // key is, in the order of the keys.
+                let mut keys: BTreeMap<i64, bool> = BTreeMap::new();
+                for (name, exclusive) in &locks {
+                    *keys.entry(ref_lock_key(name)).or_default() |= *exclusive;
                 }
-                locked?;
-                Some(held)
+                let mut ordered = vec![(REF_LOCK, scope.is_none())];
+                ordered.extend(keys);
+                Some(self.lock_database(&ordered).await?)
             }
         };
-        let clone = self.clone.lock().await;
         metrics::histogram!("envline_ref_lock_wait_seconds").record(asked.elapsed().as_secs_f64());
         Ok(RefLock {
-            _queue: queue,
-            _clone: clone,
+            scope,
+            _everything: everything,
+            _refs: refs,
             _held: held,
         })
+    }
+
+    /// Takes advisory locks `(key, exclusive)` in order, in a transaction
+    /// that holds them until it ends.
+    async fn lock_database(
+        &self,
+        keys: &[(i64, bool)],
+    ) -> Result<Transaction<'static, Any>, EngineError> {
+        let mut held = self.pool.begin().await?;
+        // The locks live as long as this session: a server set to end
+        // sessions idle in a transaction must not end this one while its
+        // operation pushes.
+        sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
+            .execute(&mut *held)
+            .await?;
+        sqlx::query(&format!(
+            "SET LOCAL lock_timeout = {}",
+            self.lock_wait.as_millis()
+        ))
+        .execute(&mut *held)
+        .await?;
+        for (key, exclusive) in keys {
+            // The functions return void, which the Any driver cannot read:
+            // select a constant from them instead.
+            let statement = if *exclusive {
+                "SELECT 1 FROM pg_advisory_xact_lock($1)"
+            } else {
+                "SELECT 1 FROM pg_advisory_xact_lock_shared($1)"
+            };
+            let locked = sqlx::query(statement).bind(*key).execute(&mut *held).await;
+            if let Err(e) = &locked
+                && e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55P03")
+            {
+                return Err(EngineError::Remote {
+                    code: ErrorCode::RefLockTimeout,
+                    message: format!(
+                        "another replica has been moving refs for over {} s, longer than any move takes \
+                         (a push hanging?); nothing was changed. Try again shortly; if it persists, \
+                         look at the replica that logs a long push",
+                        self.lock_wait.as_secs()
+                    ),
+                });
+            }
+            locked?;
+        }
+        Ok(held)
     }
 
     /// Whether this replica runs the background work now.

@@ -168,17 +168,28 @@ impl Engine {
     }
 
     /// Brings the clone and hotfix mode to what other replicas made, without
-    /// the ref lock (nothing is decided here): only this process's own
-    /// operations are waited for, as they use the clone.
+    /// the ref locks of the database (nothing is decided here): the refs an
+    /// operation of this process works on are left to it.
     async fn follow_others(&self) -> Result<(), crate::EngineError> {
-        let _clone = self.cluster.lock_clone().await;
         journal::follow_hotfix_mode(self).await?;
-        if journal::clone_behind(self).await? {
-            let fetched = self.git(|git| git.fetch()).await;
-            // The pages' "last fetched" and /readyz go by every fetch.
-            self.refresher
-                .fetched(fetched.as_ref().err().map(|e| e.to_string()));
-            fetched?;
+        if !journal::clone_behind(self, None).await? {
+            return Ok(());
+        }
+        let mut names: Vec<String> = journal::tracked_branches(self)
+            .into_iter()
+            .map(|(branch, _)| branch)
+            .collect();
+        names.push(crate::git::AUDIT_REF.to_owned());
+        let (_everything, idle) = self.cluster.idle_refs(&names).await;
+        let _fetching = self.cluster.lock_fetch().await;
+        let fetched = self.git(|git| git.fetch_staged()).await;
+        // The pages' "last fetched" and /readyz go by every fetch.
+        self.refresher
+            .fetched(fetched.as_ref().err().map(|e| e.to_string()));
+        fetched?;
+        let refs: Vec<String> = idle.iter().map(|(name, _)| name.clone()).collect();
+        let moved = self.git(move |git| git.adopt_fetched(&refs)).await?;
+        if moved.iter().any(|r| r == crate::git::AUDIT_REF) {
             self.anchoring.fetched();
         }
         Ok(())

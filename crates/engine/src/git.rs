@@ -320,6 +320,82 @@ impl GitRepo {
         }
     }
 
+    /// Fetches the remote's branches and audit anchor into `refs/fetched/`,
+    /// moving none of the clone's own refs: operations pushing other
+    /// branches meanwhile keep theirs, and each caller then takes the refs
+    /// it holds the locks of with [`GitRepo::adopt_fetched`].
+    pub fn fetch_staged(&self) -> Result<(), GitError> {
+        let mut cmd = Command::new("git");
+        cmd.arg("--git-dir").arg(&self.dir).args([
+            "fetch",
+            "--prune",
+            "--quiet",
+            "--no-write-fetch-head",
+            // Only the refspecs given here: the configured ones would move
+            // the clone's own branches too.
+            "--refmap=",
+            "origin",
+            "+refs/heads/*:refs/fetched/heads/*",
+            "+refs/envline/*:refs/fetched/envline/*",
+        ]);
+        let out = run_network(cmd, self.network_timeout)?;
+        if out.success {
+            Ok(())
+        } else {
+            Err(classify_network_error(&out.stderr))
+        }
+    }
+
+    /// Moves each of `refs` (branch names, or full ref names such as
+    /// [`AUDIT_REF`]) to where the last [`GitRepo::fetch_staged`] found it
+    /// on the remote, deleting those the remote lacks. Returns the refs
+    /// that moved.
+    pub fn adopt_fetched(&self, refs: &[String]) -> Result<Vec<String>, GitError> {
+        let repo = self.local();
+        let mut edits = Vec::new();
+        let mut moved = Vec::new();
+        for name in refs {
+            let full = full_ref_name(name);
+            let staged = format!("refs/fetched/{}", &full["refs/".len()..]);
+            let there = repo
+                .try_find_reference(staged.as_str())
+                .map_err(repo_err)?
+                .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
+            let here = self.branch_tip(name)?;
+            if here == there {
+                continue;
+            }
+            let change = match there {
+                Some(id) => Change::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: true,
+                        message: "envline fetch".into(),
+                    },
+                    expected: PreviousValue::Any,
+                    new: Target::Object(id),
+                },
+                None => Change::Delete {
+                    expected: PreviousValue::Any,
+                    log: RefLog::AndReference,
+                },
+            };
+            edits.push(RefEdit {
+                change,
+                name: full.as_str().try_into().map_err(repo_err)?,
+                deref: false,
+            });
+            moved.push(name.clone());
+        }
+        if !edits.is_empty() {
+            let signature = Person::envline("envline").signature();
+            let mut time_buf = gix::date::parse::TimeBuf::default();
+            repo.edit_references_as(edits, Some(signature.to_ref(&mut time_buf)))
+                .map_err(repo_err)?;
+        }
+        Ok(moved)
+    }
+
     /// The remote's audit anchor tip, with its objects fetched into the clone
     /// (no ref moves); `None` when the remote has none.
     pub fn fetch_anchor(&self) -> Result<Option<ObjectId>, GitError> {
@@ -383,6 +459,11 @@ impl GitRepo {
             }
         }
         Ok(tips)
+    }
+
+    /// Whether the clone has the object `id`.
+    pub fn has_object(&self, id: ObjectId) -> bool {
+        self.local().find_header(id).is_ok()
     }
 
     /// The tip of one branch, if it exists.
@@ -1018,6 +1099,30 @@ impl GitRepo {
             out.push((info, paths));
         }
         Ok(out)
+    }
+
+    /// Every commit reachable from `tip` but not from `base` (all of `tip`'s
+    /// history without one), each with its committer time (seconds since
+    /// the epoch): what a deployment brought, for its lead times.
+    pub fn commit_times_between(
+        &self,
+        base: Option<ObjectId>,
+        tip: ObjectId,
+    ) -> Result<Vec<(ObjectId, i64)>, GitError> {
+        let repo = self.local();
+        let walk = repo
+            .rev_walk([tip])
+            .with_hidden(base)
+            .all()
+            .map_err(repo_err)?;
+        let mut commits = Vec::new();
+        for info in walk {
+            let info = info.map_err(repo_err)?;
+            let commit = info.object().map_err(repo_err)?;
+            let time = commit.time().map_err(repo_err)?.seconds;
+            commits.push((info.id, time));
+        }
+        Ok(commits)
     }
 
     /// Commits reachable from `tip` but not from `base` (`git log base..tip`),

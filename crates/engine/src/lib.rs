@@ -161,10 +161,10 @@ pub struct Engine {
     refresher: Arc<Refresher>,
     /// Whether hotfix mode is on, and the pipeline as it stands.
     mode: Arc<HotfixMode>,
-    /// The ref lock that serializes every operation that moves refs or
-    /// talks to the remote, across replicas on PostgreSQL (I6; the CAS on
-    /// the clone and the lease on the remote guard against everyone else),
-    /// and whether this replica leads. Operations that only touch the
+    /// The ref locks that serialize the operations moving each branch,
+    /// across replicas on PostgreSQL (I6; the CAS on the clone and the
+    /// lease on the remote guard against everyone else), and whether this
+    /// replica leads. Operations that only touch the
     /// database (verifications, approvals, holds) never take the ref lock,
     /// so a hanging remote cannot stall them; their transactions hold the
     /// database's write lock ([`store::begin`]).
@@ -307,14 +307,28 @@ impl Engine {
         &self.cluster
     }
 
-    /// Takes the ref lock for an operation that moves refs, and, when other
-    /// replicas share the database, first catches up with what they did:
-    /// the clone fetched if they moved a branch or the anchor since it last
-    /// was, and hotfix mode as the database has it.
+    /// Takes the lock of every ref, for work that concerns them all (hotfix
+    /// mode), and, when other replicas share the database, first catches up
+    /// with what they did: the clone fetched if they moved a branch or the
+    /// anchor since it last was, and hotfix mode as the database has it.
     pub(crate) async fn lock_refs(&self) -> Result<cluster::RefLock<'_>, EngineError> {
         let held = self.cluster.lock_refs().await?;
         if self.cluster.shared() {
-            ops::journal::catch_up(self).await?;
+            ops::journal::catch_up(self, None).await?;
+        }
+        Ok(held)
+    }
+
+    /// Takes the locks of the refs an operation moves and reads (see
+    /// [`cluster::RefScope`]), and catches up as [`Engine::lock_refs`]
+    /// does, for those refs only.
+    pub(crate) async fn lock_scope(
+        &self,
+        scope: cluster::RefScope,
+    ) -> Result<cluster::RefLock<'_>, EngineError> {
+        let held = self.cluster.lock_scope(scope).await?;
+        if self.cluster.shared() {
+            ops::journal::catch_up(self, held.scope()).await?;
         }
         Ok(held)
     }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::journal::{self, IntentPayload};
 use super::promote::reset_hold;
-use super::{environment, facts_for, head_of, reason_of, short};
+use super::{environment, facts_for, head_of, reason_of, scope_of, short};
 use crate::audit::{self, AuditDraft};
 use crate::auth::{Forbidden, Permission, Principal};
 use crate::git::{Person, RefChange};
@@ -101,8 +101,11 @@ pub async fn decide(
 /// changed. Under the ref lock, and only if it is still awaiting approval
 /// (two last approvals arriving together run it once).
 async fn execute_request(engine: &Engine, request: &PromotionView) -> Result<(), EngineError> {
-    let _guard = engine.lock_refs().await?;
-    journal::settle_pending(engine).await?;
+    let env = environment(engine, &request.environment)?;
+    let guard = engine
+        .lock_scope(scope_of(engine, &[env], Some(&request.source)))
+        .await?;
+    journal::settle_pending(engine, guard.scope()).await?;
     let Some(request) = store::request(&engine.pool, request.id).await? else {
         return Ok(());
     };

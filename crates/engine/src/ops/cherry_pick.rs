@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::journal::{self, IntentPayload, OwnedRequest};
 use super::promote::open_request;
-use super::{environment, facts_for, head_of, reason_of, short};
+use super::{environment, facts_for, head_of, reason_of, scope_of, short};
 use crate::audit::AuditDraft;
 use crate::auth::{Permission, Principal};
 use crate::git::{Person, RefChange};
@@ -25,8 +25,8 @@ pub async fn cherry_pick(
     who.require(Permission::Promote, Some(&env.name))?;
     let reason = reason_of(input.reason.as_deref())?;
     let pick = engine.views().resolve(&input.commit).await?;
-    let _guard = engine.lock_refs().await?;
-    journal::settle_pending(engine).await?;
+    let guard = engine.lock_scope(scope_of(engine, &[env], None)).await?;
+    journal::settle_pending(engine, guard.scope()).await?;
     let head = head_of(engine, env).await?;
     if engine.git(move |git| git.is_ancestor(pick, head)).await? {
         return Err(EngineError::Conflict {

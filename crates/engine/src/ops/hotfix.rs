@@ -176,8 +176,8 @@ pub async fn start_hotfix(
     }
     // Plan from the remote as it is now: a branch made or moved a moment ago counts.
     engine.refresh().await?;
-    let _guard = engine.lock_refs().await?;
-    journal::settle_pending(engine).await?;
+    let guard = engine.lock_refs().await?;
+    journal::settle_pending(engine, guard.scope()).await?;
     let plan = hotfix_plan(engine, who, &input.incident, &input.from).await?;
     for kept in &input.keep {
         let known = plan.resets.iter().find(|r| r.environment == *kept);
@@ -417,8 +417,8 @@ pub async fn merge_back(
     who.require(Permission::Hotfix, None)?;
     // A person's rebase of main was pushed a moment ago: see it.
     engine.refresh().await?;
-    let _guard = engine.lock_refs().await?;
-    journal::settle_pending(engine).await?;
+    let guard = engine.lock_refs().await?;
+    journal::settle_pending(engine, guard.scope()).await?;
     let running_incident = the_running(engine, incident)?;
     if running_incident.state != IncidentState::Resolved {
         return Err(EngineError::Conflict {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::audit::{self, AuditDraft};
+use super::super::cluster::RefScope;
 use super::super::git::RefChange;
 use super::super::store::{self, NewHold, NewRequest};
 use super::super::{Engine, EngineError};
@@ -83,9 +84,14 @@ pub(super) async fn apply(
     action: &str,
     payload: IntentPayload,
 ) -> Result<Applied, EngineError> {
-    // The operation settled pending intents before it planned; an intent
-    // pending now would mean its planning read an unsettled state.
-    if !store::pending_intents(&engine.pool).await?.is_empty() {
+    // The operation settled pending intents on its branches before it
+    // planned; one pending now would mean its planning read an unsettled
+    // state.
+    let branches: Vec<&str> = payload.changes.iter().map(|c| c.branch.as_str()).collect();
+    if !pending_on(engine, |b| branches.contains(&b))
+        .await?
+        .is_empty()
+    {
         return Err(EngineError::Conflict {
             code: ErrorCode::Unsettled,
             message: "an earlier change's outcome is not settled yet; try again in a moment".into(),
@@ -264,31 +270,74 @@ pub async fn restore_pending(engine: &Engine) -> Result<(), EngineError> {
 /// as it was and recorded for the person who asked. Operations call it first,
 /// under the ref lock, before they read where branches are and check gates,
 /// so no network wait separates their checks from their push.
-pub(super) async fn settle_pending(engine: &Engine) -> Result<(), EngineError> {
-    if store::pending_intents(&engine.pool).await?.is_empty() {
+pub(super) async fn settle_pending(
+    engine: &Engine,
+    scope: Option<&RefScope>,
+) -> Result<(), EngineError> {
+    if pending_on(engine, |b| scope.is_none_or(|s| s.writes.contains(b)))
+        .await?
+        .is_empty()
+    {
         return Ok(());
     }
     fetch_and_settle(
         engine,
         "an earlier change's outcome is not settled and the remote cannot be reached to settle it",
+        scope,
     )
     .await
 }
 
+/// The pending intents that change a branch `touches` says yes to, each
+/// with its payload.
+async fn pending_on(
+    engine: &Engine,
+    touches: impl Fn(&str) -> bool,
+) -> Result<Vec<(store::IntentRow, IntentPayload)>, EngineError> {
+    let mut pending = Vec::new();
+    for intent in store::pending_intents(&engine.pool).await? {
+        let payload: IntentPayload = serde_json::from_str(&intent.payload).map_err(|e| {
+            EngineError::Internal(format!("intent {} is unreadable: {e}", intent.id))
+        })?;
+        if payload.changes.iter().any(|c| touches(&c.branch)) {
+            pending.push((intent, payload));
+        }
+    }
+    Ok(pending)
+}
+
 /// Fetches, settles pending intents against the remote, and records the
 /// other moves the fetch brought before anything reads the clone as its
-/// starting point (I5). `why` says, when the remote cannot be reached, why
-/// it had to be.
-async fn fetch_and_settle(engine: &Engine, why: &str) -> Result<(), EngineError> {
-    engine
-        .git(|git| git.fetch())
-        .await
-        .map_err(|e| EngineError::Remote {
-            code: ErrorCode::RemoteUnreachable,
-            message: format!("{why} ({e}); try again when the remote answers"),
-        })?;
-    reconcile_intents(engine).await?;
-    record_observations(engine).await
+/// starting point (I5): of every ref, or of those `scope` covers (its
+/// caller holds their locks, and the intents and moves settled are those of
+/// the branches it moves). `why` says, when the remote cannot be reached,
+/// why it had to be.
+async fn fetch_and_settle(
+    engine: &Engine,
+    why: &str,
+    scope: Option<&RefScope>,
+) -> Result<(), EngineError> {
+    let unreachable = |e: EngineError| EngineError::Remote {
+        code: ErrorCode::RemoteUnreachable,
+        message: format!("{why} ({e}); try again when the remote answers"),
+    };
+    match scope {
+        None => engine.git(|git| git.fetch()).await.map_err(unreachable)?,
+        Some(scope) => {
+            let _fetching = engine.cluster.lock_fetch().await;
+            engine
+                .git(|git| git.fetch_staged())
+                .await
+                .map_err(unreachable)?;
+            let refs = scope.refs();
+            engine.git(move |git| git.adopt_fetched(&refs)).await?;
+            if scope.anchor {
+                engine.anchoring.fetched();
+            }
+        }
+    }
+    reconcile_intents_in(engine, scope).await?;
+    record_observations_in(engine, scope).await
 }
 
 /// How an intent comes to be recorded.
@@ -526,10 +575,37 @@ async fn finish(
 /// as done, attributed to the person who asked; any other is marked failed,
 /// and a request it was running is closed as failed too.
 pub async fn reconcile_intents(engine: &Engine) -> Result<(), EngineError> {
-    for intent in store::pending_intents(&engine.pool).await? {
-        let payload: IntentPayload = serde_json::from_str(&intent.payload).map_err(|e| {
-            EngineError::Internal(format!("intent {} is unreadable: {e}", intent.id))
-        })?;
+    reconcile_intents_in(engine, None).await
+}
+
+/// [`reconcile_intents`] for the intents that move the branches `scope`
+/// moves (all when `None`), whose locks the caller holds: an intent pending
+/// on them is no operation's in flight. One that also moves a branch the
+/// caller does not hold is left to a refresh (which holds every lock), and
+/// the operation refused until then.
+async fn reconcile_intents_in(
+    engine: &Engine,
+    scope: Option<&RefScope>,
+) -> Result<(), EngineError> {
+    let pending = pending_on(engine, |b| scope.is_none_or(|s| s.writes.contains(b))).await?;
+    if let Some(scope) = scope
+        && let Some((intent, payload)) = pending
+            .iter()
+            .find(|(_, p)| p.changes.iter().any(|c| !scope.writes.contains(&c.branch)))
+    {
+        let _ = engine.refresher().request();
+        let branches: Vec<&str> = payload.changes.iter().map(|c| c.branch.as_str()).collect();
+        return Err(EngineError::Conflict {
+            code: ErrorCode::Unsettled,
+            message: format!(
+                "an earlier change ({} by {}) of branches {} is not settled yet; the next refresh settles it; try again in a moment",
+                intent.action,
+                intent.actor,
+                branches.join(", ")
+            ),
+        });
+    }
+    for (intent, payload) in pending {
         let tips = local_tips(engine, &payload.changes).await?;
         if holds_changes(engine, &payload.changes, &tips).await {
             tracing::warn!(
@@ -570,10 +646,21 @@ pub async fn reconcile_intents(engine: &Engine) -> Result<(), EngineError> {
             tx.commit().await?;
         }
     }
-    // Every push is settled now (this runs under the ref lock): a request
-    // still `executing` never got as far as its push.
+    // Every push of these branches is settled now (this runs under their
+    // locks): a request into their environments still `executing` never
+    // got as far as its push.
+    let environments: Option<Vec<String>> = scope.map(|scope| {
+        engine
+            .config
+            .pipeline
+            .environments()
+            .iter()
+            .filter(|e| scope.writes.contains(&e.branch))
+            .map(|e| e.name.clone())
+            .collect()
+    });
     let mut tx = store::begin(&engine.pool).await?;
-    if store::fail_orphaned_executing(&mut tx).await? > 0 {
+    if store::fail_orphaned_executing(&mut tx, environments.as_deref()).await? > 0 {
         tracing::warn!("requests interrupted before their push were closed as failed");
     }
     tx.commit().await?;
@@ -606,6 +693,7 @@ async fn credit_late_landing(
     branch: &str,
     tip: ObjectId,
     observed: &std::collections::HashMap<String, String>,
+    mine: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<bool, EngineError> {
     let window = chrono::Duration::from_std(late_landing_window(engine)).unwrap_or_default();
     let since = (chrono::Utc::now() - window).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -613,10 +701,12 @@ async fn credit_late_landing(
         let Ok(payload) = serde_json::from_str::<IntentPayload>(&intent.payload) else {
             continue;
         };
+        // Recorded only by whoever holds the locks of all its branches.
         if !payload
             .changes
             .iter()
             .any(|c| c.branch == branch && c.new == tip)
+            || !payload.changes.iter().all(|c| mine(&c.branch))
         {
             continue;
         }
@@ -652,7 +742,7 @@ fn late_landing_window(engine: &Engine) -> std::time::Duration {
 /// The branches whose moves Envline logs, each with the environment it is
 /// (`None` for a root: the configured one, and the hotfix branch in hotfix
 /// mode, where people push the fix).
-fn tracked_branches(engine: &Engine) -> Vec<(String, Option<String>)> {
+pub(crate) fn tracked_branches(engine: &Engine) -> Vec<(String, Option<String>)> {
     let mut tracked: Vec<(String, Option<String>)> =
         vec![(engine.config.pipeline.root().to_owned(), None)];
     if let Some(incident) = engine.hotfix_mode().incident() {
@@ -683,13 +773,21 @@ pub(crate) async fn follow_hotfix_mode(engine: &Engine) -> Result<(), EngineErro
 /// Whether the clone is behind what the shared database says Envline did:
 /// another replica moved a branch Envline tracks, or the audit anchor,
 /// since this clone last fetched.
-pub(crate) async fn clone_behind(engine: &Engine) -> Result<bool, EngineError> {
+///
+/// With a `scope`, only for the refs it covers.
+pub(crate) async fn clone_behind(
+    engine: &Engine,
+    scope: Option<&RefScope>,
+) -> Result<bool, EngineError> {
     let tips = engine.git(|git| git.branch_tips()).await?;
     let observed: std::collections::HashMap<String, String> = store::observed_tips(&engine.pool)
         .await?
         .into_iter()
         .collect();
     for (branch, _) in tracked_branches(engine) {
+        if scope.is_some_and(|s| !s.covers(&branch)) {
+            continue;
+        }
         let Some(there) = observed.get(&branch) else {
             continue;
         };
@@ -699,7 +797,9 @@ pub(crate) async fn clone_behind(engine: &Engine) -> Result<bool, EngineError> {
             return Ok(true);
         }
     }
-    if let Some((anchor, _)) = store::anchors::last_pushed(&engine.pool).await? {
+    if scope.is_none_or(|s| s.anchor)
+        && let Some((anchor, _)) = store::anchors::last_pushed(&engine.pool).await?
+    {
         let here = engine
             .git(|git| git.branch_tip(crate::git::AUDIT_REF))
             .await?;
@@ -715,23 +815,88 @@ pub(crate) async fn clone_behind(engine: &Engine) -> Result<bool, EngineError> {
 /// what the others did, a fetch, their unsettled intents settled (a replica
 /// that died mid-way left them: the lock is free) and other moves recorded,
 /// so the operation starts from where the remote is.
-pub(crate) async fn catch_up(engine: &Engine) -> Result<(), EngineError> {
+pub(crate) async fn catch_up(engine: &Engine, scope: Option<&RefScope>) -> Result<(), EngineError> {
     follow_hotfix_mode(engine).await?;
-    if !clone_behind(engine).await? {
+    if !clone_behind(engine, scope).await? {
+        return Ok(());
+    }
+    if let Some(scope) = scope
+        && take_recorded_tips(engine, scope).await?
+    {
+        engine.changes.changed();
         return Ok(());
     }
     fetch_and_settle(
         engine,
         "another Envline replica moved branches this one has not fetched, and the remote cannot be reached",
+        scope,
     )
     .await?;
     engine.changes.changed();
     Ok(())
 }
 
+/// Catches up without the network when it can: the branches `scope` covers
+/// that other replicas moved are set where the database records their moves
+/// landed, when the clone has those commits already (a promotion brings
+/// commits of the root, which the clone has). Returns false, moving
+/// nothing, when a fetch is needed (a commit the clone lacks, a deleted
+/// branch, the anchor). A move made around Envline meanwhile is still
+/// caught: the push's lease is this tip, so the remote refuses it.
+async fn take_recorded_tips(engine: &Engine, scope: &RefScope) -> Result<bool, EngineError> {
+    if scope.anchor {
+        return Ok(false);
+    }
+    let observed: std::collections::HashMap<String, String> = store::observed_tips(&engine.pool)
+        .await?
+        .into_iter()
+        .collect();
+    let mut changes = Vec::new();
+    for branch in scope.writes.iter().chain(&scope.reads) {
+        let Some(there) = observed.get(branch) else {
+            continue;
+        };
+        let Ok(there) = ObjectId::from_hex(there.as_bytes()) else {
+            return Ok(false);
+        };
+        let name = branch.clone();
+        let (here, present) = engine
+            .git(move |git| Ok((git.branch_tip(&name)?, git.has_object(there))))
+            .await?;
+        if here == Some(there) {
+            continue;
+        }
+        if !present {
+            return Ok(false);
+        }
+        changes.push(RefChange {
+            branch: branch.clone(),
+            old: here,
+            new: there,
+        });
+    }
+    if !changes.is_empty() {
+        engine
+            .git(move |git| git.update_refs(&changes, "envline", "envline: another replica's move"))
+            .await?;
+    }
+    Ok(true)
+}
+
 /// I5: logs every environment branch that moved without Envline.
 pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
-    let tips = engine.git(|git| git.branch_tips()).await?;
+    record_observations_in(engine, None).await
+}
+
+/// [`record_observations`] for the branches `scope` moves (all when
+/// `None`), whose locks the caller holds.
+async fn record_observations_in(
+    engine: &Engine,
+    scope: Option<&RefScope>,
+) -> Result<(), EngineError> {
+    let mine = |branch: &str| scope.is_none_or(|s| s.writes.contains(branch));
+    let mut tips = engine.git(|git| git.branch_tips()).await?;
+    tips.retain(|branch, _| mine(branch));
     let mut observed: std::collections::HashMap<String, String> =
         store::observed_tips(&engine.pool)
             .await?
@@ -741,7 +906,7 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
     let mut credited = false;
     for (branch, tip) in &tips {
         if observed.contains_key(branch) && observed.get(branch) != Some(&tip.to_string()) {
-            credited |= credit_late_landing(engine, branch, *tip, &observed).await?;
+            credited |= credit_late_landing(engine, branch, *tip, &observed, &mine).await?;
         }
     }
     if credited {
@@ -751,7 +916,8 @@ pub async fn record_observations(engine: &Engine) -> Result<(), EngineError> {
             .collect();
     }
     let root = engine.config.pipeline.root().to_owned();
-    let tracked = tracked_branches(engine);
+    let mut tracked = tracked_branches(engine);
+    tracked.retain(|(branch, _)| mine(branch));
     // Everything that reads git is decided first; the write transaction
     // (which holds the database's write lock) only writes.
     let mut events = Vec::new();

@@ -29,6 +29,7 @@ pub use verify::verify;
 use envline_api::ErrorCode;
 use gix::ObjectId;
 
+use super::cluster::RefScope;
 use super::pipeline::Environment;
 use super::rules::PromotionFacts;
 use super::store;
@@ -36,6 +37,23 @@ use super::{Engine, EngineError};
 
 /// The longest reason, comment or summary a person may give.
 const MAX_TEXT: usize = 2000;
+
+/// The refs an operation that moves `targets` works on, for
+/// [`Engine::lock_scope`]: their branches, which it moves, and the branches
+/// of the environments its checks read: `from`, or each target's own
+/// source, unless that is the root (which only people and hotfix mode move).
+fn scope_of(engine: &Engine, targets: &[&Environment], from: Option<&str>) -> RefScope {
+    let pipeline = engine.pipeline_now();
+    RefScope {
+        writes: targets.iter().map(|e| e.branch.clone()).collect(),
+        reads: targets
+            .iter()
+            .filter_map(|e| pipeline.environment(from.unwrap_or(&e.from)))
+            .map(|source| source.branch.clone())
+            .collect(),
+        anchor: false,
+    }
+}
 
 /// The environment called `name`, or a 404 that lists the ones there are.
 fn environment<'a>(engine: &'a Engine, name: &str) -> Result<&'a Environment, EngineError> {

@@ -6,7 +6,7 @@ use gix::ObjectId;
 use serde_json::json;
 
 use super::journal::{self, IntentPayload, OwnedRequest};
-use super::{environments, facts_for, head_of, reason_of, tip_of_source};
+use super::{environments, facts_for, head_of, reason_of, scope_of, tip_of_source};
 use crate::audit::{self, AuditDraft};
 use crate::auth::{Permission, Principal};
 use crate::git::RefChange;
@@ -162,7 +162,9 @@ pub(super) async fn promote_inner(
     }
     let reason = reason_of(input.reason.as_deref())?;
 
-    let _guard = engine.lock_refs().await?;
+    let guard = engine
+        .lock_scope(scope_of(engine, &envs, input.from.as_deref()))
+        .await?;
     // Hotfix mode may have started while this automatic promotion waited
     // for the lock: it pauses auto-promotion (S4), so nothing moves.
     if automatic && let Some(incident) = engine.hotfix_mode().incident() {
@@ -174,7 +176,7 @@ pub(super) async fn promote_inner(
             ),
         });
     }
-    journal::settle_pending(engine).await?;
+    journal::settle_pending(engine, guard.scope()).await?;
     let mut planned = Vec::with_capacity(envs.len());
     let mut refusals = Vec::new();
     for env in &envs {

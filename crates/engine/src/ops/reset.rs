@@ -10,9 +10,12 @@ use serde_json::json;
 
 use super::journal::{self, IntentPayload, OwnedRequest};
 use super::promote::open_request;
-use super::{environment, environments, facts_for, head_of, reason_of, short, tip_of_source};
+use super::{
+    environment, environments, facts_for, head_of, reason_of, scope_of, short, tip_of_source,
+};
 use crate::audit::{self, AuditDraft};
 use crate::auth::{Permission, Principal};
+use crate::cluster::RefScope;
 use crate::git::RefChange;
 use crate::pipeline::Environment;
 use crate::rules;
@@ -161,8 +164,16 @@ pub async fn rollback(
     input: RollbackInput,
 ) -> Result<Vec<AuditEventView>, EngineError> {
     let reason = reason_of(input.reason.as_deref())?;
-    let _guard = engine.lock_refs().await?;
-    journal::settle_pending(engine).await?;
+    // A rollback reads only its environments' own history.
+    let scope = RefScope {
+        writes: environments(engine, &input.environments)?
+            .iter()
+            .map(|e| e.branch.clone())
+            .collect(),
+        ..RefScope::default()
+    };
+    let guard = engine.lock_scope(scope).await?;
+    journal::settle_pending(engine, guard.scope()).await?;
     let steps = plan_rollback(engine, who, &input).await?;
     let names: Vec<String> = steps.iter().map(|s| s.env.name.clone()).collect();
     let payload = IntentPayload {
@@ -221,8 +232,8 @@ pub async fn realign(
         Some(&env.name),
     )?;
     let reason = reason_of(reason)?;
-    let _guard = engine.lock_refs().await?;
-    journal::settle_pending(engine).await?;
+    let guard = engine.lock_scope(scope_of(engine, &[env], None)).await?;
+    journal::settle_pending(engine, guard.scope()).await?;
     let head = head_of(engine, env).await?;
     let target = tip_of_source(engine, &env.from).await?;
     let facts = facts_for(engine, env, &env.from, head, target, true, false).await?;

@@ -235,16 +235,32 @@ pub async fn start_executing(tx: &mut Tx<'_>, id: i64) -> Result<bool, sqlx::Err
 }
 
 /// Requests left `executing` with no push on the way (a crash before their
-/// intent was written) are closed as failed.
-pub async fn fail_orphaned_executing(tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE promotion_requests SET state = 'failed', state_reason = 'interrupted before its push reached the remote; nothing was changed; request again', updated_at = $1
-         WHERE state = 'executing'",
-    )
-    .bind(now())
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected())
+/// intent was written) are closed as failed: every one, or those into
+/// `environments` (whose branches the caller holds the locks of).
+pub async fn fail_orphaned_executing(
+    tx: &mut Tx<'_>,
+    environments: Option<&[String]>,
+) -> Result<u64, sqlx::Error> {
+    let executing: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, environment FROM promotion_requests WHERE state = 'executing'")
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut failed = 0;
+    for (id, environment) in executing {
+        if environments.is_some_and(|only| !only.contains(&environment)) {
+            continue;
+        }
+        failed += sqlx::query(
+            "UPDATE promotion_requests SET state = 'failed', state_reason = 'interrupted before its push reached the remote; nothing was changed; request again', updated_at = $1
+             WHERE id = $2 AND state = 'executing'",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(failed)
 }
 
 /// A request's state, read inside a write transaction.
