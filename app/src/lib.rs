@@ -23,7 +23,7 @@ use api::session::{SignOut, get_session};
 use components::live::provide_live_updates;
 use pages::{
     AccountRoute, AdminRoute, ApprovalsRoute, AuditRoute, EnvironmentRoute, IncidentRoute,
-    LineRoute, LoginRoute, pipeline::PipelinePage,
+    InsightsRoute, LineRoute, LoginRoute, pipeline::PipelinePage,
 };
 use resource::load;
 
@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("env"), ParamSegment("name")) view={Lazy::<EnvironmentRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("approvals") view={Lazy::<ApprovalsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("insights") view={Lazy::<InsightsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("incident") view={Lazy::<IncidentRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=StaticSegment("login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async/>
@@ -113,6 +114,7 @@ fn Header(changes: components::live::Changes) -> impl IntoView {
                 </A>
                 <A href="/incident" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Incident"</A>
                 <A href="/audit" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Audit"</A>
+                <A href="/insights" attr:class="text-sm font-medium text-slate-800 hover:text-indigo-700 aria-[current=page]:underline">"Insights"</A>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         let admin = session

@@ -315,6 +315,11 @@ export class Api {
     return found;
   }
 
+  /** Delivery figures of one environment since a span back from now (`7d`). */
+  insights(environment: string, since: string): Promise<{ deployments: number }> {
+    return this.call("GET", `insights?environment=${environment}&since=${since}`);
+  }
+
   /** Fetches the remote now. */
   async refresh(): Promise<void> {
     await this.call("POST", "refresh");

@@ -13,8 +13,8 @@ use envline_engine::git::GitRepo;
 use envline_engine::{demo, integrity, open_database};
 
 use crate::client::commands::{
-    self as client_commands, ApproveArgs, AuditArgs, HoldArgs, PromoteArgs, RollbackArgs,
-    VerifyArgs,
+    self as client_commands, ApproveArgs, AuditArgs, HoldArgs, InsightsArgs, PromoteArgs,
+    RollbackArgs, VerifyArgs,
 };
 use crate::client::{Client, EXIT_CODES, Outcome, Output, settings};
 
@@ -90,6 +90,8 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Delivery figures per environment: deployments per week, change failure rate, lead time and time to restore (client).
+    Insights(InsightsArgs),
     /// The audit log from the server (client); `audit verify` checks the chain (server).
     #[command(args_conflicts_with_subcommands = true)]
     Audit {
@@ -249,6 +251,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Audit { check: None, list } => {
             ended(client_commands::audit(&connect()?, list).await?)
         }
+        Command::Insights(args) => ended(client_commands::insights(&connect()?, args).await?),
         Command::Login => ended(client_commands::login(server, token, output).await?),
         Command::Logout => ended(client_commands::logout()?),
         Command::Serve => {

@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod environment;
 pub mod incident;
+pub mod insights;
 pub mod line;
 pub mod pipeline;
 pub mod session;

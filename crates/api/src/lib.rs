@@ -7,12 +7,17 @@
 
 mod audit;
 mod error;
+mod insights;
 mod model;
 mod reply;
 mod sso;
 
 pub use audit::{AuditAction, NotifyEvent};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, ErrorReply};
+pub use insights::{
+    Insights, InsightsAnswer, InsightsList, InsightsQuery, InsightsWeek, LeadTime, TimeToRestore,
+    span_text,
+};
 pub use model::*;
 pub use reply::{
     AuditEvents, HoldList, NotificationList, PreviewList, Promoted, PromotionList, RollbackPlans,

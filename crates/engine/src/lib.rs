@@ -18,6 +18,7 @@ pub mod feed;
 pub mod git;
 pub mod history;
 pub mod hotfix_mode;
+pub mod insights;
 pub mod integrity;
 pub mod line;
 pub mod login_limiter;
@@ -158,6 +159,7 @@ pub struct Engine {
     views: PipelineViews,
     people: People,
     notifications: Arc<Notifications>,
+    delivery: insights::Delivery,
     refresher: Arc<Refresher>,
     /// Whether hotfix mode is on, and the pipeline as it stands.
     mode: Arc<HotfixMode>,
@@ -241,6 +243,7 @@ impl Engine {
                 pool.clone(),
                 changes.clone(),
             )),
+            delivery: insights::Delivery::new(config.clone(), git.clone(), pool.clone()),
             config,
             git,
             pool,
@@ -290,6 +293,11 @@ impl Engine {
     /// The notifications queued for the `[[notify]]` targets.
     pub fn notifications(&self) -> &Arc<Notifications> {
         &self.notifications
+    }
+
+    /// Delivery figures per environment, from the audit log.
+    pub fn delivery(&self) -> &insights::Delivery {
+        &self.delivery
     }
 
     /// Refreshes asked for, and how the last one went.

@@ -3,7 +3,8 @@
 
 use comfy_table::{ContentArrangement, Table, presets};
 use envline_api::{
-    AuditEventView, EnvironmentView, ErrorReply, GateCheck, PromotionView, RequestState,
+    AuditEventView, EnvironmentView, ErrorReply, GateCheck, Insights, PromotionView, RequestState,
+    span_text,
 };
 
 /// A commit id as people read it (as long as the dashboard's).
@@ -204,6 +205,53 @@ pub fn audit(events: &[AuditEventView]) -> String {
             "REASON",
         ],
         rows,
+    )
+}
+
+/// `envline insights`: the four figures of each environment, one row each.
+pub fn insights(all: &[Insights]) -> String {
+    let Some(first) = all.first() else {
+        return "no environments".into();
+    };
+    let or_dash = |v: Option<i64>| v.map(span_text).unwrap_or_else(|| "–".into());
+    let rows = all.iter().map(|i| {
+        [
+            i.environment.clone(),
+            i.deployments.to_string(),
+            format!("{:.2}", i.deployments_per_week),
+            i.change_failure_rate
+                .map(|r| {
+                    format!(
+                        "{:.0}% ({} of {})",
+                        r * 100.0,
+                        i.failed_deployments,
+                        i.deployments
+                    )
+                })
+                .unwrap_or_else(|| "–".into()),
+            format!(
+                "{} / {}",
+                or_dash(i.lead_time_seconds.median),
+                or_dash(i.lead_time_seconds.p90)
+            ),
+            or_dash(i.time_to_restore_seconds.median),
+        ]
+    });
+    format!(
+        "from {} to {}\n{}",
+        first.since,
+        first.until,
+        table(
+            [
+                "ENVIRONMENT",
+                "DEPLOYMENTS",
+                "PER WEEK",
+                "CHANGE FAILURE RATE",
+                "LEAD TIME (MEDIAN / P90)",
+                "TIME TO RESTORE (MEDIAN)",
+            ],
+            rows,
+        )
     )
 }
 

@@ -12,6 +12,7 @@ pub(crate) mod error;
 mod extract;
 mod holds;
 mod hotfixes;
+mod insights;
 mod me;
 mod notifications;
 mod openapi;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .merge(holds::router())
         .merge(hotfixes::router())
         .merge(audit::router())
+        .merge(insights::router())
         .merge(admin::router())
         .merge(me::router())
         .merge(notifications::router())

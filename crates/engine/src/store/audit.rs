@@ -234,3 +234,30 @@ pub async fn moves_of(pool: &Pool, environment: &str) -> Result<Vec<RefMove>, sq
     .fetch_all(pool)
     .await
 }
+
+/// One move of an environment that the delivery figures read: its
+/// deployments, rollbacks and hotfix resets.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LedgerMove {
+    pub id: i64,
+    pub at: String,
+    #[sqlx(try_from = "String")]
+    pub action: AuditAction,
+    #[sqlx(rename = "old_commit")]
+    pub old: Option<String>,
+    #[sqlx(rename = "new_commit")]
+    pub new: Option<String>,
+}
+
+/// Every deployment (promotion, cherry-pick), rollback and hotfix reset of
+/// an environment, oldest first.
+pub async fn ledger_of(pool: &Pool, environment: &str) -> Result<Vec<LedgerMove>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, at, action, old_commit, new_commit FROM audit_events
+         WHERE environment = $1 AND action IN ('promote', 'cherry_pick', 'rollback', 'hotfix_reset')
+         ORDER BY id",
+    )
+    .bind(environment)
+    .fetch_all(pool)
+    .await
+}

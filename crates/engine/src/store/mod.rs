@@ -36,8 +36,8 @@ pub use approvals::{
 };
 pub(crate) use audit::events;
 pub use audit::{
-    AuditEventRow, AuditFilter, RefMove, actions, after, all as all_events, chain_head,
-    events_by_id, events_page, head as audit_head, insert_event, moves_of, parse_time,
+    AuditEventRow, AuditFilter, LedgerMove, RefMove, actions, after, all as all_events, chain_head,
+    events_by_id, events_page, head as audit_head, insert_event, ledger_of, moves_of, parse_time,
 };
 pub use holds::{
     HoldRecord, NewHold, active_holds, all_holds, find_hold, has_reset_hold, insert_hold,
@@ -59,8 +59,8 @@ pub use requests::{
 };
 pub use tips::{DELETED, forget_observed_tip, observed_tip, observed_tips, set_observed_tip};
 pub use verifications::{
-    NewVerification, all_verifications, latest_verification, record_verification, verifications_in,
-    verifications_of, verifications_of_commits,
+    NewVerification, all_verifications, failures_in, latest_verification, record_verification,
+    verifications_in, verifications_of, verifications_of_commits,
 };
 
 /// The database handle every query takes: sqlx's `Any` driver, so the

@@ -145,3 +145,17 @@ pub async fn record_verification(
     .await?;
     Ok(row.into())
 }
+
+/// Every failed test recorded in an environment, oldest first: its commit
+/// and when.
+pub async fn failures_in(
+    pool: &Pool,
+    environment: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT commit_id, at FROM verifications WHERE environment = $1 AND status = 'failed' ORDER BY id",
+    )
+    .bind(environment)
+    .fetch_all(pool)
+    .await
+}
