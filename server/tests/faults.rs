@@ -92,6 +92,67 @@ async fn a_push_that_lands_after_its_timeout_is_credited_to_its_requester() {
     );
 }
 
+/// A change whose outcome is not known yet holds up the moves that read
+/// its branch, not only those of the branch itself: nothing decides from
+/// where `integration` seems to be until its pending push is settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsettled_change_holds_up_the_moves_that_read_its_branch() {
+    let mut server = TestServer::new();
+    let port = free_port();
+    let _daemon = daemon(server.dir.path(), port);
+    hook(
+        &server,
+        "pre-receive",
+        "#!/bin/sh\ncat >/dev/null\nsleep 4\n",
+    );
+    server.extra_env = vec![
+        (
+            "ENVLINE_REPOSITORY_URL".into(),
+            format!("git://127.0.0.1:{port}/remote.git"),
+        ),
+        (
+            "ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS".into(),
+            "2".into(),
+        ),
+    ];
+    let pat = server.user("pat", &["promoter", "tester"]);
+    server.start();
+    let api = Api::new(&server);
+    let qa = server.remote_tip("qa");
+    api.verify(&pat, "qa", &qa, "passed").await;
+    let (status, body) = api
+        .promote(&pat, json!({"environment": "integration"}))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "outcome_unknown", "{body}");
+    let before = server.all_remote_tips();
+    // staging-eu's source is integration: refused until it is settled.
+    let (status, body) = api
+        .promote(&pat, json!({"environment": "staging-eu"}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "unsettled", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("integration"),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_ne!(
+        server.all_remote_tips(),
+        before,
+        "integration's push landed"
+    );
+    let (s, b) = api.post("/api/v1/refresh", Some(&pat), json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    let (_, body) = api
+        .promote(&pat, json!({"environment": "staging-eu"}))
+        .await;
+    assert_ne!(body["error"]["code"], "unsettled", "settled now: {body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_stopped_at_its_timeout_takes_its_helpers_with_it_and_fails() {
     let mut server = TestServer::new();

@@ -277,7 +277,10 @@ impl Engine {
         // Ids and hashes only, unless `[audit] anchor_events` asks for the
         // whole events: whoever can clone the repository reads the anchor.
         let whole = self.config.audit.anchor_events;
-        let events = audit::after(&self.pool, since).await?;
+        // Only up to the head this anchor vouches for: changes recorded
+        // meanwhile (they run beside the anchorer) go in the next one.
+        let mut events = audit::after(&self.pool, since).await?;
+        events.retain(|e| e.id <= id);
         let mut changes: Vec<i64> = events
             .iter()
             .filter(|e| e.details.as_str().contains("\"intent\""))

@@ -54,6 +54,11 @@ pub const REF_LOCK: i64 = 0x0065_6e76_0000_0001;
 /// other more than they need to).
 const BRANCH_LOCKS: i64 = 0x656e_7601_0000_0000;
 
+/// How many operations of one replica may hold the database's ref locks at
+/// once: each keeps a connection for as long as it holds them and needs
+/// another for its queries, so they must leave the pool (16) room.
+const DATABASE_TURNS: usize = 6;
+
 /// The advisory lock the leader holds.
 const LEADER_LOCK: i64 = 0x0065_6e76_0000_0002;
 
@@ -70,6 +75,8 @@ pub struct Cluster {
     /// Held while remote refs are fetched into the clone, which two fetches
     /// must not do at once.
     fetching: tokio::sync::Mutex<()>,
+    /// Turns at holding the database's ref locks (see [`DATABASE_TURNS`]).
+    database_turns: tokio::sync::Semaphore,
     /// Whether this replica runs the background work.
     leader: watch::Sender<bool>,
     /// This replica's name in the change feed, new at each start.
@@ -138,6 +145,7 @@ pub struct RefLock<'a> {
     scope: Option<RefScope>,
     _everything: Everything<'a>,
     _refs: Vec<OneRef>,
+    _turn: Option<tokio::sync::SemaphorePermit<'a>>,
     /// On PostgreSQL, a transaction holding the advisory locks for as long
     /// as it is open: dropping it rolls it back (sqlx sends the rollback
     /// before the connection is used again), which releases them, also
@@ -177,6 +185,7 @@ impl Cluster {
             everything: RwLock::new(()),
             refs: std::sync::Mutex::default(),
             fetching: tokio::sync::Mutex::new(()),
+            database_turns: tokio::sync::Semaphore::new(DATABASE_TURNS),
             replica: format!("{:016x}", rand::random::<u64>()),
             lock_wait,
         })
@@ -214,8 +223,8 @@ impl Cluster {
 
     /// For bringing the clone's refs up to what other replicas did, without
     /// deciding anything: waits for work on every ref here to end, then
-    /// shares the locks of those of `names` no operation here moves now
-    /// (an operation that does brings its own up to date under its lock).
+    /// takes the locks of those of `names` no operation here moves or reads
+    /// now (one that does brings its own up to date under its lock).
     pub(crate) async fn idle_refs(
         &self,
         names: &[String],
@@ -224,8 +233,8 @@ impl Cluster {
         let idle = names
             .iter()
             .filter_map(|name| {
-                let guard = self.local_lock(name).try_read_owned().ok()?;
-                Some((name.clone(), OneRef::Shared(guard)))
+                let guard = self.local_lock(name).try_write_owned().ok()?;
+                Some((name.clone(), OneRef::Exclusive(guard)))
             })
             .collect();
         (everything, idle)
@@ -265,9 +274,16 @@ impl Cluster {
                 OneRef::Shared(lock.read_owned().await)
             });
         }
+        let mut turn = None;
         let held = match &self.shared {
             None => None,
             Some(_) => {
+                turn = Some(
+                    self.database_turns
+                        .acquire()
+                        .await
+                        .expect("the semaphore is never closed"),
+                );
                 // One advisory lock per key, exclusive when any ref of that
                 // key is, in the order of the keys.
                 let mut keys: BTreeMap<i64, bool> = BTreeMap::new();
@@ -284,6 +300,7 @@ impl Cluster {
             scope,
             _everything: everything,
             _refs: refs,
+            _turn: turn,
             _held: held,
         })
     }

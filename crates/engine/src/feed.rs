@@ -188,8 +188,9 @@ impl Engine {
             .fetched(fetched.as_ref().err().map(|e| e.to_string()));
         fetched?;
         let refs: Vec<String> = idle.iter().map(|(name, _)| name.clone()).collect();
-        let moved = self.git(move |git| git.adopt_fetched(&refs)).await?;
-        if moved.iter().any(|r| r == crate::git::AUDIT_REF) {
+        let anchor_free = refs.iter().any(|r| r == crate::git::AUDIT_REF);
+        self.git(move |git| git.adopt_fetched(&refs)).await?;
+        if anchor_free {
             self.anchoring.fetched();
         }
         Ok(())

@@ -274,7 +274,10 @@ pub(super) async fn settle_pending(
     engine: &Engine,
     scope: Option<&RefScope>,
 ) -> Result<(), EngineError> {
-    if pending_on(engine, |b| scope.is_none_or(|s| s.writes.contains(b)))
+    // Also those on the branches it only reads: a change of unknown
+    // outcome there (a rollback, say) must be settled before anything
+    // decides from where that branch is.
+    if pending_on(engine, |b| scope.is_none_or(|s| s.covers(b)))
         .await?
         .is_empty()
     {
@@ -579,15 +582,16 @@ pub async fn reconcile_intents(engine: &Engine) -> Result<(), EngineError> {
 }
 
 /// [`reconcile_intents`] for the intents that move the branches `scope`
-/// moves (all when `None`), whose locks the caller holds: an intent pending
+/// covers (all when `None`), whose locks the caller holds: an intent pending
 /// on them is no operation's in flight. One that also moves a branch the
-/// caller does not hold is left to a refresh (which holds every lock), and
-/// the operation refused until then.
+/// caller does not hold exclusively (one it only reads, or not at all) is
+/// left to a refresh (which holds every lock), and the operation refused
+/// until then.
 async fn reconcile_intents_in(
     engine: &Engine,
     scope: Option<&RefScope>,
 ) -> Result<(), EngineError> {
-    let pending = pending_on(engine, |b| scope.is_none_or(|s| s.writes.contains(b))).await?;
+    let pending = pending_on(engine, |b| scope.is_none_or(|s| s.covers(b))).await?;
     if let Some(scope) = scope
         && let Some((intent, payload)) = pending
             .iter()
@@ -847,6 +851,9 @@ async fn take_recorded_tips(engine: &Engine, scope: &RefScope) -> Result<bool, E
     if scope.anchor {
         return Ok(false);
     }
+    // Operations sharing a branch they read may both find it behind: one
+    // moves it at a time, the other then finds it in place.
+    let _fetching = engine.cluster.lock_fetch().await;
     let observed: std::collections::HashMap<String, String> = store::observed_tips(&engine.pool)
         .await?
         .into_iter()
@@ -860,13 +867,24 @@ async fn take_recorded_tips(engine: &Engine, scope: &RefScope) -> Result<bool, E
             return Ok(false);
         };
         let name = branch.clone();
-        let (here, present) = engine
-            .git(move |git| Ok((git.branch_tip(&name)?, git.has_object(there))))
+        // Only forward from where the clone is: a clone ahead of the record
+        // (a move around Envline it saw already), beside it or behind a move
+        // back needs a fetch.
+        let (here, forward) = engine
+            .git(move |git| {
+                let here = git.branch_tip(&name)?;
+                let forward = git.has_object(there)
+                    && match here {
+                        Some(here) => here == there || git.is_ancestor(here, there)?,
+                        None => true,
+                    };
+                Ok((here, forward))
+            })
             .await?;
         if here == Some(there) {
             continue;
         }
-        if !present {
+        if !forward {
             return Ok(false);
         }
         changes.push(RefChange {
