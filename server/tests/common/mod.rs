@@ -29,12 +29,23 @@ pub struct TestServer {
     pub database: Option<postgres::TestDatabase>,
 }
 
+/// A port nothing listens on now, never one handed out before in this
+/// test process: a server's port is chosen before it binds, so a git daemon
+/// asking next must not be given the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Runs git on a bare repository and returns its output.
