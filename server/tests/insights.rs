@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Api, BIN, TestServer, git, git_in};
+use common::{Api, BIN, TestServer, git_in};
 use serde_json::{Value, json};
 
 /// Commits `file` on `work` with the committer time `hours_ago` hours back
@@ -37,18 +37,7 @@ async fn figures_follow_the_definitions_over_the_api_and_the_client() {
     let pat = server.user("pat", &["promoter", "tester"]);
     server.start_with(&[("ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE", "false")]);
     let api = Api::new(&server);
-    let work = server.dir.path().join("work");
-    git(
-        server.dir.path(),
-        &[
-            "clone",
-            "-q",
-            "-b",
-            "main",
-            server.remote.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    let work = server.work_clone("work");
     // qa where main is, so the window below starts from a known place.
     let refresh = || api.post("/api/v1/refresh", Some(&pat), json!({}));
     let (s, b) = refresh().await;

@@ -382,18 +382,7 @@ async fn a_ref_lock_held_too_long_refuses_the_move_and_changes_nothing() {
         // The wait is 3 × this + 10 s.
         ("ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS", "1"),
     ]);
-    let work = server.dir.path().join("outsider");
-    git(
-        server.dir.path(),
-        &[
-            "clone",
-            "-q",
-            "-b",
-            "main",
-            server.remote.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    let work = server.work_clone("outsider");
     std::fs::write(work.join("stuck.txt"), "stuck\n").unwrap();
     git_in(&work, &["add", "."]);
     git_in(&work, &["commit", "-qm", "a change for qa"]);
@@ -450,18 +439,7 @@ async fn an_environment_locked_elsewhere_holds_up_only_the_moves_that_touch_it()
         ("ENVLINE_ENVIRONMENT_QA_AUTO_PROMOTE", "false"),
         ("ENVLINE_REPOSITORY_NETWORK_TIMEOUT_SECONDS", "1"),
     ]);
-    let work = server.dir.path().join("outsider");
-    git(
-        server.dir.path(),
-        &[
-            "clone",
-            "-q",
-            "-b",
-            "main",
-            server.remote.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    let work = server.work_clone("outsider");
     std::fs::write(work.join("next.txt"), "next\n").unwrap();
     git_in(&work, &["add", "."]);
     git_in(&work, &["commit", "-qm", "a change for qa"]);

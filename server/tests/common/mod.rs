@@ -276,6 +276,24 @@ impl TestServer {
         )
     }
 
+    /// A working clone of the remote on `main`, in `name` under the test's
+    /// folder: someone outside Envline who commits and pushes.
+    pub fn work_clone(&self, name: &str) -> PathBuf {
+        let work = self.dir.path().join(name);
+        git(
+            self.dir.path(),
+            &[
+                "clone",
+                "-q",
+                "-b",
+                "main",
+                self.remote.to_str().unwrap(),
+                work.to_str().unwrap(),
+            ],
+        );
+        work
+    }
+
     pub fn clone_tip(&self, branch: &str) -> String {
         git(
             &self.dir.path().join("data/repository.git"),
